@@ -1,0 +1,18 @@
+"""pix2pix: paired image-to-image translation with conditional GANs (Isola et al., CVPR 2017)."""
+from .checkpoint import PretrainedInfo, load_pretrained, save_pretrained
+from .config import DataConfig, ModelConfig, TrainConfig
+from .inference import Translator
+from .models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
+
+__version__ = "0.1.0"
+
+__all__ = ["Translator", "TrainConfig", "ModelConfig", "DataConfig", "GENERATORS", "DISCRIMINATORS",
+           "build_generator", "build_discriminator", "save_pretrained", "load_pretrained",
+           "PretrainedInfo", "train", "__version__"]
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True):
+    """Train from a TrainConfig; returns the run directory. See pix2pix.training.train."""
+    from .training import train as _train
+
+    return _train(cfg, resume=resume, progress=progress)

@@ -1,0 +1,5 @@
+import sys
+
+from pix2pix.cli import main
+
+sys.exit(main())

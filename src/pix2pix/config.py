@@ -1,0 +1,234 @@
+"""Frozen, typed configuration: model, data and training, with file load/save and overrides.
+
+A run's whole configuration is one ``TrainConfig``; the CLI builds it, validates it, prints it and
+saves it into the run directory, and the training loop never sees argparse.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+DIRECTIONS = ("AtoB", "BtoA")
+PREPROCESS = ("resize_crop", "crop", "resize", "none")
+GAN_MODES = ("vanilla", "lsgan", "hinge")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _choice(name: str, value: object, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(map(str, choices))}")
+
+
+def _positive(name: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name}={value!r} must be {'>= 0' if allow_zero else '> 0'}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generator and discriminator architecture."""
+
+    generator: str = "unet_256"
+    in_channels: int = 3
+    out_channels: int = 3
+    base_channels: int = 64
+    norm: str = "batch"
+    dropout: float = 0.5
+    discriminator: str = "patch"
+    d_layers: int = 3
+    d_base_channels: int = 64
+    # The conditional D sees (input, output); False gives the paper's unconditional "GAN" ablation.
+    conditional: bool = True
+
+    def validate(self) -> None:
+        from .models import DISCRIMINATORS, GENERATORS
+        from .models.layers import NORMS
+
+        _choice("model.generator", self.generator, tuple(GENERATORS))
+        _choice("model.discriminator", self.discriminator, tuple(DISCRIMINATORS))
+        _choice("model.norm", self.norm, NORMS)
+        for name in ("in_channels", "out_channels", "base_channels", "d_base_channels", "d_layers"):
+            _positive(f"model.{name}", getattr(self, name))
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"model.dropout={self.dropout!r} must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the pairs are and how they are jittered."""
+
+    root: str = ""
+    direction: str = "AtoB"
+    image_size: int = 256
+    # Resize target before the random crop; None means the paper's 286/256 ratio.
+    load_size: Optional[int] = None
+    preprocess: str = "resize_crop"
+    flip: bool = True
+    workers: int = 0
+    train_split: str = "train"
+    val_split: str = "val"
+    verify: bool = True
+
+    @property
+    def resolved_load_size(self) -> int:
+        return self.load_size or int(round(self.image_size * 286 / 256))
+
+    def validate(self) -> None:
+        _choice("data.direction", self.direction, DIRECTIONS)
+        _choice("data.preprocess", self.preprocess, PREPROCESS)
+        _positive("data.image_size", self.image_size)
+        _positive("data.workers", self.workers, allow_zero=True)
+        if self.load_size is not None and self.load_size < self.image_size:
+            raise ValueError(f"data.load_size={self.load_size} is smaller than data.image_size="
+                             f"{self.image_size}; it must be at least the crop size")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: model, data and optimisation."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    out: str = "runs/pix2pix"
+    batch_size: int = 1
+    # lr is constant for `epochs`, then falls linearly to zero over `decay_epochs` (the paper's).
+    epochs: int = 100
+    decay_epochs: int = 100
+    max_steps: Optional[int] = None
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_schedule: str = "linear"
+    gan_mode: str = "vanilla"
+    gan_weight: float = 1.0
+    l1_weight: float = 100.0
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+    num_samples: int = 4
+
+    def validate(self) -> None:
+        self.model.validate()
+        self.data.validate()
+        _choice("train.gan_mode", self.gan_mode, GAN_MODES)
+        _choice("train.device", self.device, DEVICES)
+        _choice("train.lr_schedule", self.lr_schedule, ("linear", "constant"))
+        for name in ("batch_size", "lr", "log_every", "sample_every", "checkpoint_every",
+                     "keep_checkpoints"):
+            _positive(name, getattr(self, name))
+        for name in ("epochs", "decay_epochs", "l1_weight", "gan_weight"):
+            _positive(name, getattr(self, name), allow_zero=True)
+        if self.epochs + self.decay_epochs == 0 and not self.max_steps:
+            raise ValueError("nothing to train: epochs + decay_epochs is 0 and max_steps is not set")
+        if self.max_steps is not None:
+            _positive("max_steps", self.max_steps)
+        if self.l1_weight == 0 and self.gan_weight == 0:
+            raise ValueError("l1_weight and gan_weight are both 0: the generator would learn nothing")
+        if not self.data.root:
+            raise ValueError("data.root is empty: pass --data DIR (a folder with train/ inside)")
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(path: str, value: Any, tp: Any) -> Any:
+    """Convert a value from a file or the command line to the field's declared type, or fail."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(path, value, args[0])
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ValueError(f"{path} must be a mapping, got {value!r}")
+        return from_dict(tp, value, prefix=f"{path}.")
+    try:
+        if tp is bool:
+            if isinstance(value, str):
+                low = value.lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            if isinstance(value, (bool, int)):
+                return bool(value)
+            raise ValueError
+        if tp is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if tp is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if tp is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}={value!r} is not a valid {getattr(tp, '__name__', tp)}") from None
+    return value
+
+
+def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a (possibly partial) nested dict; unknown keys are errors."""
+    hints = _field_types(cls)
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise ValueError(f"unknown config key(s) {', '.join(prefix + k for k in sorted(unknown))}; "
+                         f"valid keys: {', '.join(prefix + k for k in hints)}")
+    kwargs = {k: _coerce(prefix + k, v, hints[k]) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
+    """Apply ``a.b=c`` strings (``--set``) to a dataclass, each value checked against its type."""
+    data = to_dict(cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key=value, e.g. model.norm=instance")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ValueError(f"override {item!r}: {part!r} is not a config section")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ValueError(f"override {item!r}: unknown key {key!r}")
+        node[parts[-1]] = value
+    return from_dict(type(cfg), data)
+
+
+def load_config_file(path: str | Path) -> dict:
+    """Read a YAML or JSON config file into a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {path} does not exist")
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")

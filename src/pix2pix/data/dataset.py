@@ -1,0 +1,197 @@
+"""Paired datasets: A|B side by side in one file, or A/ and B/ folders paired by file stem.
+
+Layouts under ``root``:
+  (a) ``root/train/*.png``, each image the input (left half) beside the target (right half);
+  (b) ``root/train/A/x.png`` with ``root/train/B/x.png``.
+Every problem is found before training starts and reported with the file it concerns.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from ..imageio import ImageReadError, image_size, is_image_file, read_image, to_channels
+from .transforms import Jitter, apply_params, draw_params
+
+log = logging.getLogger(__name__)
+
+
+class DatasetError(ValueError):
+    """A dataset problem that would break training; the message says which file and what to do."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    name: str
+    a: Path
+    # None for the side-by-side layout, where ``a`` holds both halves.
+    b: Optional[Path] = None
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+
+
+def layout_of(split_dir: Path) -> str:
+    return "folders" if (split_dir / "A").is_dir() and (split_dir / "B").is_dir() else "combined"
+
+
+def scan_pairs(root: str | Path, split: str) -> list[Pair]:
+    """List the pairs of ``root/split``; raise DatasetError if there are none or some lack a partner."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist; make one with "
+                           f"`pix2pix data example maps --out {root}` or point --data at your pairs")
+    split_dir = root / split
+    if not split_dir.is_dir():
+        found = sorted(p.name for p in root.iterdir() if p.is_dir())
+        raise DatasetError(f"{split_dir} is missing: the dataset has no '{split}' split "
+                           f"(found: {', '.join(found) or 'no folders'}). Expected {root}/{split}/ with "
+                           f"A|B images, or {root}/{split}/A/ and {root}/{split}/B/")
+    if layout_of(split_dir) == "folders":
+        a_files = {p.stem: p for p in _images(split_dir / "A")}
+        b_files = {p.stem: p for p in _images(split_dir / "B")}
+        only_a, only_b = sorted(set(a_files) - set(b_files)), sorted(set(b_files) - set(a_files))
+        if only_a or only_b:
+            parts = []
+            if only_a:
+                parts.append(f"{len(only_a)} in A/ have no partner in B/: {', '.join(only_a[:5])}")
+            if only_b:
+                parts.append(f"{len(only_b)} in B/ have no partner in A/: {', '.join(only_b[:5])}")
+            raise DatasetError(f"{split_dir}: unpaired files ({'; '.join(parts)}). Pairs match by "
+                               f"file name without extension; rename or remove the strays")
+        pairs = [Pair(stem, a_files[stem], b_files[stem]) for stem in sorted(a_files)]
+    else:
+        pairs = [Pair(p.stem, p) for p in _images(split_dir)]
+    if not pairs:
+        raise DatasetError(f"{split_dir} holds no image pairs: put A|B side-by-side images there, "
+                           f"or A/ and B/ folders with matching file names")
+    return pairs
+
+
+def _check_pair(pair: Pair, decode: bool) -> Optional[str]:
+    """None if the pair is usable, else a message naming the file and the fix."""
+    try:
+        if pair.b is None:
+            w, h = image_size(pair.a)
+            if w % 2:
+                return (f"{pair.a}: width {w} is odd, so it cannot be split into A|B halves; "
+                        f"side-by-side pairs need two halves of equal width")
+        else:
+            wa, ha = image_size(pair.a)
+            wb, hb = image_size(pair.b)
+            if (wa, ha) != (wb, hb):
+                return (f"{pair.a} is {wa}x{ha} but {pair.b} is {wb}x{hb}; the two images of a pair "
+                        f"must be the same size (resize one with `pix2pix data resize`)")
+        if decode:
+            read_image(pair.a)
+            if pair.b is not None:
+                read_image(pair.b)
+    except ImageReadError as e:
+        return str(e)
+    return None
+
+
+def check_pairs(pairs: list[Pair], decode: bool = True, workers: int = 4) -> None:
+    """Raise DatasetError listing every broken pair (size mismatch, unreadable or truncated file)."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        problems = [m for m in pool.map(lambda p: _check_pair(p, decode), pairs) if m]
+    if problems:
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise DatasetError(f"{len(problems)} broken pair(s):\n  " + "\n  ".join(problems[:10]) + more)
+
+
+def load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """(A, B) as (H, W, C) float32 arrays in [0, 1]."""
+    if pair.b is None:
+        ab = read_image(pair.a)
+        half = ab.shape[1] // 2
+        return ab[:, :half], ab[:, half:2 * half]
+    return read_image(pair.a), read_image(pair.b)
+
+
+def to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """(H, W, C) in [0, 1] -> (C, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).mul(2.0).sub(1.0)
+
+
+class PairedDataset(Dataset):
+    """Items are dicts: ``input`` (C_in, S, S) and ``target`` (C_out, S, S) in [-1, 1], ``name``.
+
+    Index with an int (the jitter comes from ``seed`` and the index) or with ``(index, seed)``,
+    which the training sampler uses so that every epoch and every resume draws the same jitter.
+    """
+
+    def __init__(self, pairs: list[Pair], *, jitter: Jitter, in_channels: int = 3,
+                 out_channels: int = 3, direction: str = "AtoB", train: bool = True,
+                 seed: int = 0) -> None:
+        self.pairs = pairs
+        self.jitter = jitter
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.direction = direction
+        self.train = train
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, key: Union[int, tuple[int, int]]) -> dict:
+        index, seed = key if isinstance(key, tuple) else (key, self.seed * 1_000_003 + key)
+        pair = self.pairs[index]
+        a, b = load_pair(pair)
+        if self.direction == "BtoA":
+            a, b = b, a
+        source = str(pair.a)
+        a = to_channels(a, self.in_channels, f"{source} (input)")
+        b = to_channels(b, self.out_channels, f"{pair.b or source} (target)")
+        gen = torch.Generator().manual_seed(seed)
+        params = draw_params(a.shape[0], a.shape[1], self.jitter, gen, train=self.train)
+        return {"input": apply_params(to_tensor(a), params),
+                "target": apply_params(to_tensor(b), params), "name": pair.name}
+
+
+class EpochBatchSampler(Sampler):
+    """Batches of ``(index, jitter_seed)`` for one epoch, reproducible from (seed, epoch).
+
+    ``start`` skips that many batches, so a resumed run sees exactly the batches the
+    uninterrupted run would have. The last incomplete batch is dropped.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, start: int = 0,
+                 shuffle: bool = True) -> None:
+        self.n, self.batch_size, self.seed, self.epoch, self.start = n, batch_size, seed, epoch, start
+        self.shuffle = shuffle
+
+    def __len__(self) -> int:
+        return max(0, self.n // self.batch_size - self.start)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        gen = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch)
+        order = torch.randperm(self.n, generator=gen) if self.shuffle else torch.arange(self.n)
+        seeds = torch.randint(0, 2**62, (self.n,), generator=gen)
+        for b in range(self.start, self.n // self.batch_size):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield [(int(i), int(s)) for i, s in zip(idx, seeds[idx])]
+
+
+def open_split(root: str | Path, split: str, *, jitter: Jitter, in_channels: int, out_channels: int,
+               direction: str, train: bool, seed: int = 0, verify: bool = True) -> PairedDataset:
+    """Scan and check a split, then wrap it as a PairedDataset (raises DatasetError on problems)."""
+    pairs = scan_pairs(root, split)
+    check_pairs(pairs, decode=verify)
+    ds = PairedDataset(pairs, jitter=jitter, in_channels=in_channels, out_channels=out_channels,
+                       direction=direction, train=train, seed=seed)
+    # Decode one pair now so channel mismatches surface before training, not mid-epoch.
+    try:
+        ds[0]
+    except ValueError as e:
+        raise DatasetError(str(e)) from None
+    log.info("%s/%s: %d pairs", root, split, len(pairs))
+    return ds

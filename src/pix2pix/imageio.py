@@ -1,0 +1,166 @@
+"""Reading and writing images as float arrays, shared by training, translation and the tools.
+
+Arrays are (H, W, C) float32 in [0, 1]; 8- and 16-bit files keep their precision. ``.npy`` files
+hold (H, W, C) or (H, W) arrays with any channel count (uint8, uint16 or float in [0, 1]).
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".npy")
+# Guard against decompression bombs: 40,000 x 40,000 px is far beyond any training image.
+MAX_PIXELS = 1_600_000_000
+
+
+class ImageReadError(ValueError):
+    """An image could not be read; the message names the file and what to do."""
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) read from the header only, EXIF rotation applied."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        return int(arr.shape[1]), int(arr.shape[0])
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except Exception as e:  # PIL raises many types for bad files
+        raise ImageReadError(f"{path}: cannot read image header ({e}); re-export or remove it") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def _pil_to_array(im: Image.Image) -> np.ndarray:
+    """PIL image of any mode -> (H, W, C) float32 in [0, 1]."""
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode == "CMYK" or im.mode == "YCbCr" or im.mode == "LAB" or im.mode == "HSV":
+        im = im.convert("RGB")
+    elif im.mode == "1":
+        im = im.convert("L")
+    elif im.mode == "PA":
+        im = im.convert("RGBA")
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        arr = np.asarray(im, dtype=np.uint16).astype(np.float32) / 65535.0
+    elif im.mode == "I":
+        raw = np.asarray(im)
+        # 16-bit PNGs open as mode I; values above 65535 would be a true 32-bit image.
+        scale = 65535.0 if raw.max(initial=0) <= 65535 else float(raw.max())
+        arr = raw.astype(np.float32) / scale
+    elif im.mode == "F":
+        arr = np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+    else:
+        arr = np.asarray(im, dtype=np.float32) / 255.0
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return np.ascontiguousarray(arr)
+
+
+def _npy_to_array(path: Path) -> np.ndarray:
+    arr = np.load(path, allow_pickle=False)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise ImageReadError(f"{path}: array of shape {arr.shape} is not (H, W) or (H, W, C)")
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / 65535.0
+    if np.issubdtype(arr.dtype, np.floating):
+        return np.clip(arr.astype(np.float32), 0.0, 1.0)
+    raise ImageReadError(f"{path}: array dtype {arr.dtype} is not uint8, uint16 or float")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode ``path`` fully to (H, W, C) float32 in [0, 1], EXIF orientation applied.
+
+    Raises ImageReadError naming the file for missing, unreadable, truncated or oversized images.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    if path.suffix.lower() == ".npy":
+        try:
+            return _npy_to_array(path)
+        except ImageReadError:
+            raise
+        except Exception as e:
+            raise ImageReadError(f"{path}: cannot read array ({e}); re-save it with numpy.save") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.size[0] * im.size[1] > MAX_PIXELS:
+                    raise ImageReadError(f"{path}: {im.size[0]}x{im.size[1]} pixels is over the "
+                                         f"{MAX_PIXELS:,} pixel limit; split or downscale it")
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                return _pil_to_array(im)
+    except ImageReadError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as e:
+        msg = str(e)
+        hint = "the file is truncated or corrupt; re-export or remove it"
+        if "cannot identify" in msg:
+            hint = "not an image PIL can read; convert it to PNG or remove it"
+        raise ImageReadError(f"{path}: {msg} ({hint})") from None
+
+
+def to_channels(arr: np.ndarray, channels: int, source: str = "image") -> np.ndarray:
+    """Adapt (H, W, C) to ``channels``: gray<->RGB, alpha composited on white, or fail clearly."""
+    c = arr.shape[2]
+    if c == channels:
+        return arr
+    if c in (2, 4) and channels in (c - 1, 1, 3):
+        # Transparent areas become white (the background of drawings and label maps).
+        alpha = arr[:, :, -1:]
+        arr = arr[:, :, :-1] * alpha + (1.0 - alpha)
+        return to_channels(arr, channels, source)
+    if c == 1 and channels == 3:
+        return np.repeat(arr, 3, axis=2)
+    if c == 3 and channels == 1:
+        weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        return (arr @ weights)[:, :, None].astype(np.float32)
+    if c == 1 and channels == 4:
+        return np.concatenate([np.repeat(arr, 3, axis=2), np.ones_like(arr)], axis=2)
+    if c == 3 and channels == 4:
+        return np.concatenate([arr, np.ones_like(arr[:, :, :1])], axis=2)
+    raise ValueError(f"{source} has {c} channel(s) but the model expects {channels}; "
+                     f"convert the data or set model.in_channels/out_channels to match")
+
+
+def array_to_pil(arr: np.ndarray, bits: int = 8) -> Image.Image:
+    """(H, W, C) float in [0, 1] with C in 1, 3, 4 -> PIL image (8-bit, or 16-bit gray)."""
+    arr = np.clip(arr, 0.0, 1.0)
+    c = arr.shape[2]
+    if bits == 16 and c == 1:
+        return Image.fromarray((arr[:, :, 0] * 65535.0 + 0.5).astype(np.uint16))
+    data = (arr * 255.0 + 0.5).astype(np.uint8)
+    if c == 1:
+        return Image.fromarray(data[:, :, 0], "L")
+    if c == 3:
+        return Image.fromarray(data, "RGB")
+    if c == 4:
+        return Image.fromarray(data, "RGBA")
+    raise ValueError(f"cannot make an image from {c} channels; save it with save_array (.npy)")
+
+
+def save_array(arr: np.ndarray, path: str | Path) -> Path:
+    """Write (H, W, C) in [0, 1]: ``.npy`` keeps every channel, image formats need 1, 3 or 4."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".npy":
+        np.save(path, np.clip(arr, 0, 1).astype(np.float32))
+    else:
+        array_to_pil(arr).save(path)
+    return path

@@ -1,0 +1,59 @@
+"""Normalisation and initialisation helpers shared by every network."""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+Norm = Literal["batch", "instance", "none"]
+NORMS: tuple[str, ...] = ("batch", "instance", "none")
+
+
+def check_norm(norm: str) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"norm={norm!r} is not supported; choose one of {', '.join(NORMS)}")
+
+
+def norm_layer(norm: Norm, channels: int) -> nn.Module:
+    """A normalisation layer for ``channels`` feature maps.
+
+    Instance norm carries no affine parameters and no running statistics, as in the reference
+    implementation; that is why its parameter count differs from batch norm's.
+    """
+    check_norm(norm)
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    return nn.Identity()
+
+
+def conv_bias(norm: Norm) -> bool:
+    """Batch norm's shift makes a conv bias redundant, so those convs have none."""
+    return norm != "batch"
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """Paper init: conv weights from N(0, std), norm scales from N(1, std), biases zero."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+__all__ = ["Norm", "NORMS", "norm_layer", "conv_bias", "init_weights", "count_parameters",
+           "set_requires_grad", "check_norm"]

@@ -1,0 +1,83 @@
+"""U-Net generator (Isola et al. 2017, appendix 6.1.1).
+
+Encoder ``down.0 .. down.{depth-1}`` halves the size at every level; decoder ``up.{depth-1} .. up.0``
+doubles it back, each decoder output concatenated with the encoder output of the same size.
+With depth 8 a 256x256 input reaches 1x1 at the bottleneck (``unet_256``).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .layers import Norm, check_norm, conv_bias, norm_layer
+
+
+def level_channels(base_channels: int, level: int) -> int:
+    """Feature maps at encoder level ``level``: 64, 128, 256, 512, 512, ... for base 64."""
+    return base_channels * min(2**level, 8)
+
+
+class UNet(nn.Module):
+    """U-Net mapping (N, in_channels, H, W) in [-1, 1] to (N, out_channels, H, W) in [-1, 1].
+
+    H and W must be multiples of ``2**depth`` (the Translator pads to that).
+    ``dropout_layers`` decoder layers, counted from the bottleneck, use dropout ``dropout``
+    (the paper's CD512-CD1024-CD1024 are the first three).
+    """
+
+    def __init__(self, *, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
+                 depth: int = 8, norm: Norm = "batch", dropout: float = 0.5,
+                 dropout_layers: int = 3) -> None:
+        super().__init__()
+        check_norm(norm)
+        if depth < 2:
+            raise ValueError(f"U-Net depth must be at least 2, got {depth}")
+        self.depth = depth
+        bias = conv_bias(norm)
+        down: list[nn.Module] = [nn.Conv2d(in_channels, base_channels, 4, 2, 1, bias=bias)]
+        for level in range(1, depth):
+            c_in, c_out = level_channels(base_channels, level - 1), level_channels(base_channels, level)
+            innermost = level == depth - 1
+            down.append(nn.Sequential(OrderedDict(
+                act=nn.LeakyReLU(0.2, inplace=True),
+                conv=nn.Conv2d(c_in, c_out, 4, 2, 1, bias=bias),
+                # The bottleneck is 1x1 for the preset size: a norm there would zero it.
+                norm=nn.Identity() if innermost else norm_layer(norm, c_out),
+            )))
+        self.down = nn.ModuleList(down)
+
+        up: list[nn.Module] = []
+        for level in range(depth):
+            innermost, outermost = level == depth - 1, level == 0
+            c_in = level_channels(base_channels, level) * (1 if innermost else 2)
+            if outermost:
+                up.append(nn.Sequential(OrderedDict(
+                    act=nn.ReLU(inplace=True),
+                    conv=nn.ConvTranspose2d(c_in, out_channels, 4, 2, 1),
+                    tanh=nn.Tanh(),
+                )))
+                continue
+            c_out = level_channels(base_channels, level - 1)
+            layers = OrderedDict(
+                act=nn.ReLU(inplace=True),
+                conv=nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias),
+                norm=norm_layer(norm, c_out),
+            )
+            # Decoder layer index counted from the bottleneck: 0 for the innermost.
+            if dropout > 0 and (depth - 1 - level) < dropout_layers:
+                layers["dropout"] = nn.Dropout(dropout)
+            up.append(nn.Sequential(layers))
+        self.up = nn.ModuleList(up)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips: list[torch.Tensor] = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        # The bottleneck output goes straight up; every other level concatenates its skip.
+        x = self.up[-1](skips[-1])
+        for level in range(self.depth - 2, -1, -1):
+            x = self.up[level](torch.cat([skips[level], x], dim=1))
+        return x

