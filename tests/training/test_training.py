@@ -119,3 +119,12 @@ def test_bad_config_values_are_named(tiny_dataset, tmp_path):
         train(small_cfg(tiny_dataset, tmp_path / "r2", batch_size=9), progress=False)
     with pytest.raises(ValueError, match="train.gan_mode='wgan'"):
         small_cfg(tiny_dataset, tmp_path, gan_mode="wgan").validate()
+
+
+def test_loader_workers_do_not_change_the_result(tiny_dataset, tmp_path):
+    """Jitter is seeded per (epoch, sample), so worker processes give the same batches."""
+    a = train(small_cfg(tiny_dataset, tmp_path / "w0", max_steps=2), progress=False)
+    data = DataConfig(root=str(tiny_dataset), image_size=128, workers=1)
+    b = train(small_cfg(tiny_dataset, tmp_path / "w1", max_steps=2, data=data), progress=False)
+    (g1, _), (g2, _) = weights(a), weights(b)
+    assert all(torch.equal(g1[k], g2[k]) for k in g1)
