@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .config import DataConfig, ModelConfig, TrainConfig
+from .config import DataConfig, ModelConfig, TrainConfig, apply_overrides
 from .data import Jitter, PairedDataset, scan_pairs
 from .data.examples import make_example
 from .inference import Translator
@@ -31,7 +31,7 @@ def baselines(train_set: PairedDataset, test_set: PairedDataset) -> dict[str, fl
 
 
 def run_demo(out: str | Path = "demo", *, steps: int = 1200, size: int = 128, seed: int = 0,
-             device: str = "auto", progress: bool = True) -> dict:
+             device: str = "auto", progress: bool = True, overrides: list[str] | None = None) -> dict:
     """Make the maps example, train a small U-Net, evaluate on the held-out test band.
 
     Returns a dict with the test metrics, the baselines and the paths written.
@@ -51,6 +51,7 @@ def run_demo(out: str | Path = "demo", *, steps: int = 1200, size: int = 128, se
         out=str(out / "run"), batch_size=batch, epochs=half, decay_epochs=half, max_steps=steps,
         seed=seed, device=device, log_every=25, sample_every=200, checkpoint_every=400,
     )
+    cfg = apply_overrides(cfg, overrides or [])
     run_dir = train(cfg, resume=(out / "run" / "latest.json").exists(), progress=progress)
 
     jitter = Jitter("none", size, size, False)

@@ -10,13 +10,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=1200, help="training steps (batch 4)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a training config field, e.g. --set lr=4e-4")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    r = run_demo(args.out, steps=args.steps, seed=args.seed, device=args.device)
+    r = run_demo(args.out, steps=args.steps, seed=args.seed, device=args.device,
+                 overrides=args.overrides)
     t, b = r["test"], r["baselines_l1"]
     print(f"\nheld-out test band ({r['test_pairs']} tiles, trained on {r['train_pairs']}):")
     print(f"  pix2pix          L1 {t['l1']:.4f}   PSNR {t['psnr']:.2f} dB")

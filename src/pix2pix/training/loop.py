@@ -20,7 +20,6 @@ from torch.utils.data import DataLoader
 from ..checkpoint import PretrainedInfo, checkpoint_dir, load_training_checkpoint, save_training_checkpoint
 from ..config import TrainConfig, save_config, to_dict
 from ..data import EpochBatchSampler, Jitter, PairedDataset, open_split
-from ..data.dataset import DatasetError
 from ..models import build_discriminator, build_generator, generator_multiple
 from .schedule import lr_factor, set_lr
 from .step import StepConfig, train_step
@@ -58,9 +57,10 @@ def build_datasets(cfg: TrainConfig) -> tuple[PairedDataset, PairedDataset]:
     common = dict(in_channels=m.in_channels, out_channels=m.out_channels, direction=d.direction,
                   seed=cfg.seed)
     train = open_split(d.root, d.train_split, jitter=jitter, train=True, verify=d.verify, **common)
-    try:
+    if (Path(d.root) / d.val_split).is_dir():
+        # A validation split that exists but is broken is an error, not a silent fallback.
         samples = open_split(d.root, d.val_split, jitter=jitter, train=False, verify=d.verify, **common)
-    except DatasetError:
+    else:
         samples = PairedDataset(train.pairs, jitter=jitter, train=False, **common)
     return train, samples
 
