@@ -169,7 +169,9 @@ canvas.addEventListener("pointerdown", (event) => {
     }
     return;
   }
-  canvas.setPointerCapture(event.pointerId);
+  // Capture keeps a stroke going when it leaves the canvas; a pointer that cannot be captured
+  // (already released) still draws.
+  try { canvas.setPointerCapture(event.pointerId); } catch (e) { /* draw without capture */ }
   checkpoint();
   state.drawing = true;
   state.last = [x, y];
@@ -318,6 +320,7 @@ function setStatus(text, isError = false) {
 
 function scheduleTranslate() {
   net.dirty = true;
+  document.body.dataset.busy = "1";  // until the output shows this canvas with this model
   if (!net.timer) net.timer = setTimeout(() => { net.timer = 0; pump(); }, DEBOUNCE_MS);
 }
 
@@ -327,7 +330,8 @@ function canvasBlob() {
 }
 
 async function pump() {
-  if (net.controller || !net.dirty || !state.model) return;
+  if (net.controller) return;  // its answer will call pump again
+  if (!net.dirty || !state.model) { delete document.body.dataset.busy; return; }
   net.dirty = false;
   const controller = new AbortController();
   const seq = ++net.seq, version = state.version, model = state.model.name;
@@ -344,9 +348,8 @@ async function pump() {
       throw new Error(err.detail || `HTTP ${resp.status}`);
     }
     const image = await resp.blob();
-    if (controller.signal.aborted || seq < net.shownSeq) return;  // stale: a newer one was asked for
     const ms = performance.now() - t0;
-    await show(image, seq, version, model);
+    if (!(await show(image, seq, version, model, controller.signal))) return;
     const forward = resp.headers.get("X-Forward-Ms"), batch = resp.headers.get("X-Batch-Size");
     $("latency").textContent = `${Math.round(ms)} ms` + (forward ? ` (forward ${Math.round(+forward)} ms${batch > 1 ? `, batch ${batch}` : ""})` : "");
     setStatus("");
@@ -359,19 +362,26 @@ async function pump() {
   }
 }
 
-async function show(image, seq, version, model) {
+// Decode the answer off-screen, then swap it in at once, unless it went stale meanwhile (aborted
+// by a model switch, or older than what is shown). Returns whether it was shown.
+async function show(image, seq, version, model, signal) {
   const url = URL.createObjectURL(image);
+  const probe = new Image();
+  probe.src = url;
+  try { await probe.decode(); } catch (e) { /* an undecodable answer is reported by the img */ }
+  if (signal.aborted || seq <= net.shownSeq) { URL.revokeObjectURL(url); return false; }
   output.src = url;
-  try { await output.decode(); } catch (e) { /* shown anyway once loaded */ }
   if (net.url) URL.revokeObjectURL(net.url);
   net.url = url;
   net.shownSeq = seq;
   output.dataset.seq = String(seq);
   output.dataset.version = String(version);
+  output.dataset.model = model;
   const link = $("download");
   link.href = url;
   link.download = `pix2pix-${model}.png`;
   link.setAttribute("aria-disabled", "false");
+  return true;
 }
 
 // ---- wiring ----------------------------------------------------------------------------------
