@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from serve_support import MAX_PIXELS, MAX_UPLOAD_MB, PALETTE, free_port, tiny_model, wait_healthy
+from .serve_support import MAX_PIXELS, MAX_UPLOAD_MB, PALETTE, free_port, tiny_model, wait_healthy
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import torch
 from pix2pix import Translator
 from pix2pix.serve import ApiError, InferenceQueue, ServedModel
 
-from serve_support import random_image
+from .serve_support import random_image
 
 
 @pytest.fixture(scope="module")

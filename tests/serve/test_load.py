@@ -7,25 +7,33 @@ from collections import Counter
 
 import httpx
 import numpy as np
+import torch
 
 from pix2pix import Translator
 
-from serve_support import decode, png_bytes, random_image
+from .serve_support import decode, png_bytes, random_image
 
 CLIENTS, REQUESTS = 8, 25
 
 
 def test_concurrent_clients_each_get_their_own_correct_answer(server, model_dirs, capsys):
     translators = {n: Translator.from_pretrained(model_dirs[n], device="cpu") for n in ("edges", "labels")}
-    # Every request a different image (two sizes), half of the clients on each model.
+    # Every request a different image (two sizes), half of the clients on each model. The expected
+    # answers are computed on one thread: on a busy 2-core machine, two OpenMP threads beside the
+    # server process can spin-wait 50x slower.
     plan = {}
-    for c in range(CLIENTS):
-        model = "edges" if c % 2 == 0 else "labels"
-        for i in range(REQUESTS):
-            size = (128, 128) if i % 3 else (96, 160)
-            img = random_image(*size, seed=1000 * c + i)
-            want = translators[model].translate_array(img / 255.0)
-            plan[c, i] = (model, png_bytes(img), (np.clip(want, 0, 1) * 255 + 0.5).astype(np.uint8))
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for c in range(CLIENTS):
+            model = "edges" if c % 2 == 0 else "labels"
+            for i in range(REQUESTS):
+                size = (128, 128) if i % 3 else (96, 160)
+                img = random_image(*size, seed=1000 * c + i)
+                want = translators[model].translate_array(img / 255.0)
+                plan[c, i] = (model, png_bytes(img), (np.clip(want, 0, 1) * 255 + 0.5).astype(np.uint8))
+    finally:
+        torch.set_num_threads(threads_before)
 
     latencies, errors, batches, mismatches = [], [], Counter(), []
     lock = threading.Lock()

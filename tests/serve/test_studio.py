@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from serve_support import PALETTE
+from .serve_support import PALETTE
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -35,6 +35,8 @@ OUTPUT_PIXELS = """() => {
   return [c.width, c.height, btoa(s)];
 }"""
 CANVAS_PNG = "() => document.getElementById('input').toDataURL('image/png')"
+# Page predicates are always functions: a bare expression string would be eval'ed in the page,
+# which the studio's Content-Security-Policy (rightly) forbids.
 IN_SYNC = """() => {
   const o = document.getElementById('output'), c = document.getElementById('input');
   return o.dataset.version === c.dataset.version && o.dataset.model === document.getElementById('model').value
@@ -75,7 +77,7 @@ def studio(browser, server):
     page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.goto(server + "/")
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=20000)
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=20000)
     page.wait_for_function(IN_SYNC, timeout=20000)
     yield page
     # Offline: the page asked nothing of anyone but this server, and the CSP never fired.
@@ -191,7 +193,7 @@ def test_opened_image_is_translated_at_its_own_size(studio, server, tmp_path):
     path = tmp_path / "upload.png"
     Image.fromarray(img).save(path)
     page.set_input_files("#upload", str(path))
-    page.wait_for_function("document.getElementById('input').width === 200", timeout=10000)
+    page.wait_for_function("() => document.getElementById('input').width === 200", timeout=10000)
     page.wait_for_function(IN_SYNC, timeout=20000)
     assert np.array_equal(canvas_rgba(page)[:, :, :3], img)
     out = output_pixels(page)
@@ -205,7 +207,7 @@ def test_tablet_layout_and_offline_docs(browser, server, tmp_path):
     urls = []
     page.on("request", lambda r: urls.append(r.url))
     page.goto(server + "/")
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=20000)
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=20000)
     page.wait_for_function(IN_SYNC, timeout=20000)
     # Input and output both wholly on screen, side by side, big enough to draw on with a finger.
     canvas = page.locator("#input").bounding_box()
