@@ -16,7 +16,7 @@ from PIL import Image
 from pix2pix import Translator
 from pix2pix.imageio import _pil_to_array
 
-from .serve_support import MAX_PIXELS, MAX_UPLOAD_MB, PALETTE, decode, png_bytes, random_image
+from .serve_support import MAX_UPLOAD_MB, PALETTE, decode, png_bytes, random_image
 
 
 def expected(model_dir, data: bytes) -> np.ndarray:
