@@ -19,7 +19,16 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pix2pix demo --out demo
 
+# The studio's browser test drives Debian's Chromium; install it when missing and we may (root, apt).
+CHROMIUM := /usr/bin/chromium
+
 test: $(STAMP)
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium for the browser test (apt-get)"; \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
+	    >$(VENV)/chromium-install.log 2>&1 \
+	    || { echo "apt-get could not install chromium:"; tail -n 5 $(VENV)/chromium-install.log; }; \
+	fi
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)

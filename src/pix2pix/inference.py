@@ -95,10 +95,20 @@ class Translator:
 
         An alpha channel is composited on white for the network and put back on the output.
         """
+        x, alpha = self.prepare_array(arr)
+        return self.finish_array(self.translate_tensor(x[None])[0], alpha)
+
+    def prepare_array(self, arr: np.ndarray) -> tuple[torch.Tensor, Optional[np.ndarray]]:
+        """translate_array's first half: (H, W, C) in [0, 1] -> ((C_in, H, W) in [-1, 1], alpha or None).
+
+        Split out so a server can stack several prepared images into one translate_tensor batch.
+        """
         alpha = arr[:, :, -1:] if arr.shape[2] in (2, 4) and arr.shape[2] != self.in_channels else None
-        x = to_tensor(to_channels(arr, self.in_channels, "input image"))[None]
-        y = self.translate_tensor(x)[0].add(1).div(2).clamp(0, 1)
-        out = y.permute(1, 2, 0).cpu().numpy()
+        return to_tensor(to_channels(arr, self.in_channels, "input image")), alpha
+
+    def finish_array(self, y: torch.Tensor, alpha: Optional[np.ndarray] = None) -> np.ndarray:
+        """translate_array's second half: (C_out, H, W) in [-1, 1] -> (H, W, C_out[+1]) in [0, 1]."""
+        out = y.add(1).div(2).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
         if alpha is not None and self.out_channels in (1, 3):
             out = np.concatenate([out, alpha], axis=2)
         return out

@@ -1,0 +1,171 @@
+"""Latency of `POST /api/translate` against a real local server, beside the raw generator forward.
+
+    python benchmarks/serve.py [--requests 30] [--clients 4] [--arch unet_256] [--size 256]
+
+Builds a generator of the paper's size (unet_256, 64 base channels; random weights: the time does
+not depend on them), saves it, starts `pix2pix serve` on 127.0.0.1 in its own process, and times,
+interleaved so that both see the same machine load (it is shared):
+  1. the raw forward pass of the same generator in this process, while the server is idle,
+  2. one client sending a PNG of --size px, one request at a time: p50 / p95 round trip, and the
+     server's own forward time from its X-Forward-Ms header;
+then 3. --clients clients at once: throughput beside 1 / forward (batching shows here).
+Only 127.0.0.1 is contacted; every loop is bounded.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+# Two processes take turns on the cores here (this one's forward, then the server's). OpenMP
+# threads that spin-wait after their work would steal the other process's time and distort both
+# figures (seen: the in-process forward 3x slower than the same forward in the server). Set
+# before torch loads OpenMP; the server inherits it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(__file__))
+from pix2pix.checkpoint import PretrainedInfo, save_pretrained  # noqa: E402
+from pix2pix.config import ModelConfig  # noqa: E402
+from pix2pix.models import build_generator  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pix2pix", "serve", "--model", f"bench={model_dir}",
+                             "--port", str(port), "--device", "cpu"],
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):  # at most ~2 minutes
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log.read_text()}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+
+def pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", default="unet_256")
+    ap.add_argument("--base-channels", type=int, default=64)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--requests", type=int, default=30)
+    ap.add_argument("--clients", type=int, default=4)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+
+    cfg = ModelConfig(generator=args.arch, base_channels=args.base_channels)
+    generator = build_generator(cfg).eval()
+    params = sum(p.numel() for p in generator.parameters())
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    png = buf.getvalue()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, load average {os.getloadavg()[0]:.1f} "
+          f"(on a shared machine the figures vary with the others' load)")
+    print(f"{args.arch}, {args.base_channels} base channels ({params:,} params), {args.size}x{args.size} "
+          f"PNG input ({len(png):,} bytes)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = save_pretrained(generator, PretrainedInfo(model=cfg, image_size=args.size),
+                                    Path(tmp) / "model")
+        proc, url = start_server(model_dir, Path(tmp) / "server.log")
+        try:
+            # 1 and 2, interleaved: one raw forward in this process (the server idle), then one
+            # request (this process idle), so both see the same load from whatever else runs.
+            x = torch.rand(1, 3, args.size, args.size) * 2 - 1
+            forwards, latencies, server_fwd = [], [], []
+            with httpx.Client(base_url=url, timeout=120) as http, torch.inference_mode():
+                for i in range(3 + args.requests):
+                    t = time.perf_counter()
+                    generator(x)
+                    fwd = time.perf_counter() - t
+                    t = time.perf_counter()
+                    resp = http.post("/api/translate", content=png)
+                    dt = time.perf_counter() - t
+                    assert resp.status_code == 200, resp.text
+                    assert Image.open(io.BytesIO(resp.content)).size == (args.size, args.size)
+                    if i >= 3:  # the first rounds warm up allocators and oneDNN's kernels
+                        forwards.append(fwd * 1000)
+                        latencies.append(dt * 1000)
+                        server_fwd.append(float(resp.headers["x-forward-ms"]))
+            forward = pct(forwards, 50) / 1000
+            p50, p95 = pct(latencies, 50), pct(latencies, 95)
+            print(f"generator forward, in-process:            p50 {pct(forwards, 50):8.1f} ms, "
+                  f"p95 {pct(forwards, 95):8.1f} ms")
+            print(f"POST /api/translate, 1 client:            p50 {p50:8.1f} ms, p95 {p95:8.1f} ms"
+                  f"   ({args.requests} of each, interleaved)")
+            print(f"  -> request p50 / forward p50 = {p50 / (forward * 1000):.2f} (goal <= 1.5); "
+                  f"/ the server's own forward p50 = {p50 / pct(server_fwd, 50):.2f}")
+            overhead = np.asarray(latencies) - np.asarray(server_fwd)
+            print(f"  the server's own forward (X-Forward-Ms) p50 {pct(server_fwd, 50):.1f} ms; the rest "
+                  f"(HTTP, PNG decode + encode, queue) p50 {pct(overhead, 50):.1f} ms, "
+                  f"p95 {pct(overhead, 95):.1f} ms")
+
+            # 3. Several clients at once: the worker batches what is waiting.
+            n_each = max(1, args.requests // args.clients)
+            done, batches, errors = [], Counter(), []
+            lock = threading.Lock()
+
+            def client() -> None:
+                with httpx.Client(base_url=url, timeout=300) as http:
+                    for _ in range(n_each):
+                        t = time.perf_counter()
+                        resp = http.post("/api/translate", content=png)
+                        with lock:
+                            if resp.status_code != 200:
+                                errors.append(resp.status_code)
+                            else:
+                                done.append((time.perf_counter() - t) * 1000)
+                                batches[int(resp.headers["x-batch-size"])] += 1
+
+            threads = [threading.Thread(target=client) for _ in range(args.clients)]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=600)
+            wall = time.perf_counter() - t0
+            print(f"{args.clients} clients x {n_each} requests at once: {len(done) / wall:.2f} img/s "
+                  f"(one forward at a time: {1 / forward:.2f} img/s), p50 {pct(done, 50):.0f} ms, "
+                  f"p95 {pct(done, 95):.0f} ms, {len(errors)} errors, batch sizes {dict(sorted(batches.items()))}")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    main()

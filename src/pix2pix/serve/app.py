@@ -1,0 +1,244 @@
+"""The FastAPI application: the studio page, the REST API and its OpenAPI docs, all offline.
+
+Request path of ``POST /api/translate``: the body is read with a byte limit (on the event loop,
+which only moves bytes), decoded and prepared in the thread pool, translated on the inference
+worker (batcher.py), and encoded to PNG in the thread pool, so the event loop stays free for other
+clients, the page and ``/health`` however busy the model is.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Optional, Sequence
+
+import numpy as np
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from PIL import Image
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from .. import __version__
+from ..imageio import array_to_pil
+from .batcher import InferenceQueue
+from .errors import ApiError
+from .models import ServedModel
+from .upload import ACCEPTED, Limits, decode_image
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+# The studio loads nothing from anywhere but this server; the browser enforces it.
+PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    generator: str
+    base_channels: int
+    parameters: int
+    in_channels: int
+    out_channels: int
+    image_size: int
+    multiple: int
+    direction: str
+    palette: Optional[list[list[int]]]
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+
+
+class Health(BaseModel):
+    status: str
+    models: list[str]
+    pending: int
+    batches: int
+    images: int
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in {
+        400: "empty body, truncated or corrupt image, malformed multipart",
+        404: "unknown model name",
+        413: "upload over the byte limit, or image over the pixel limit",
+        415: "not an image format the server reads (checked by content)",
+        503: "too many translations waiting; retry after the Retry-After seconds",
+    }.items()}
+
+_TRANSLATE_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["image"],
+            "properties": {"image": {"type": "string", "format": "binary",
+                                     "description": f"the input image ({ACCEPTED})"},
+                           "model": {"type": "string", "description": "model name (or ?model=)"}}}},
+        "image/png": {"schema": {"type": "string", "format": "binary"}},
+        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, refusing (413) as soon as it is known to be over ``max_bytes``: from
+    Content-Length before reading anything, else while the chunks arrive."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, "too_large", f"the upload is {int(declared):,} bytes, over the "
+                                         f"{max_bytes:,} byte limit")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > max_bytes:
+            raise ApiError(413, "too_large", f"the upload is over the {max_bytes:,} byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, Optional[str]]:
+    """(image bytes, ``model`` field or None) from a multipart body already read into memory."""
+
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=4, max_fields=16)
+    except Exception as e:  # noqa: BLE001 - any parse failure is the body's fault
+        raise ApiError(400, "bad_multipart", f"the multipart body cannot be parsed ({e})") from None
+    try:
+        files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        chosen = form.get("image") if isinstance(form.get("image"), UploadFile) else None
+        chosen = chosen or (files[0] if files else None)
+        if chosen is None:
+            raise ApiError(400, "no_image_field", "the multipart body has no file; send the image as "
+                                                  "a file field named 'image'")
+        model = form.get("model")
+        return await chosen.read(), model if isinstance(model, str) and model else None
+    finally:
+        await form.close()
+
+
+def _encode_png(arr: np.ndarray) -> bytes:
+    """(H, W, C) in [0, 1], C in 1..4 -> 8-bit PNG bytes (gray, gray+alpha, RGB or RGBA)."""
+    if arr.shape[2] == 2:  # a gray model's output with the input's alpha put back
+        image = Image.fromarray((np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8), "LA")
+    else:
+        image = array_to_pil(arr)
+    buf = io.BytesIO()
+    # Level 1: a few times faster than the default for a slightly larger file, and lossless alike.
+    image.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_batch: int = 4,
+               max_pending: int = 64) -> FastAPI:
+    """The application for ``models`` (the first is the default). Starts its inference worker on
+    startup and drains it on shutdown (run it under uvicorn or any ASGI server)."""
+    if not models:
+        raise ValueError("create_app needs at least one model")
+    by_name = {m.name: m for m in models}
+    if len(by_name) != len(models):
+        raise ValueError(f"model names must be unique, got {[m.name for m in models]}")
+    queue = InferenceQueue(max_batch=max_batch, max_pending=max_pending)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        queue.start()
+        try:
+            yield
+        finally:
+            queue.stop()
+
+    app = FastAPIOffline(
+        title="pix2pix", version=__version__, lifespan=lifespan,
+        description="Image-to-image translation with pix2pix generators. The studio is at `/`.")
+    app.state.queue, app.state.models, app.state.limits = queue, by_name, limits
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status,
+                            headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal", "detail": f"{type(exc).__name__}: {exc}"},
+                            status_code=500)
+
+    def pick(name: Optional[str]) -> ServedModel:
+        if name is None:
+            return models[0]
+        if name not in by_name:
+            raise ApiError(404, "unknown_model", f"no model named {name!r}; this server has "
+                                                 f"{', '.join(repr(n) for n in by_name)}")
+        return by_name[name]
+
+    @app.get("/", include_in_schema=False)
+    async def studio() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY,
+                                                            "Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/health", response_model=Health, summary="Liveness and queue depth")
+    async def health() -> Health:
+        return Health(status="ok", models=list(by_name), pending=queue.pending,
+                      batches=queue.batches, images=queue.images)
+
+    @app.get("/api/models", response_model=ModelList, summary="The loaded models")
+    async def list_models() -> ModelList:
+        """Names (the first is the default), architectures, sizes, directions and palettes
+        (for label-map models: the [r, g, b] colours of their training inputs)."""
+        return ModelList(models=[ModelInfo(**m.describe()) for m in models])
+
+    @app.post("/api/translate", response_class=Response, summary="Translate one image",
+              openapi_extra={"requestBody": _TRANSLATE_BODY},
+              responses={200: {"content": {"image/png": {}}, "description": "the output as PNG"},
+                         **_ERRORS})
+    async def translate(request: Request, model: Optional[str] = Query(
+            None, description="model name from /api/models; default: the first")) -> Response:
+        """Send an image as the raw body or as multipart field `image`, get the translation back
+        as PNG, the same size. Any size is accepted up to the limits (padded to the network's
+        multiple and cropped back). The format is recognised from the content.
+
+        Response headers: `X-Model`, `X-Batch-Size`, `X-Queue-Ms`, `X-Forward-Ms` (the forward
+        pass of the batch), and `Server-Timing`."""
+        t0 = time.perf_counter()
+        body = await _read_body(request, limits.max_bytes)
+        if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            body, form_model = await _from_multipart(request, body)
+            model = model or form_model
+        served = pick(model)
+
+        def prepare() -> tuple:
+            arr = decode_image(body, limits, served.multiple)
+            return served.translator.prepare_array(arr)
+
+        x, alpha = await run_in_threadpool(prepare)
+        result = await queue.translate(served, x, alpha)
+        png = await run_in_threadpool(_encode_png, result.array)
+        total_ms = (time.perf_counter() - t0) * 1000
+        return Response(png, media_type="image/png", headers={
+            "X-Model": served.name,
+            "X-Batch-Size": str(result.batch_size),
+            "X-Queue-Ms": f"{result.queue_ms:.1f}",
+            "X-Forward-Ms": f"{result.forward_ms:.1f}",
+            "Server-Timing": (f"queue;dur={result.queue_ms:.1f}, forward;dur={result.forward_ms:.1f}, "
+                              f"total;dur={total_ms:.1f}"),
+            "Cache-Control": "no-store",
+        })
+
+    return app

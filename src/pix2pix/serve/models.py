@@ -1,0 +1,88 @@
+"""The models a server holds: each a name, a Translator and what clients need to know about it."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..inference import Translator
+
+log = logging.getLogger(__name__)
+
+# Channel counts a PNG can carry and an uploaded image can be converted to.
+IMAGE_CHANNELS = (1, 3, 4)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass
+class ServedModel:
+    name: str
+    translator: Translator
+    source: Path
+
+    @property
+    def multiple(self) -> int:
+        return self.translator.multiple
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /api/models`` says about this model."""
+        info = self.translator.info
+        return {
+            "name": self.name,
+            "generator": info.model.generator,
+            "base_channels": info.model.base_channels,
+            "parameters": sum(p.numel() for p in self.translator.generator.parameters()),
+            "in_channels": info.model.in_channels,
+            "out_channels": info.model.out_channels,
+            "image_size": info.image_size,
+            "multiple": self.multiple,
+            "direction": info.direction,
+            "palette": info.palette,
+        }
+
+
+def parse_model_spec(spec: str) -> tuple[str | None, Path]:
+    """``NAME=DIR`` or ``DIR`` -> (name or None, path)."""
+    name, sep, path = spec.partition("=")
+    if sep and _NAME.match(name) and "/" not in name:
+        return name, Path(path)
+    return None, Path(spec)
+
+
+def default_name(path: Path) -> str:
+    """A readable name for a model directory: ``runs/maps`` -> ``maps``; ``.../maps/model`` ->
+    ``maps``; a checkpoint ``runs/maps/checkpoints/step_00001000`` -> ``maps-step_00001000``."""
+    parts = [p for p in path.resolve().parts if p not in ("/", "")]
+    if parts and parts[-1] == "model":
+        parts = parts[:-1]
+    if len(parts) >= 3 and parts[-1].startswith("step_") and parts[-2] == "checkpoints":
+        return f"{parts[-3]}-{parts[-1]}"
+    raw = parts[-1] if parts else "model"
+    return re.sub(r"[^A-Za-z0-9._-]", "-", raw)[:64] or "model"
+
+
+def load_models(specs: Sequence[str], *, device: str = "auto") -> list[ServedModel]:
+    """Load every ``NAME=DIR`` / ``DIR`` spec; names must end up unique, channels image-like."""
+    if not specs:
+        raise ValueError("no model given; pass --model DIR (a pretrained, checkpoint or run directory)")
+    models: list[ServedModel] = []
+    for spec in specs:
+        name, path = parse_model_spec(spec)
+        translator = Translator.from_pretrained(path, device=device)
+        info = translator.info.model
+        if info.in_channels not in IMAGE_CHANNELS or info.out_channels not in IMAGE_CHANNELS:
+            raise ValueError(f"{path}: the model maps {info.in_channels} to {info.out_channels} "
+                             f"channels; the server translates images (1, 3 or 4 channels)")
+        if name is None:
+            name = default_name(path)
+            taken = {m.name for m in models}
+            base, k = name, 2
+            while name in taken:
+                name, k = f"{base}-{k}", k + 1
+        elif any(m.name == name for m in models):
+            raise ValueError(f"two models are named {name!r}; give each --model NAME=DIR a unique name")
+        models.append(ServedModel(name=name, translator=translator, source=path))
+        log.info("model %s: %s from %s on %s", name, info.generator, path, translator.device)
+    return models

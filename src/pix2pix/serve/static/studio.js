@@ -1,0 +1,414 @@
+// pix2pix studio: draw on the input canvas, see the translation follow.
+//
+// The canvas pixels live in one ImageData (`pixels`) that every tool edits directly: strokes are
+// stamped discs without anti-aliasing, so a label map keeps exactly its palette colours (a blended
+// edge pixel would be a class the model never saw), and flood fill finds clean region borders.
+//
+// Translation requests: at most one is in flight. Edits made meanwhile mark the canvas dirty and
+// are sent as one request when the answer arrives, so while drawing the output updates as fast as
+// the server answers, and requests never pile up. Switching model aborts the request in flight;
+// an answer older than the one shown, or aborted, is dropped (the newest request wins).
+"use strict";
+
+const DEBOUNCE_MS = 60;        // wait this long after an edit, gathering the edits that follow
+const MAX_UNDO = 64;
+const MAX_SIDE = 1024;         // opened images are scaled down to this on their longer side
+const FILL_TOLERANCE = 32;     // per channel, so fill also works on JPEG-noisy uploads
+const WHITE = [255, 255, 255];
+const DEFAULT_COLOURS = [
+  [0, 0, 0], [255, 255, 255], [128, 128, 128], [200, 40, 40], [240, 140, 30], [240, 220, 50],
+  [60, 160, 60], [40, 90, 200], [130, 60, 170], [120, 80, 40],
+];
+
+const $ = (id) => document.getElementById(id);
+const canvas = $("input");
+const ctx = canvas.getContext("2d", { willReadFrequently: true });
+const output = $("output");
+
+const state = {
+  models: [], model: null, tool: "pen", size: 6, colour: [0, 0, 0], background: WHITE,
+  undo: [], redo: [], version: 0, touched: false, drawing: false, last: null,
+};
+const net = { controller: null, dirty: false, timer: 0, seq: 0, shownSeq: 0, url: null };
+let pixels = ctx.createImageData(canvas.width, canvas.height);
+
+// ---- canvas pixels ---------------------------------------------------------------------------
+
+function render() { ctx.putImageData(pixels, 0, 0); }
+
+function resetCanvas(width, height, rgb) {
+  canvas.width = width; canvas.height = height;
+  pixels = ctx.createImageData(width, height);
+  const d = pixels.data;
+  for (let i = 0; i < d.length; i += 4) { d[i] = rgb[0]; d[i + 1] = rgb[1]; d[i + 2] = rgb[2]; d[i + 3] = 255; }
+  render();
+}
+
+function copyPixels(src) { return new ImageData(new Uint8ClampedArray(src.data), src.width, src.height); }
+
+function restore(snapshot) {
+  if (canvas.width !== snapshot.width || canvas.height !== snapshot.height) {
+    canvas.width = snapshot.width; canvas.height = snapshot.height;
+  }
+  pixels = snapshot;
+  render();
+}
+
+function changed() {
+  state.version += 1;
+  state.touched = true;
+  canvas.dataset.version = String(state.version);
+  scheduleTranslate();
+}
+
+// Save the canvas before an edit, so Undo can bring it back.
+function checkpoint() {
+  state.undo.push(copyPixels(pixels));
+  if (state.undo.length > MAX_UNDO) state.undo.shift();
+  state.redo = [];
+  updateHistoryButtons();
+}
+
+function undo() {
+  if (!state.undo.length) return;
+  state.redo.push(copyPixels(pixels));
+  restore(state.undo.pop());
+  updateHistoryButtons();
+  changed();
+}
+
+function redo() {
+  if (!state.redo.length) return;
+  state.undo.push(copyPixels(pixels));
+  restore(state.redo.pop());
+  updateHistoryButtons();
+  changed();
+}
+
+function updateHistoryButtons() {
+  $("undo").disabled = state.undo.length === 0;
+  $("redo").disabled = state.redo.length === 0;
+}
+
+// A filled disc of the brush size at (cx, cy) in canvas pixels, hard-edged.
+function stamp(cx, cy, rgb) {
+  const r = Math.max(0.75, state.size / 2), w = pixels.width, h = pixels.height, d = pixels.data;
+  const x0 = Math.max(0, Math.floor(cx - r)), x1 = Math.min(w - 1, Math.ceil(cx + r));
+  const y0 = Math.max(0, Math.floor(cy - r)), y1 = Math.min(h - 1, Math.ceil(cy + r));
+  for (let y = y0; y <= y1; y++) {
+    const dy = y + 0.5 - cy;
+    for (let x = x0; x <= x1; x++) {
+      const dx = x + 0.5 - cx;
+      if (dx * dx + dy * dy <= r * r) {
+        const i = (y * w + x) * 4;
+        d[i] = rgb[0]; d[i + 1] = rgb[1]; d[i + 2] = rgb[2]; d[i + 3] = 255;
+      }
+    }
+  }
+}
+
+function strokeTo(x0, y0, x1, y1, rgb) {
+  const step = Math.max(0.5, state.size / 4);
+  const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / step));
+  for (let k = 1; k <= n; k++) stamp(x0 + ((x1 - x0) * k) / n, y0 + ((y1 - y0) * k) / n, rgb);
+}
+
+// 4-connected fill of the region around (sx, sy) whose colour is within FILL_TOLERANCE of the
+// seed's. Returns false when there was nothing to change.
+function floodFill(sx, sy, rgb) {
+  const w = pixels.width, h = pixels.height, d = pixels.data;
+  const s = (sy * w + sx) * 4;
+  const seed = [d[s], d[s + 1], d[s + 2], d[s + 3]];
+  if (seed[0] === rgb[0] && seed[1] === rgb[1] && seed[2] === rgb[2] && seed[3] === 255) return false;
+  const matches = (p) => {
+    const i = p * 4;
+    return Math.abs(d[i] - seed[0]) <= FILL_TOLERANCE && Math.abs(d[i + 1] - seed[1]) <= FILL_TOLERANCE &&
+      Math.abs(d[i + 2] - seed[2]) <= FILL_TOLERANCE && Math.abs(d[i + 3] - seed[3]) <= FILL_TOLERANCE;
+  };
+  const seen = new Uint8Array(w * h);
+  const stack = [sy * w + sx];
+  seen[sy * w + sx] = 1;
+  while (stack.length) {
+    const p = stack.pop(), x = p % w, i = p * 4;
+    d[i] = rgb[0]; d[i + 1] = rgb[1]; d[i + 2] = rgb[2]; d[i + 3] = 255;
+    const next = [x > 0 ? p - 1 : -1, x < w - 1 ? p + 1 : -1, p - w, p + w];
+    for (const q of next) {
+      if (q >= 0 && q < w * h && !seen[q] && matches(q)) { seen[q] = 1; stack.push(q); }
+    }
+  }
+  return true;
+}
+
+function clearCanvas() {
+  checkpoint();
+  resetCanvas(canvas.width, canvas.height, state.background);
+  changed();
+}
+
+// ---- pointer input (mouse, pen and touch alike) ----------------------------------------------
+
+function canvasPoint(event) {
+  const rect = canvas.getBoundingClientRect();
+  return [(event.clientX - rect.left) * (canvas.width / rect.width),
+          (event.clientY - rect.top) * (canvas.height / rect.height)];
+}
+
+function strokeColour() { return state.tool === "eraser" ? state.background : state.colour; }
+
+canvas.addEventListener("pointerdown", (event) => {
+  if (event.button !== 0) return;
+  event.preventDefault();
+  const [x, y] = canvasPoint(event);
+  if (state.tool === "fill") {
+    const px = Math.min(pixels.width - 1, Math.max(0, Math.floor(x)));
+    const py = Math.min(pixels.height - 1, Math.max(0, Math.floor(y)));
+    const before = copyPixels(pixels);
+    if (floodFill(px, py, state.colour)) {
+      state.undo.push(before); state.redo = []; updateHistoryButtons();
+      render(); changed();
+    }
+    return;
+  }
+  // Capture keeps a stroke going when it leaves the canvas; a pointer that cannot be captured
+  // (already released) still draws.
+  try { canvas.setPointerCapture(event.pointerId); } catch (e) { /* draw without capture */ }
+  checkpoint();
+  state.drawing = true;
+  state.last = [x, y];
+  stamp(x, y, strokeColour());
+  render(); changed();
+});
+
+canvas.addEventListener("pointermove", (event) => {
+  if (!state.drawing) return;
+  // Coalesced events keep fast strokes smooth where the browser merges pointer moves.
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const e of events.length ? events : [event]) {
+    const [x, y] = canvasPoint(e);
+    strokeTo(state.last[0], state.last[1], x, y, strokeColour());
+    state.last = [x, y];
+  }
+  render(); changed();
+});
+
+function endStroke() { state.drawing = false; state.last = null; }
+canvas.addEventListener("pointerup", endStroke);
+canvas.addEventListener("pointercancel", endStroke);
+
+// ---- opening, pasting and dropping images ----------------------------------------------------
+
+async function openImage(blob) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob);
+  } catch (e) {
+    setStatus(`Cannot open that file as an image (${e.message || e}).`, true);
+    return;
+  }
+  const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+  const w = Math.max(1, Math.round(bitmap.width * scale)), h = Math.max(1, Math.round(bitmap.height * scale));
+  checkpoint();
+  canvas.width = w; canvas.height = h;
+  ctx.clearRect(0, 0, w, h);
+  ctx.drawImage(bitmap, 0, 0, w, h);
+  bitmap.close();
+  pixels = ctx.getImageData(0, 0, w, h);
+  setStatus(`Opened a ${w}×${h} image${scale < 1 ? " (scaled down)" : ""}.`);
+  changed();
+}
+
+$("upload").addEventListener("change", (event) => {
+  const file = event.target.files[0];
+  if (file) openImage(file);
+  event.target.value = "";
+});
+
+document.addEventListener("paste", (event) => {
+  const items = event.clipboardData ? [...event.clipboardData.items] : [];
+  const item = items.find((i) => i.kind === "file" && i.type.startsWith("image/"));
+  if (item) { event.preventDefault(); openImage(item.getAsFile()); }
+});
+
+const stage = $("stage");
+stage.addEventListener("dragover", (event) => { event.preventDefault(); stage.classList.add("dragging"); });
+stage.addEventListener("dragleave", () => stage.classList.remove("dragging"));
+stage.addEventListener("drop", (event) => {
+  event.preventDefault();
+  stage.classList.remove("dragging");
+  const file = [...event.dataTransfer.files].find((f) => f.type.startsWith("image/"));
+  if (file) openImage(file);
+});
+
+// ---- tools, colours, models ------------------------------------------------------------------
+
+function setTool(tool) {
+  state.tool = tool;
+  for (const b of document.querySelectorAll(".tool")) b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
+}
+
+function setSize(size) {
+  state.size = Math.max(1, Math.min(64, size));
+  $("size").value = String(state.size);
+  $("size-value").textContent = String(state.size);
+}
+
+const hex = (rgb) => "#" + rgb.map((v) => v.toString(16).padStart(2, "0")).join("");
+
+function setColour(rgb) {
+  state.colour = rgb;
+  for (const s of document.querySelectorAll(".swatch")) s.setAttribute("aria-selected", String(s.dataset.colour === hex(rgb)));
+  $("custom-colour").value = hex(rgb);
+  if (state.tool === "eraser") setTool("pen");
+}
+
+function buildPalette(colours) {
+  const box = $("palette");
+  for (const s of box.querySelectorAll(".swatch")) s.remove();
+  const custom = $("custom-colour");
+  colours.forEach((rgb, i) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "swatch";
+    b.dataset.colour = hex(rgb);
+    b.style.background = hex(rgb);
+    b.title = `${hex(rgb)} (${rgb.join(", ")})`;
+    b.setAttribute("role", "option");
+    b.setAttribute("aria-label", `colour ${i + 1}: ${rgb.join(", ")}`);
+    b.addEventListener("click", () => setColour(rgb));
+    box.insertBefore(b, custom);
+  });
+}
+
+function applyModel(model) {
+  state.model = model;
+  const palette = model.palette && model.palette.length ? model.palette : null;
+  // For a label map the most frequent colour is the background class; sketches start white.
+  state.background = palette ? palette[0] : WHITE;
+  buildPalette(palette || DEFAULT_COLOURS);
+  setColour(palette ? (palette[1] || palette[0]) : [0, 0, 0]);
+  $("model-info").textContent =
+    `${model.generator} · ${model.image_size}px · ${model.direction}` + (palette ? ` · ${palette.length} label colours` : "");
+  if (!state.touched) resetCanvas(model.image_size, model.image_size, state.background);
+  // The answer in flight was for the previous model: drop it and ask again.
+  if (net.controller) { net.controller.abort(); net.controller = null; }
+  scheduleTranslate();
+}
+
+async function loadModels() {
+  try {
+    const resp = await fetch("/api/models");
+    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+    state.models = (await resp.json()).models;
+  } catch (e) {
+    setStatus(`Cannot list the models: ${e.message || e}`, true);
+    return;
+  }
+  const select = $("model");
+  select.replaceChildren(...state.models.map((m) => new Option(m.name, m.name)));
+  select.addEventListener("change", () => applyModel(state.models.find((m) => m.name === select.value)));
+  applyModel(state.models[0]);
+  document.body.dataset.ready = "1";
+}
+
+// ---- translation -----------------------------------------------------------------------------
+
+function setStatus(text, isError = false) {
+  const el = $("status");
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+function scheduleTranslate() {
+  net.dirty = true;
+  document.body.dataset.busy = "1";  // until the output shows this canvas with this model
+  if (!net.timer) net.timer = setTimeout(() => { net.timer = 0; pump(); }, DEBOUNCE_MS);
+}
+
+function canvasBlob() {
+  // toBlob copies the bitmap when called, so the request is the canvas as of now.
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+}
+
+async function pump() {
+  if (net.controller) return;  // its answer will call pump again
+  if (!net.dirty || !state.model) { delete document.body.dataset.busy; return; }
+  net.dirty = false;
+  const controller = new AbortController();
+  const seq = ++net.seq, version = state.version, model = state.model.name;
+  net.controller = controller;
+  document.body.dataset.busy = "1";
+  const t0 = performance.now();
+  try {
+    const body = await canvasBlob();
+    const resp = await fetch(`/api/translate?model=${encodeURIComponent(model)}`, {
+      method: "POST", body, headers: { "Content-Type": "image/png" }, signal: controller.signal,
+    });
+    if (!resp.ok) {
+      const err = await resp.json().catch(() => ({ detail: resp.statusText }));
+      throw new Error(err.detail || `HTTP ${resp.status}`);
+    }
+    const image = await resp.blob();
+    const ms = performance.now() - t0;
+    if (!(await show(image, seq, version, model, controller.signal))) return;
+    const forward = resp.headers.get("X-Forward-Ms"), batch = resp.headers.get("X-Batch-Size");
+    $("latency").textContent = `${Math.round(ms)} ms` + (forward ? ` (forward ${Math.round(+forward)} ms${batch > 1 ? `, batch ${batch}` : ""})` : "");
+    setStatus("");
+  } catch (e) {
+    if (e.name !== "AbortError") setStatus(`Translation failed: ${e.message || e}`, true);
+  } finally {
+    if (net.controller === controller) net.controller = null;
+    if (net.dirty) scheduleTranslate();
+    else if (!net.controller) delete document.body.dataset.busy;
+  }
+}
+
+// Decode the answer off-screen, then swap it in at once, unless it went stale meanwhile (aborted
+// by a model switch, or older than what is shown). Returns whether it was shown.
+async function show(image, seq, version, model, signal) {
+  const url = URL.createObjectURL(image);
+  const probe = new Image();
+  probe.src = url;
+  try { await probe.decode(); } catch (e) { /* an undecodable answer is reported by the img */ }
+  if (signal.aborted || seq <= net.shownSeq) { URL.revokeObjectURL(url); return false; }
+  output.src = url;
+  if (net.url) URL.revokeObjectURL(net.url);
+  net.url = url;
+  net.shownSeq = seq;
+  output.dataset.seq = String(seq);
+  output.dataset.version = String(version);
+  output.dataset.model = model;
+  const link = $("download");
+  link.href = url;
+  link.download = `pix2pix-${model}.png`;
+  link.setAttribute("aria-disabled", "false");
+  return true;
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+
+for (const b of document.querySelectorAll(".tool")) b.addEventListener("click", () => setTool(b.dataset.tool));
+$("size").addEventListener("input", (e) => setSize(Number(e.target.value)));
+$("custom-colour").addEventListener("input", (e) => {
+  const v = e.target.value;
+  setColour([1, 3, 5].map((i) => parseInt(v.slice(i, i + 2), 16)));
+});
+$("undo").addEventListener("click", undo);
+$("redo").addEventListener("click", redo);
+$("clear").addEventListener("click", clearCanvas);
+
+document.addEventListener("keydown", (event) => {
+  if (event.target.closest("input, select, textarea")) return;
+  const key = event.key.toLowerCase(), mod = event.ctrlKey || event.metaKey;
+  if (mod && key === "z") { event.preventDefault(); event.shiftKey ? redo() : undo(); }
+  else if (mod && key === "y") { event.preventDefault(); redo(); }
+  else if (mod) return;
+  else if (key === "b" || key === "p") setTool("pen");
+  else if (key === "e") setTool("eraser");
+  else if (key === "f") setTool("fill");
+  else if (key === "[") setSize(state.size - 1);
+  else if (key === "]") setSize(state.size + 1);
+});
+
+setSize(state.size);
+resetCanvas(canvas.width, canvas.height, WHITE);
+loadModels();

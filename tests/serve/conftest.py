@@ -1,0 +1,49 @@
+"""A real `pix2pix serve` process on 127.0.0.1, serving three tiny models, for the API, load and
+browser tests. Tiny = unet_128 with 8 base channels (655k parameters, a few ms per image)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .serve_support import MAX_PIXELS, MAX_UPLOAD_MB, PALETTE, free_port, tiny_model, wait_healthy
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    return {"edges": tiny_model(root / "edges", seed=1),
+            "labels": tiny_model(root / "labels" / "model", seed=2, palette=PALETTE),
+            "gray": tiny_model(root / "gray", seed=3, in_channels=1, out_channels=1)}
+
+
+@pytest.fixture(scope="session")
+def server(model_dirs, tmp_path_factory) -> str:
+    """Base URL of `pix2pix serve` started through the real CLI, stopped with SIGINT afterwards."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    cmd = [sys.executable, "-m", "pix2pix", "serve", "--port", str(port),
+           "--model", str(model_dirs["edges"]), "--model", str(model_dirs["labels"]),
+           "--model", f"gray={model_dirs['gray']}",
+           "--max-upload-mb", str(MAX_UPLOAD_MB), "--max-pixels", str(MAX_PIXELS)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+

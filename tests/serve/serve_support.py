@@ -1,0 +1,82 @@
+"""Helpers for the serve tests: tiny models, a free port, waiting for a server, test images."""
+from __future__ import annotations
+
+import io
+import subprocess
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+from PIL import Image
+
+from pix2pix.checkpoint import PretrainedInfo, save_pretrained
+from pix2pix.config import ModelConfig
+from pix2pix.models import build_generator
+
+PALETTE = [[255, 255, 255], [0, 0, 255], [255, 0, 0], [0, 160, 0], [250, 220, 0]]
+# Limits of the test server: small, so the over-limit requests stay cheap to send.
+MAX_UPLOAD_MB = 1
+MAX_PIXELS = 512 * 512
+
+
+def tiny_model(out: Path, *, seed: int, in_channels: int = 3, out_channels: int = 3,
+               palette=None) -> Path:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(generator="unet_128", base_channels=8, in_channels=in_channels,
+                      out_channels=out_channels)
+    g = build_generator(cfg)
+    # Calibrate batch norm so that each layer's output is normalised in eval mode: with the
+    # N(0, 0.02) init and default running statistics, every output would be a flat mid-gray,
+    # and "the server's answer equals the Translator's" would be true of any wrong answer too.
+    for m in g.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: the running statistics become the batch's
+    g.train()
+    with torch.no_grad():
+        g(torch.rand(4, in_channels, 128, 128) * 2 - 1)
+        # A bolder last layer spreads the outputs over the whole 0..255 range.
+        for p in g.up[0].parameters():
+            p.mul_(6.0)
+    return save_pretrained(g, PretrainedInfo(model=cfg, image_size=128, palette=palette), out)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server not healthy after {timeout} s:\n{log.read_text()}")
+
+
+def png_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def random_image(h: int, w: int, seed: int, channels: int = 3) -> np.ndarray:
+    """Blocky random colours: structure a U-Net output depends on, distinct per seed."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (-(-h // 8), -(-w // 8), channels), dtype=np.uint8)
+    out = np.kron(small, np.ones((8, 8, 1), dtype=np.uint8))[:h, :w]
+    return out if channels > 1 else out[:, :, 0]

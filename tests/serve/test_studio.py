@@ -1,0 +1,238 @@
+"""The studio in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+`make test` installs Chromium with apt-get when it is missing and we are root; these tests skip
+only where that cannot happen (not root, or no apt-get), and say so.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from .serve_support import PALETTE
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# In the page: the displayed output's pixels (drawn onto a scratch canvas) as base64 RGBA.
+OUTPUT_PIXELS = """() => {
+  const img = document.getElementById('output');
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const g = c.getContext('2d');
+  g.drawImage(img, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  let s = '';
+  for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode(...d.subarray(i, i + 8192));
+  return [c.width, c.height, btoa(s)];
+}"""
+CANVAS_PNG = "() => document.getElementById('input').toDataURL('image/png')"
+# Page predicates are always functions: a bare expression string would be eval'ed in the page,
+# which the studio's Content-Security-Policy (rightly) forbids.
+IN_SYNC = """() => {
+  const o = document.getElementById('output'), c = document.getElementById('input');
+  return o.dataset.version === c.dataset.version && o.dataset.model === document.getElementById('model').value
+    && !document.body.dataset.busy && o.complete && o.naturalWidth === c.width && o.naturalHeight === c.height;
+}"""
+
+
+def _need_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        pytest.fail(f"{CHROMIUM} is missing although apt-get can install it here: run `make test` "
+                    f"(its setup installs it) or `apt-get install -y chromium`")
+    pytest.skip(f"{CHROMIUM} is not installed and cannot be installed here (installing it needs "
+                f"root and apt-get; uid {os.geteuid()}, apt-get {'found' if shutil.which('apt-get') else 'missing'})")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def studio(browser, server):
+    """A fresh page on the studio; records every request and console error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 820})
+    page = context.new_page()
+    page.requests, page.errors = [], []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(server + "/")
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=20000)
+    page.wait_for_function(IN_SYNC, timeout=20000)
+    yield page
+    # Offline: the page asked nothing of anyone but this server, and the CSP never fired.
+    assert all(u.startswith(server) or u.startswith(("blob:", "data:")) for u in page.requests), page.requests
+    assert not page.errors, page.errors
+    context.close()
+
+
+def output_pixels(page) -> np.ndarray:
+    w, h, data = page.evaluate(OUTPUT_PIXELS)
+    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(h, w, 4)
+
+
+def canvas_png(page) -> bytes:
+    return base64.b64decode(page.evaluate(CANVAS_PNG).split(",", 1)[1])
+
+
+def api_translation(server: str, png: bytes, model: str) -> np.ndarray:
+    resp = httpx.post(server + "/api/translate", params={"model": model}, content=png, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return np.asarray(Image.open(io.BytesIO(resp.content)).convert("RGBA"))
+
+
+def stroke(page, points, steps: int = 12) -> None:
+    """Drag the mouse through ``points`` given as fractions of the canvas."""
+    box = page.locator("#input").bounding_box()
+    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for p in xy[1:]:
+        page.mouse.move(*p, steps=steps)
+    page.mouse.up()
+
+
+def canvas_rgba(page) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(canvas_png(page))).convert("RGBA"))
+
+
+def test_drawing_updates_the_output_to_the_apis_translation(studio, server, tmp_path):
+    page = studio
+    assert page.locator("#model option").all_inner_texts() == ["edges", "labels", "gray"]
+    before = output_pixels(page)
+    assert before.shape == (128, 128, 4)
+    blank = canvas_rgba(page)
+    assert (blank[:, :, :3] == 255).all()  # a sketch model starts on white
+
+    stroke(page, [(0.15, 0.2), (0.85, 0.3), (0.5, 0.85)])
+    page.locator("#size").fill("12")
+    stroke(page, [(0.2, 0.8), (0.8, 0.75)])
+    page.wait_for_function(IN_SYNC, timeout=20000)
+
+    drawn = canvas_rgba(page)
+    changed = (drawn[:, :, :3] != 255).any(axis=2)
+    assert changed.mean() > 0.02  # the strokes are on the canvas
+    assert set(map(tuple, drawn[changed][:, :3].tolist())) == {(0, 0, 0)}  # hard-edged, pure pen colour
+    after = output_pixels(page)
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 2  # the output followed
+    # ... to exactly what the API answers for the same input.
+    assert np.array_equal(after, api_translation(server, canvas_png(page), "edges"))
+    assert page.locator("#latency").inner_text().endswith(")") and "ms" in page.locator("#latency").inner_text()
+    assert page.locator("#download").get_attribute("aria-disabled") == "false"
+
+    shot = tmp_path / "studio.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    print(f"\nscreenshot: {shot}")
+
+
+def test_label_palette_fill_undo_redo_and_model_switch(studio, server):
+    page = studio
+    page.select_option("#model", "labels")
+    page.wait_for_function(IN_SYNC, timeout=20000)
+    swatches = page.locator(".swatch")
+    colours = [s.get_attribute("data-colour") for s in swatches.all()]
+    assert colours == ["#%02x%02x%02x" % tuple(c) for c in PALETTE]  # the model's label colours
+    assert (canvas_rgba(page)[:, :, :3] == PALETTE[0]).all()  # background = the commonest label
+
+    swatches.nth(2).click()  # red
+    # Edge to edge (the pointer is captured, so the stroke may leave the canvas): top | bottom.
+    stroke(page, [(0.005, 0.5), (1.1, 0.5)])
+    one = canvas_rgba(page)
+    assert (one[64, :, :3] == PALETTE[2]).all()
+
+    swatches.nth(3).click()  # green
+    page.click("#tool-fill")
+    box = page.locator("#input").bounding_box()
+    page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.1 * box["height"])
+    filled = canvas_rgba(page)
+    assert (filled[5, :, :3] == PALETTE[3]).all() and (filled[120, 60, :3] == PALETTE[0]).all()
+    labels = set(map(tuple, filled[:, :, :3].reshape(-1, 3).tolist()))
+    assert labels <= set(map(tuple, PALETTE))  # nothing but label colours: no blended edges
+
+    page.click("#undo")
+    assert np.array_equal(canvas_rgba(page), one)
+    page.keyboard.press("Control+Shift+Z")
+    assert np.array_equal(canvas_rgba(page), filled)
+    page.wait_for_function(IN_SYNC, timeout=20000)
+    assert np.array_equal(output_pixels(page), api_translation(server, canvas_png(page), "labels"))
+
+    page.select_option("#model", "edges")  # the drawing stays, the output is the other model's
+    page.wait_for_function(IN_SYNC, timeout=20000)
+    assert np.array_equal(canvas_rgba(page), filled)
+    assert np.array_equal(output_pixels(page), api_translation(server, canvas_png(page), "edges"))
+
+    page.click("#clear")
+    assert (canvas_rgba(page)[:, :, :3] == 255).all()  # edges' background is white
+
+
+def test_opened_image_is_translated_at_its_own_size(studio, server, tmp_path):
+    page = studio
+    rng = np.random.default_rng(0)
+    img = np.kron(rng.integers(0, 256, (10, 25, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
+    path = tmp_path / "upload.png"
+    Image.fromarray(img).save(path)
+    page.set_input_files("#upload", str(path))
+    page.wait_for_function("() => document.getElementById('input').width === 200", timeout=10000)
+    page.wait_for_function(IN_SYNC, timeout=20000)
+    assert np.array_equal(canvas_rgba(page)[:, :, :3], img)
+    out = output_pixels(page)
+    assert out.shape == (80, 200, 4)
+    assert np.array_equal(out, api_translation(server, canvas_png(page), "edges"))
+
+
+def test_tablet_layout_and_offline_docs(browser, server, tmp_path):
+    context = browser.new_context(viewport={"width": 768, "height": 1024}, has_touch=True)
+    page = context.new_page()
+    urls = []
+    page.on("request", lambda r: urls.append(r.url))
+    page.goto(server + "/")
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=20000)
+    page.wait_for_function(IN_SYNC, timeout=20000)
+    # Input and output both wholly on screen, side by side, big enough to draw on with a finger.
+    canvas = page.locator("#input").bounding_box()
+    out = page.locator("#output").bounding_box()
+    for box in (canvas, out):
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 768 and box["width"] >= 300
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 1024
+    assert out["x"] >= canvas["x"] + canvas["width"]
+    for button in page.locator(".toolbar button").all():
+        assert button.bounding_box()["height"] >= 40  # big enough for a finger
+    # A finger drag draws too: real touch input through the DevTools protocol, as a tablet sends it.
+    cdp = context.new_cdp_session(page)
+    cx, cy = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
+    for kind, dx in (("touchStart", 0), ("touchMove", 30), ("touchMove", 60), ("touchEnd", 60)):
+        points = [] if kind == "touchEnd" else [{"x": cx + dx, "y": cy}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+    page.wait_for_function(IN_SYNC, timeout=20000)
+    drawn = canvas_rgba(page)
+    assert (drawn[64, 64:80, :3] == 0).all()  # a black line where the finger went
+    assert int(page.evaluate("document.getElementById('input').dataset.version")) >= 2
+    page.screenshot(path=str(tmp_path / "studio-tablet.png"))
+
+    page.goto(server + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=20000)
+    assert "pix2pix" in page.locator(".swagger-ui .info .title").inner_text()
+    page.get_by_text("/api/translate").first.wait_for(timeout=10000)
+    assert all(u.startswith(server) or u.startswith(("blob:", "data:")) for u in urls), urls
+    context.close()
