@@ -128,3 +128,27 @@ def test_loader_workers_do_not_change_the_result(tiny_dataset, tmp_path):
     b = train(small_cfg(tiny_dataset, tmp_path / "w1", max_steps=2, data=data), progress=False)
     (g1, _), (g2, _) = weights(a), weights(b)
     assert all(torch.equal(g1[k], g2[k]) for k in g1)
+
+
+def test_label_map_palette_is_saved_with_the_model(tmp_path, world):
+    """Inputs painted with 3 flat colours: the checkpoint's config.json carries exactly those."""
+    import numpy as np
+    from conftest import cut_pairs, write_folders
+    from pix2pix.checkpoint import read_info
+
+    colours = np.array([[200, 30, 30], [20, 160, 40], [250, 250, 250]], np.uint8)
+    pairs = []
+    for i, (_, photo) in enumerate(cut_pairs(world, 4, 128, seed=5)):
+        labels = np.zeros((128, 128), np.int64)
+        labels[:, 40 + i * 5:] = 1
+        labels[90:, :] = 2
+        pairs.append((colours[labels], photo))
+    write_folders(tmp_path / "labels", "train", pairs)
+    run = train(small_cfg(tmp_path / "labels", tmp_path / "run", max_steps=1), progress=False)
+    palette = read_info(run).palette
+    assert sorted(map(tuple, palette)) == sorted(map(tuple, colours.tolist()))
+    # A photo dataset gets no palette.
+    photo_run = train(small_cfg(tmp_path / "labels", tmp_path / "run2",
+                                max_steps=1, data=DataConfig(root=str(tmp_path / "labels"), image_size=128,
+                                                             direction="BtoA")), progress=False)
+    assert read_info(photo_run).palette is None

@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader
 
 from ..checkpoint import PretrainedInfo, checkpoint_dir, load_training_checkpoint, save_training_checkpoint
 from ..config import TrainConfig, save_config, to_dict
-from ..data import EpochBatchSampler, Jitter, PairedDataset, open_split
+from ..data import EpochBatchSampler, Jitter, PairedDataset, load_pair, open_split
+from ..data.palette import find_palette
 from ..models import build_discriminator, build_generator, generator_multiple
 from .schedule import lr_factor, set_lr
 from .step import StepConfig, train_step
@@ -63,6 +64,19 @@ def build_datasets(cfg: TrainConfig) -> tuple[PairedDataset, PairedDataset]:
     else:
         samples = PairedDataset(train.pairs, jitter=jitter, train=False, **common)
     return train, samples
+
+
+def training_palette(train_set: PairedDataset, limit: int = 64) -> Optional[list]:
+    """The input colours of a label-map dataset (saved for the studio's palette), else None."""
+    if train_set.in_channels not in (1, 3, 4):
+        return None
+
+    def inputs() -> Iterator:
+        for pair in train_set.pairs[:limit]:
+            a, b = load_pair(pair)
+            yield b if train_set.direction == "BtoA" else a
+
+    return find_palette(inputs())
 
 
 def _check_size(cfg: TrainConfig) -> None:
@@ -135,7 +149,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
     betas = (cfg.beta1, cfg.beta2)
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=betas)
-    info = PretrainedInfo(model=cfg.model, direction=cfg.data.direction, image_size=cfg.data.image_size)
+    info = PretrainedInfo(model=cfg.model, direction=cfg.data.direction, image_size=cfg.data.image_size,
+                          palette=training_palette(train_set))
 
     step = 0
     if resume:
