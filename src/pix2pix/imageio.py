@@ -6,8 +6,10 @@ or (H, W) arrays with any channel count (uint8, uint16 or float in [0, 1]).
 """
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -136,9 +138,11 @@ def _npy_to_array(path: Path) -> np.ndarray:
     raise ImageReadError(f"{path}: array dtype {arr.dtype} is not uint8, uint16 or float")
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, *, shrink_to: Optional[int] = None) -> np.ndarray:
     """Decode ``path`` fully to (H, W, C) float32 in [0, 1], EXIF orientation applied.
 
+    ``shrink_to``: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (DCT scaling, much faster) as
+    long as its short side stays at least ``shrink_to`` px; callers that resize anyway use it.
     Raises ImageReadError naming the file for missing, unreadable, truncated or oversized images.
     """
     path = Path(path)
@@ -155,6 +159,9 @@ def read_image(path: str | Path) -> np.ndarray:
         with _open(path) as im:
             if _is_16bit_colour(im):
                 return _read_16bit_colour(path, im.getexif().get(0x0112, 1))
+            if shrink_to and im.format == "JPEG" and min(im.size) >= 2 * shrink_to:
+                scale = min(im.size) / shrink_to
+                im.draft(im.mode, (math.ceil(im.size[0] / scale), math.ceil(im.size[1] / scale)))
             im.load()
             im = ImageOps.exif_transpose(im)
             return _pil_to_array(im)

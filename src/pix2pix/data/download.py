@@ -192,6 +192,10 @@ def verify_archive(path: str | Path, sha256: Optional[str] = None) -> tuple[str,
                         while data.read(CHUNK):
                             pass
                 names.append(member.name)
+            # tarfile stops at the end-of-archive blocks; drain the rest so that gzip reaches its
+            # trailer and checks the CRC and length of everything it decompressed.
+            while tar.fileobj.read(CHUNK):
+                pass
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise DownloadError(f"{path} is corrupt or truncated ({e}); delete it and run again") from None
     if bad:

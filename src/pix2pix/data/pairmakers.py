@@ -366,7 +366,7 @@ def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling:
         key = keys[photo]
         result = {"split": splits[key], "pairs": 0, "flat": 0, "problem": None}
         try:
-            img = to_channels(read_image(photo), 3, str(photo))
+            img = to_channels(read_image(photo, shrink_to=tiling.short_side), 3, str(photo))
         except (ImageReadError, ValueError) as e:
             result["problem"] = str(e)
             return result

@@ -97,7 +97,9 @@ def save_image(arr: np.ndarray, path: Path, *, bits: int = 8, quality: int = 95)
         if not cv2.imwrite(str(path), data):
             raise OSError(f"{path}: OpenCV could not write this 16-bit image")
         return path
-    options = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
+    options: dict = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
+    if suffix in (".jpg", ".jpeg"):
+        options["subsampling"] = 0  # full-resolution colour: 4:2:0 would bleed B's colour into A at the seam
     array_to_pil(arr).save(path, **options)
     return path
 
@@ -176,11 +178,13 @@ def combine(a_dir: str | Path, b_dir: str | Path, out: str | Path, *, layout: st
     report = CombineReport()
     jobs: list[tuple[str, str, Path, Path]] = []
     for split_name, a_sub, b_sub in _split_folders(a_dir, b_dir, split):
-        a_files, a_dup = by_stem(list_images(a_sub))
-        b_files, b_dup = by_stem(list_images(b_sub))
+        a_list, b_list = list_images(a_sub), list_images(b_sub)
+        a_files, a_dup = by_stem(a_list)
+        b_files, b_dup = by_stem(b_list)
         report.ambiguous += [f"{a_sub}: {d}" for d in a_dup] + [f"{b_sub}: {d}" for d in b_dup]
-        report.only_a += [str(a_files[s]) for s in sorted(set(a_files) - set(b_files))]
-        report.only_b += [str(b_files[s]) for s in sorted(set(b_files) - set(a_files))]
+        # A partner that is ambiguous is reported as such, not as missing.
+        report.only_a += [str(a_files[s]) for s in sorted(set(a_files) - {p.stem for p in b_list})]
+        report.only_b += [str(b_files[s]) for s in sorted(set(b_files) - {p.stem for p in a_list})]
         jobs += [(split_name, s, a_files[s], b_files[s]) for s in sorted(set(a_files) & set(b_files))]
         report.written[split_name] = 0
 
