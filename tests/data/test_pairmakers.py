@@ -191,3 +191,13 @@ def test_bad_options_are_named(photo_dir, capsys):
     assert "--factor 3 must be at least 2 and divide --size 256" in capsys.readouterr().err
     assert main(["data", "gray", str(photo_dir), *args, "--tiles", "random"]) == 2
     assert "random crops need --per-photo" in capsys.readouterr().err
+
+
+def test_photo_keys_are_short_and_unique(tmp_path):
+    from pix2pix.data.pairmakers import photo_keys
+
+    paths = [tmp_path / "themes" / t / "contents" / "1920x1080.jpg" for t in ("Kite", "Path")]
+    paths += [tmp_path / "mine" / "holiday" / "beach.jpg", tmp_path / "mine" / "cat.png"]
+    keys = photo_keys(paths, [tmp_path / "mine"])
+    assert keys == {paths[0]: "Kite__contents__1920x1080", paths[1]: "Path__contents__1920x1080",
+                    paths[2]: "holiday__beach", paths[3]: "cat"}

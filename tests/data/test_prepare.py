@@ -43,8 +43,18 @@ def write_ab(root, photos, names=None, a_ext="png", b_ext="jpg", split=None):
 
 
 def cli(*args):
+    """The real command in a subprocess (used once: the entry point and exit status end to end)."""
     return subprocess.run([sys.executable, "-m", "pix2pix", "data", *map(str, args)], capture_output=True,
                           text=True, timeout=120)
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    """The command in this process (fast): (exit status, stdout, stderr)."""
+    from pix2pix.cli import main
+
+    code = main(["data", *map(str, args)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 # ---- combine ---------------------------------------------------------------------------------------
@@ -115,13 +125,13 @@ def test_combine_keeps_sixteen_bits(tmp_path, photos):
     assert np.abs(ab[:, 64:, 1] * 65535 - deep[:, :, 0]).max() < 0.02
 
 
-def test_combine_cli_reports_throughput_and_strict(tmp_path, photos):
+def test_combine_cli_reports_throughput_and_strict(tmp_path, photos, capsys):
     a, b = write_ab(tmp_path, photos[:3])
     Image.fromarray(photos[4]).save(a / "stray.png")
-    res = cli("combine", a, b, "--out", tmp_path / "o", "--no-progress")
-    assert res.returncode == 0, res.stderr
-    assert "wrote 3 pairs" in res.stdout and "pairs/s" in res.stdout and "stray.png" in res.stderr
-    assert cli("combine", a, b, "--out", tmp_path / "o2", "--no-progress", "--strict").returncode == 1
+    code, out, err = run(capsys, "combine", a, b, "--out", tmp_path / "o", "--no-progress")
+    assert code == 0, err
+    assert "wrote 3 pairs" in out and "pairs/s" in out and "stray.png" in err
+    assert run(capsys, "combine", a, b, "--out", tmp_path / "o2", "--no-progress", "--strict")[0] == 1
 
 
 # ---- split -----------------------------------------------------------------------------------------
@@ -231,19 +241,19 @@ def test_check_counts_sizes_modes_and_finds_every_problem(tmp_path, photos):
     assert report["splits"]["train"]["modes"] == {"RGB": 5, "L": 1}
 
 
-def test_check_cli_json_and_exit_codes(tmp_path, photos):
+def test_check_cli_json_and_exit_codes(tmp_path, photos, capsys):
     root = tmp_path / "ds"
     write_ab(tmp_path / "src", photos[:4])
     combine(tmp_path / "src" / "A", tmp_path / "src" / "B", root)
-    res = cli("check", root, "--json", "--min-size", "64")
-    assert res.returncode == 0, res.stdout + res.stderr
-    report = json.loads(res.stdout)
+    code, out, err = run(capsys, "check", root, "--json", "--min-size", "64")
+    assert code == 0, out + err
+    report = json.loads(out)
     assert report["splits"]["train"]["pairs"] == 4 and report["splits"]["val"] is None
-    human = cli("check", root, "--no-progress")  # 64 px < the default 256: a warning, not an error
-    assert human.returncode == 0 and "train: 4 pairs (combined); sizes 64x64 x4" in human.stdout
-    assert "smallest image side is 64 px" in human.stdout
-    assert cli("check", root, "--strict", "--no-progress").returncode == 1
+    code, out, _ = run(capsys, "check", root, "--no-progress")  # 64 px < the default 256: a warning
+    assert code == 0 and "train: 4 pairs (combined); sizes 64x64 x4" in out
+    assert "smallest image side is 64 px" in out
+    assert run(capsys, "check", root, "--strict", "--no-progress")[0] == 1
     (root / "train" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    bad = cli("check", root, "--no-progress")
-    assert bad.returncode == 1 and "broken.png" in bad.stdout and "errors stop training" in bad.stdout
-    assert cli("check", tmp_path / "nothing").returncode == 1
+    code, out, _ = run(capsys, "check", root, "--no-progress")
+    assert code == 1 and "broken.png" in out and "errors stop training" in out
+    assert run(capsys, "check", tmp_path / "nothing", "--no-progress")[0] == 1

@@ -111,12 +111,24 @@ class HedEdges:
     threads_ok: bool = False  # one network, already multi-threaded inside torch
     _model: object = field(default=None, repr=False)
 
-    def __call__(self, rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    batch_size: int = 8  # tiles per forward pass: faster per tile, ~0.2 GB per 256 px tile
+
+    def __call__(self, rgb: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        return self.batch([rgb])[0]
+
+    def batch(self, tiles: list[np.ndarray]) -> list[np.ndarray]:
+        """Same-sized (H, W, 3) tiles -> their (H, W, 1) edge images, several per forward pass."""
         from .hed import hed_edges, load_hed
 
         if self._model is None:
             self._model = load_hed(self.weights, device=self.device)
-        prob = hed_edges(self._model, rgb)
+        out = []
+        for i in range(0, len(tiles), self.batch_size):
+            for prob in hed_edges(self._model, np.stack(tiles[i:i + self.batch_size])):
+                out.append(self._clean(prob))
+        return out
+
+    def _clean(self, prob: np.ndarray) -> np.ndarray:
         if self.soft:
             return (1.0 - prob)[:, :, None].astype(np.float32)
         from skimage.filters import apply_hysteresis_threshold
@@ -333,10 +345,29 @@ def assign_splits(names: Sequence[str], val: float, test: float, seed: int) -> d
     return out
 
 
-def _photo_key(path: Path, common: Path) -> str:
-    """A file-name-safe name for a photo, unique among the inputs (its path below their common root)."""
-    rel = path.relative_to(common) if common in path.parents else Path(path.name)
-    return "__".join(rel.with_suffix("").parts).replace(" ", "_")
+def photo_keys(photos: Sequence[Path], roots: Sequence[Path]) -> dict[Path, str]:
+    """A short, file-name-safe, unique name per photo: its path below the folder it was found in
+    (just the stem for photos given as files), with parent folders added only where two collide
+    (wallpaper themes all name their file 1920x1080.jpg)."""
+    def name(parts: Sequence[str]) -> str:
+        return "__".join(parts).replace(" ", "_")
+
+    full = {p: p.absolute().with_suffix("").parts for p in photos}
+    depth = {}
+    for p in photos:
+        root = next((r for r in roots if r.absolute() in p.absolute().parents), None)
+        depth[p] = len(p.absolute().relative_to(root.absolute()).parts) if root else 1
+    while True:
+        keys = {p: name(full[p][-depth[p]:]) for p in photos}
+        seen: dict[str, list[Path]] = {}
+        for p, k in keys.items():
+            seen.setdefault(k, []).append(p)
+        clashes = [p for group in seen.values() if len(group) > 1 for p in group
+                   if depth[p] < len(full[p])]
+        if not clashes:
+            return keys
+        for p in clashes:
+            depth[p] += 1
 
 
 def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling: Tiling = Tiling(),
@@ -352,13 +383,7 @@ def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling:
         raise ValueError(f"layout {layout!r} is not 'combined' or 'folders'")
     ext = ext if ext.startswith(".") else "." + ext
     photos = find_photos(sources)
-    roots = [Path(s) for s in sources if Path(s).is_dir()]
-    keys = {}
-    for p in photos:
-        base = next((r for r in roots if r in p.parents), p.parent)
-        keys[p] = _photo_key(p, base)
-    if len(set(keys.values())) < len(keys):  # same relative name under two roots: add the root
-        keys = {p: _photo_key(p, Path(p.anchor)) for p in photos}
+    keys = photo_keys(photos, [Path(s) for s in sources if Path(s).is_dir()])
     splits = assign_splits([keys[p] for p in photos], val, test, seed)
     out = Path(out)
 
@@ -379,12 +404,19 @@ def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling:
             result["problem"] = (f"{photo}: {img.shape[1]}x{img.shape[0]} is smaller than a "
                                  f"{tiling.size} px tile; use a smaller --size")
             return result
+        kept = []
         for name, tile in tiles:
             tile = np.ascontiguousarray(tile)
             if tiling.min_std and float(_gray(tile).std()) < tiling.min_std:
                 result["flat"] += 1
-                continue
-            a = maker(tile, np.random.default_rng([seed, zlib.crc32(f"{key}/{name}".encode())]))
+            else:
+                kept.append((name, tile))
+        if hasattr(maker, "batch"):  # a network: all tiles of the photo in a few forward passes
+            inputs = maker.batch([tile for _, tile in kept]) if kept else []
+        else:
+            inputs = [maker(tile, np.random.default_rng([seed, zlib.crc32(f"{key}/{name}".encode())]))
+                      for name, tile in kept]
+        for (name, tile), a in zip(kept, inputs):
             stem = f"{key}_{name}"
             split_dir = out / result["split"]
             if layout == "combined":

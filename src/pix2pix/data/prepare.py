@@ -98,6 +98,8 @@ def save_image(arr: np.ndarray, path: Path, *, bits: int = 8, quality: int = 95)
             raise OSError(f"{path}: OpenCV could not write this 16-bit image")
         return path
     options: dict = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
+    if suffix == ".png":
+        options["compress_level"] = 3  # 2.5x faster than PIL's 6 for about 10 % larger files
     if suffix in (".jpg", ".jpeg"):
         options["subsampling"] = 0  # full-resolution colour: 4:2:0 would bleed B's colour into A at the seam
     array_to_pil(arr).save(path, **options)
@@ -426,7 +428,7 @@ def resize_dataset(root: str | Path, out: str | Path, size: tuple[int, int], *, 
         else:
             written[split_name] += 1
     if not written:
-        raise ValueError(f"nothing was resized; problems:\n  " + "\n  ".join(sorted(problems)[:20]))
+        raise ValueError("nothing was resized; problems:\n  " + "\n  ".join(sorted(problems)[:20]))
     return {"written": dict(written), "problems": sorted(problems)}
 
 
