@@ -152,8 +152,9 @@ def test_make_pairs_folders_layout_and_problems(photo_dir, tmp_path):
     Image.fromarray(data.astronaut()[:50, :50]).save(tmp_path / "in" / "tiny.png")
     (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
     Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(tmp_path / "in" / "flat.png")
-    result = make_pairs([tmp_path / "in"], tmp_path / "out", Grayscale(), tiling=Tiling(size=128),
-                        val=0, test=0, layout="folders")
+    # short_side above the photos' size: nothing is enlarged (512 px astronaut -> 4 x 4 tiles)
+    result = make_pairs([tmp_path / "in"], tmp_path / "out", Grayscale(),
+                        tiling=Tiling(size=128, short_side=1024), val=0, test=0, layout="folders")
     assert result["pairs"] == {"train": 16, "val": 0, "test": 0} and result["skipped_flat"] == 9
     problems = "\n".join(result["problems"])
     assert "tiny.png: 50x50 is smaller than a 128 px tile" in problems and "broken.jpg" in problems
@@ -162,6 +163,8 @@ def test_make_pairs_folders_layout_and_problems(photo_dir, tmp_path):
     assert a.mode == "L" and b.mode == "RGB" and a.size == b.size == (128, 128)
     with pytest.raises(ValueError, match=r"no pairs were written:\n  .*broken\.jpg"):
         make_pairs([tmp_path / "in" / "broken.jpg"], tmp_path / "none", Grayscale())
+    with pytest.raises(ValueError, match="alpha.*cannot be stored in JPEG"):
+        make_pairs([tmp_path / "in"], tmp_path / "none", Holes(alpha=True), ext="jpg")
     with pytest.raises(ValueError, match="neither a photo nor a folder"):
         make_pairs([tmp_path / "missing"], tmp_path / "none", Grayscale())
 
@@ -201,3 +204,9 @@ def test_photo_keys_are_short_and_unique(tmp_path):
     keys = photo_keys(paths, [tmp_path / "mine"])
     assert keys == {paths[0]: "Kite__contents__1920x1080", paths[1]: "Path__contents__1920x1080",
                     paths[2]: "holiday__beach", paths[3]: "cat"}
+
+
+def test_tiles_with_a_blank_input_are_skipped(tmp_path):
+    Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(tmp_path / "wall.png")
+    with pytest.raises(ValueError, match="all 4 tiles were flat or gave a blank input"):
+        make_pairs([tmp_path / "wall.png"], tmp_path / "o", CannyEdges(), tiling=Tiling(size=128, min_std=0))

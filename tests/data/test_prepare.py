@@ -257,3 +257,13 @@ def test_check_cli_json_and_exit_codes(tmp_path, photos, capsys):
     code, out, _ = run(capsys, "check", root, "--no-progress")
     assert code == 1 and "broken.png" in out and "errors stop training" in out
     assert run(capsys, "check", tmp_path / "nothing", "--no-progress")[0] == 1
+
+
+def test_blank_inputs_are_not_reported_as_leaks(tmp_path, photos):
+    """Two different photos whose edge maps are both empty share an input, but leak nothing."""
+    for split, p in (("train", photos[0]), ("val", photos[1])):
+        (tmp_path / split).mkdir()
+        Image.fromarray(np.concatenate([np.full_like(p, 255), p], axis=1)).save(tmp_path / split / "x.png")
+    assert inspect_dataset(tmp_path, min_size=64)["warnings"] == []
+    shutil.copy(tmp_path / "train" / "x.png", tmp_path / "val" / "y.png")  # a real duplicate still is
+    assert "the same pair is in several splits" in inspect_dataset(tmp_path, min_size=64)["warnings"][0]

@@ -277,7 +277,7 @@ def run_pair_maker(args: argparse.Namespace) -> int:
     print(f"wrote {total} {args.maker} pairs to {args.out} (" +
           ", ".join(f"{k} {v}" for k, v in result["pairs"].items()) + ") from " +
           ", ".join(f"{v} {k}" for k, v in result["photos"].items()) + " photos" +
-          (f"; {result['skipped_flat']} flat tiles skipped" if result["skipped_flat"] else "") +
+          (f"; {result['skipped_flat']} flat or blank tiles skipped" if result["skipped_flat"] else "") +
           f"; {seconds:.1f} s, {total / max(seconds, 1e-9):.1f} pairs/s")
     return 0
 

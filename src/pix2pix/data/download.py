@@ -155,10 +155,9 @@ def fetch(url: str, dest: str | Path, *, progress: bool = False, timeout: float 
 def _member_problem(member: tarfile.TarInfo) -> Optional[str]:
     """Why ``member`` must not be extracted, or None."""
     name = member.name
-    path = PurePosixPath(name)
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         return "absolute path"
-    if ".." in path.parts or ".." in PurePosixPath(name.replace("\\", "/")).parts:
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:  # backslashes too, for Windows users
         return "path leaves the target folder (..)"
     if member.issym() or member.islnk():
         return f"link to {member.linkname!r}"

@@ -256,9 +256,11 @@ class Holes:
 class Tiling:
     """How tiles are taken from a photo: ``grid`` (every ``stride`` px) or ``random`` crops.
 
-    ``short_side`` first scales the photo so its short side is that many pixels (None keeps it);
+    ``short_side`` first shrinks photos whose short side is longer to that many pixels (None keeps
+    them; smaller photos are never enlarged);
     ``per_photo`` caps grid tiles per photo (random ones drawn) or sets the number of random crops.
-    Tiles whose gray standard deviation is under ``min_std`` (blank sky, walls) are skipped.
+    Tiles whose gray standard deviation is under ``min_std`` (blank sky, walls) are skipped, and
+    so are tiles whose input comes out blank (no edge found).
     """
     size: int = 256
     mode: str = "grid"
@@ -382,6 +384,8 @@ def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling:
     if layout not in ("combined", "folders"):
         raise ValueError(f"layout {layout!r} is not 'combined' or 'folders'")
     ext = ext if ext.startswith(".") else "." + ext
+    if getattr(maker, "alpha", False) and layout == "combined" and ext in (".jpg", ".jpeg"):
+        raise ValueError("the hole mask (alpha) cannot be stored in JPEG; use --ext png")
     photos = find_photos(sources)
     keys = photo_keys(photos, [Path(s) for s in sources if Path(s).is_dir()])
     splits = assign_splits([keys[p] for p in photos], val, test, seed)
@@ -395,7 +399,7 @@ def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling:
         except (ImageReadError, ValueError) as e:
             result["problem"] = str(e)
             return result
-        if tiling.short_side:
+        if tiling.short_side and min(img.shape[:2]) > tiling.short_side:  # shrink only, never enlarge
             img = resize_array(img, (tiling.short_side, tiling.short_side), fit="short")
         # One generator per photo, seeded by its name: the result does not depend on thread order.
         rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
@@ -417,6 +421,9 @@ def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling:
             inputs = [maker(tile, np.random.default_rng([seed, zlib.crc32(f"{key}/{name}".encode())]))
                       for name, tile in kept]
         for (name, tile), a in zip(kept, inputs):
+            if float(a.max() - a.min()) == 0.0:  # e.g. no edge at all: nothing to learn from
+                result["flat"] += 1
+                continue
             stem = f"{key}_{name}"
             split_dir = out / result["split"]
             if layout == "combined":
@@ -441,7 +448,7 @@ def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling:
             problems.append(r["problem"])
     problems.sort()
     if not sum(pairs.values()):
-        detail = "\n  ".join(problems[:20]) or f"all {flat} tiles were flat (see --min-std)"
+        detail = "\n  ".join(problems[:20]) or f"all {flat} tiles were flat or gave a blank input (see --min-std)"
         raise ValueError(f"no pairs were written:\n  {detail}")
     log.info("%s: %s pairs from %s photos (%d flat tiles skipped)", maker.name, pairs, photos_per, flat)
     return {"pairs": pairs, "photos": photos_per, "skipped_flat": flat, "problems": problems}
