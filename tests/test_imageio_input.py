@@ -143,14 +143,15 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(_bomb_png(100_000, 100_000))  # 10 G pixels
     for fn in (read_image, image_size):
-        with pytest.raises(ImageReadError, match=r"bomb\.png: .*over the 178,956,970 pixel limit"):
+        with pytest.raises(ImageReadError, match=r"bomb\.png: its header declares 10,000,000,000 pixels, "
+                                                 r"over the 178,956,970 pixel limit"):
             fn(path)
 
 
 def test_pixel_limit_applies_to_real_images(tmp_path, photo, monkeypatch):
     Image.fromarray(photo).save(tmp_path / "p.png")
     monkeypatch.setattr(imageio, "MAX_PIXELS", 96 * 128 - 1)
-    with pytest.raises(ImageReadError, match=r"p\.png: 128x96 = 12,288 pixels is over the 12,287 pixel limit"):
+    with pytest.raises(ImageReadError, match=r"p\.png: 128x96 = 12,288 pixels, over the 12,287 pixel limit"):
         read_image(tmp_path / "p.png")
     monkeypatch.setattr(imageio, "MAX_PIXELS", 96 * 128)
     assert read_image(tmp_path / "p.png").shape == (96, 128, 3)

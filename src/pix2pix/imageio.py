@@ -7,6 +7,7 @@ or (H, W) arrays with any channel count (uint8, uint16 or float in [0, 1]).
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -30,7 +31,7 @@ def is_image_file(path: Path) -> bool:
 
 
 def _too_big(path: Path, detail: str) -> ImageReadError:
-    return ImageReadError(f"{path}: {detail} is over the {MAX_PIXELS:,} pixel limit (a guard against "
+    return ImageReadError(f"{path}: {detail}, over the {MAX_PIXELS:,} pixel limit (a guard against "
                           f"decompression bombs); downscale or tile it, or raise "
                           f"pix2pix.imageio.MAX_PIXELS if you trust the file")
 
@@ -43,7 +44,9 @@ def _open(path: Path) -> Image.Image:
         try:
             im = Image.open(path)
         except Image.DecompressionBombError as e:
-            raise _too_big(path, str(e).split(" exceeds")[0].replace("Image size (", "(")) from None
+            declared = re.search(r"\((\d+) pixels\)", str(e))
+            raise _too_big(path, f"its header declares {int(declared.group(1)):,} pixels" if declared
+                           else "its header declares too many pixels") from None
     if im.size[0] * im.size[1] > MAX_PIXELS:
         im.close()
         raise _too_big(path, f"{im.size[0]}x{im.size[1]} = {im.size[0] * im.size[1]:,} pixels")
