@@ -222,8 +222,10 @@ def safe_extract(archive: str | Path, target: str | Path) -> Path:
                 if problem:  # verify_archive ran first; this is the second line of defence
                     raise DownloadError(f"{archive}: refusing member {member.name} ({problem})")
                 members.append(member)
-            # The 'data' filter also refuses anything outside the staging folder and drops modes.
-            tar.extractall(staging, members=members, filter="data")
+            # The 'data' filter (Python 3.10.12+, 3.11.4+) also refuses anything outside the staging
+            # folder and drops odd permission bits; older patch releases rely on the checks above.
+            extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(staging, members=members, **extra)
         top = [p for p in staging.iterdir()]
         source = top[0] if len(top) == 1 and top[0].is_dir() else staging
         source.rename(target)
