@@ -208,6 +208,9 @@ def load_fid_inception(path: Optional[str | Path] = None, device: str | torch.de
         state = torch.load(found, map_location="cpu", weights_only=True)
     model = FIDInception()
     missing, unexpected = model.load_state_dict(state, strict=False)
+    # Files saved before batch norm counted its batches lack num_batches_tracked; the classifier
+    # is not used for features. Neither matters here.
+    missing = [k for k in missing if not k.endswith("num_batches_tracked") and not k.startswith("fc.")]
     if missing or unexpected:
         raise ValueError(f"{found} is not the FID Inception weight file: missing {missing[:4]}, "
                          f"unexpected {unexpected[:4]}")

@@ -180,7 +180,10 @@ class Evaluator:
             raise ValueError("nothing to evaluate: no image pairs were added")
         out = {m: v / self._count for m, v in self._sums.items()}
         if self._fid is not None and "fid" in self.metrics:
-            out["fid"] = self._fid.compute()
+            if self._count < 2:
+                self.skipped["fid"] = f"FID needs at least 2 images, got {self._count}"
+            else:
+                out["fid"] = self._fid.compute()
         return out | {"count": self._count}
 
 

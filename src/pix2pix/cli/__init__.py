@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Optional
 
-COMMANDS = ("train", "translate", "data", "demo")
+COMMANDS = ("train", "translate", "data", "demo", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

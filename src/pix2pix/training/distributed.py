@@ -87,7 +87,7 @@ def wrap(module: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     ids = [device.index] if device.type == "cuda" else None
-    return DDP(module, device_ids=ids, broadcast_buffers=True)
+    return DDP(module, device_ids=ids)
 
 
 def barrier(ctx: DistContext) -> None:
@@ -102,6 +102,15 @@ def agree(ctx: DistContext, flags: Sequence[bool], device: torch.device) -> list
     t = torch.tensor([int(f) for f in flags], dtype=torch.int32, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
+
+
+def mean(ctx: DistContext, values: torch.Tensor) -> torch.Tensor:
+    """The average of ``values`` over processes (logged losses then cover the global batch)."""
+    if not ctx.distributed:
+        return values
+    values = values.clone()
+    dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values / ctx.world
 
 
 def gather(ctx: DistContext, obj: Any) -> list[Any]:

@@ -245,6 +245,14 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
 
         evaluator = Evaluator(cfg.val_metric_list, device=device)
         best = BestKeeper(run_dir, cfg.best_metric) if cfg.best_metric else None
+    # Validation sees whole images at the training scale (resized to image_size, or centre crops
+    # when training crops at native scale), as `pix2pix evaluate --image-size` does.
+    d = cfg.data
+    val_jitter = Jitter("none" if d.preprocess == "none" else "crop" if d.preprocess == "crop" else "resize",
+                        d.image_size, d.image_size, False)
+    val_set = PairedDataset(sample_set.pairs, jitter=val_jitter, train=False,
+                            in_channels=cfg.model.in_channels, out_channels=cfg.model.out_channels,
+                            direction=d.direction)
     n_samples = min(cfg.num_samples, len(sample_set))
     fixed = [sample_set[i] for i in range(n_samples)]
     sample_in = torch.stack([s["input"] for s in fixed]).to(device)
@@ -280,7 +288,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     def run_validation(at_step: int) -> None:
         from .validation import validate
 
-        results = validate(export_model, info, sample_set, evaluator, device=device,
+        results = validate(export_model, info, val_set, evaluator, device=device,
                            max_items=cfg.val_max_images)
         if ema is None:
             generator.train()
@@ -352,8 +360,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                     signals.append(signal.SIGTERM)  # another process was signalled
                 if time_up and not stop_reason:
                     stop_reason = "max_time"
+            if log_now:
+                averaged = distributed.mean(ctx, torch.stack(list(metrics.values())).float())
+                values = dict(zip(metrics, averaged.tolist()))
             if log_now and ctx.main:
-                values = {k: float(v) for k, v in metrics.items()}
                 now = time.perf_counter()
                 rate = (step - step_last) / max(now - t_last, 1e-9)
                 t_last, step_last = now, step
