@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     # Under torchrun or --num-processes every process runs this; only rank 0 prints.
     main = os.environ.get("RANK", "0") == "0"
     child = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if main:
+    if main and not os.environ.get("PIX2PIX_LAUNCHED"):  # the launcher printed it already
         print(json.dumps(to_dict(cfg), indent=2))
     if args.num_processes > 1 and not child and not args.dry_run:
         return _launch(cfg, args)
