@@ -408,9 +408,9 @@ def _diverged(metrics: dict, step: int, good_step: int, last_saved: Optional[int
               ctx: DistContext) -> TrainingDiverged:
     bad = [k for k, v in metrics.items() if not torch.isfinite(v).all()]
     where = f"at step {step}" if good_step == step - 1 else f"between steps {good_step + 1} and {step}"
-    kept = (f"the last good checkpoint (step {last_saved}) is kept in {run_dir}; continue from it with "
+    kept = (f"The last good checkpoint (step {last_saved}) is kept in {run_dir}; continue from it with "
             f"--resume and a lower --lr" if last_saved is not None else
-            "no checkpoint had been written yet")
+            "No checkpoint had been written yet")
     names = ", ".join(bad) if bad else "a loss"
     return TrainingDiverged(f"{names} became NaN or inf {where}{' on some process' if ctx.distributed else ''}; "
                             f"training stopped without saving. {kept}. Check the data for bad "
