@@ -187,29 +187,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank)
 
     # ---- (4) resume: weights, optimisers, loss scale, weight average, step, every RNG.
-    step = 0
-    if resume:
-        path, g_state, d_state, state = load_training_checkpoint(run_dir)
-        raw_file = path / "generator_train.safetensors"
-        # With EMA on, model/ holds the average and the trained weights sit beside it.
-        generator.load_state_dict(load_file(str(raw_file)) if raw_file.is_file() else g_state)
-        discriminator.load_state_dict(d_state)
-        if ema is not None:
-            ema.module.load_state_dict(g_state if raw_file.is_file() else generator.state_dict())
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        if scaler is not None and "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        step = int(state["step"])
-        saved_world = int(state.get("world_size", 1))
-        if saved_world == ctx.world:
-            ranks = state.get("rng_ranks") or [state["rng"]]
-            _set_rng_state(ranks[ctx.rank], device)
-        else:
-            log.warning("resuming a %d-process run with %d processes: training continues, but not "
-                        "bit-identically to an uninterrupted run", saved_world, ctx.world)
-            torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank + step)
-        log.info("resumed from %s at step %d", path, step)
+    step = _restore(run_dir, ctx, device, generator, discriminator, ema, opt_g, opt_d, scaler,
+                    cfg.seed) if resume else 0
     if ctx.main:
         save_config(cfg, run_dir / "config.json")
         if resume:
@@ -244,15 +223,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         from .validation import BestKeeper
 
         evaluator = Evaluator(cfg.val_metric_list, device=device)
+        if cfg.best_metric in evaluator.skipped:
+            raise ValueError(f"best_metric {cfg.best_metric!r} cannot be computed: "
+                             f"{evaluator.skipped[cfg.best_metric]}")
         best = BestKeeper(run_dir, cfg.best_metric) if cfg.best_metric else None
-    # Validation sees whole images at the training scale (resized to image_size, or centre crops
-    # when training crops at native scale), as `pix2pix evaluate --image-size` does.
-    d = cfg.data
-    val_jitter = Jitter("none" if d.preprocess == "none" else "crop" if d.preprocess == "crop" else "resize",
-                        d.image_size, d.image_size, False)
-    val_set = PairedDataset(sample_set.pairs, jitter=val_jitter, train=False,
-                            in_channels=cfg.model.in_channels, out_channels=cfg.model.out_channels,
-                            direction=d.direction)
+    val_set = _validation_set(cfg, sample_set)
     n_samples = min(cfg.num_samples, len(sample_set))
     fixed = [sample_set[i] for i in range(n_samples)]
     sample_in = torch.stack([s["input"] for s in fixed]).to(device)
@@ -315,6 +290,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     nonfinite = torch.zeros((), dtype=torch.bool, device=device)
     good_step = step  # the last step known to have finite losses
     t_last, step_last, rate = time.perf_counter(), step, 0.0
+    if ctx.main:
+        report()  # status.json and report.html say "running" from the start
     last_saved: Optional[int] = step if resume else None
     stop_reason = ""
     memory = (lambda t: t.contiguous(memory_format=torch.channels_last)) if cfg.channels_last else (lambda t: t)
@@ -402,6 +379,43 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             log.info("time budget of %.0f s reached at step %d of %d; checkpoint saved at %s; "
                      "continue with --resume", cfg.max_time, step, total, path)
     return run_dir
+
+
+def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, discriminator,
+             ema: Optional[EMA], opt_g, opt_d, scaler, seed: int) -> int:
+    """Load the newest checkpoint into the training objects; returns its step."""
+    path, g_state, d_state, state = load_training_checkpoint(run_dir)
+    raw_file = path / "generator_train.safetensors"
+    # With EMA on, model/ holds the average and the trained weights sit beside it.
+    generator.load_state_dict(load_file(str(raw_file)) if raw_file.is_file() else g_state)
+    discriminator.load_state_dict(d_state)
+    if ema is not None:
+        ema.module.load_state_dict(g_state if raw_file.is_file() else generator.state_dict())
+    opt_g.load_state_dict(state["opt_g"])
+    opt_d.load_state_dict(state["opt_d"])
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
+    step = int(state["step"])
+    saved_world = int(state.get("world_size", 1))
+    if saved_world == ctx.world:
+        ranks = state.get("rng_ranks") or [state["rng"]]
+        _set_rng_state(ranks[ctx.rank], device)
+    else:
+        log.warning("resuming a %d-process run with %d processes: training continues, but not "
+                    "bit-identically to an uninterrupted run", saved_world, ctx.world)
+        torch.manual_seed(seed + 1_000_003 * ctx.rank + step)
+    log.info("resumed from %s at step %d", path, step)
+    return step
+
+
+def _validation_set(cfg: TrainConfig, sample_set: PairedDataset) -> PairedDataset:
+    """The val pairs as whole images at the training scale: resized to image_size, or centre
+    crops when training crops at native scale (as `pix2pix evaluate --image-size` does)."""
+    d = cfg.data
+    mode = {"none": "none", "crop": "crop"}.get(d.preprocess, "resize")
+    return PairedDataset(sample_set.pairs, jitter=Jitter(mode, d.image_size, d.image_size, False),
+                         train=False, in_channels=cfg.model.in_channels,
+                         out_channels=cfg.model.out_channels, direction=d.direction)
 
 
 def _diverged(metrics: dict, step: int, good_step: int, last_saved: Optional[int], run_dir: Path,

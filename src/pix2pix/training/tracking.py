@@ -91,7 +91,7 @@ class Tracker:
         except ImportError:
             if mode == "on":
                 raise ValueError("tensorboard=on but the tensorboard package is not installed; "
-                                 "pip install tensorboard (or pix2pix[track]), or use "
+                                 "pip install tensorboard (or pix2pix[tensorboard]), or use "
                                  "--set tensorboard=off") from None
             return None
         return SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
@@ -101,7 +101,7 @@ class Tracker:
             import wandb
         except ImportError:
             raise ValueError(f"wandb_project={project!r} but the wandb package is not installed; "
-                             f"pip install wandb (or pix2pix[track])") from None
+                             f"pip install wandb (or pix2pix[wandb])") from None
         id_file = self.run_dir / "wandb_id"
         run_id = id_file.read_text().strip() if id_file.is_file() else wandb.util.generate_id()
         id_file.write_text(run_id + "\n")
