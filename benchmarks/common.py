@@ -7,10 +7,11 @@ from typing import Callable
 import torch
 
 
-def matmul_rate(n: int = 2048, repeats: int = 10, device: str = "cpu") -> float:
-    """Measured fp32 FLOP/s of an n^3 matmul on this machine, now (best of ``repeats``)."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def matmul_rate(n: int = 2048, repeats: int = 10, device: str = "cpu",
+                dtype: torch.dtype = torch.float32) -> float:
+    """Measured FLOP/s of an n^3 matmul in ``dtype`` on this machine, now (best of ``repeats``)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
     for _ in range(repeats + 2):
         t = time.perf_counter()

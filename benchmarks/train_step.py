@@ -1,56 +1,150 @@
-"""Seconds per pix2pix training iteration (D step + G step) beside the compute floor.
+"""Seconds per pix2pix training iteration (D step + G step), per speed variant, beside the compute floor.
 
-    python benchmarks/train_step.py [--repeats 5] [--device cpu]
+    python benchmarks/train_step.py [--repeats 7] [--device cpu] [--compile] [--batches 1]
+                                    [--cases unet_256] [--variants eager,fused,bf16]
 
-floor = the iteration's FLOPs (torch.utils.flop_counter) / the fp32 2048^3 matmul rate measured in
-the same run: the time the iteration would take if every FLOP ran at matmul speed.
+floor = the iteration's FLOPs (torch.utils.flop_counter) / the 2048^3 matmul rate measured in the
+same run (fp32 for fp32 variants, bf16/fp16 for mixed precision): the time the iteration would
+take if every FLOP ran at matmul speed.
+
+Variants (each adds to the one before it unless said):
+  eager        the plain loop of the core issue: fp32, NCHW, Adam's default kernel
+  fused        + Adam's fused kernel (the training loop's default now)
+  cl           fused + channels_last memory layout
+  bf16         fused + bf16 autocast (--precision bf16)
+  bf16_cl      fused + bf16 + channels_last
+  fp16         fused + fp16 autocast with loss scaling (GPU)
+  fuse_d       fused + one D pass over [real; fake] in the D step (needs --norm instance or none:
+               the loop does this by itself when D has no batch norm)
+  compile      fused + torch.compile (inductor), with --compile; its compile time is printed
+  bf16_compile fused + bf16 + torch.compile, with --compile
+
+Variants are timed in interleaved rounds (one step of each per round), so a machine whose load
+changes over time disturbs them alike; the median and the best round are printed. On a shared
+machine the best round is the better estimate of the idle speed.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
+import time
+from typing import Callable
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import count_flops, matmul_rate, time_it  # noqa: E402
+from common import count_flops, matmul_rate  # noqa: E402
 
 from pix2pix.config import ModelConfig  # noqa: E402
 from pix2pix.models import build_discriminator, build_generator  # noqa: E402
 from pix2pix.training.step import StepConfig, train_step  # noqa: E402
 
-CASES = [("unet_256", 256, 1), ("unet_128", 128, 1)]
+CASES = {"unet_256": ("unet_256", 256), "unet_128": ("unet_128", 128)}
+# name: (fused Adam, channels_last, autocast dtype, compile, one D pass)
+VARIANTS = {
+    "eager": (False, False, None, False, False),
+    "fused": (True, False, None, False, False),
+    "cl": (True, True, None, False, False),
+    "bf16": (True, False, torch.bfloat16, False, False),
+    "bf16_cl": (True, True, torch.bfloat16, False, False),
+    "fp16": (True, False, torch.float16, False, False),
+    "fuse_d": (True, False, None, False, True),
+    "compile": (True, False, None, True, False),
+    "bf16_compile": (True, False, torch.bfloat16, True, False),
+}
+
+
+def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channels_last: bool,
+              amp, compiled: bool, fuse_d: bool, norm: str = "batch") -> Callable[[], None]:
+    torch.manual_seed(0)
+    cfg = ModelConfig(generator=arch, norm=norm)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    g = build_generator(cfg).to(device, memory_format=fmt)
+    d = build_discriminator(cfg).to(device, memory_format=fmt)
+    # fused=None is Adam's default: the per-tensor loop on CPU, multi-tensor (foreach) on CUDA.
+    og = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999), fused=fused or None)
+    od = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999), fused=fused or None)
+    a = (torch.rand(batch, 3, size, size, device=device) * 2 - 1).contiguous(memory_format=fmt)
+    b = (torch.rand(batch, 3, size, size, device=device) * 2 - 1).contiguous(memory_format=fmt)
+    scaler = torch.amp.GradScaler(device) if amp == torch.float16 else None
+    g_run, d_run, d_frozen = g, d, d
+    if compiled:
+        g_run, d_run, d_frozen = torch.compile(g), torch.compile(d), torch.compile(d)
+    step_cfg = StepConfig(amp_dtype=amp, fuse_d=fuse_d)
+
+    def step() -> None:
+        train_step(g_run, d_run, og, od, a, b, step_cfg, scaler=scaler, frozen_discriminator=d_frozen)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return step
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=5)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--cases", default="unet_256", help=f"comma list of {', '.join(CASES)}")
+    ap.add_argument("--batches", default="1", help="comma list of batch sizes, e.g. 1,16 on a GPU")
+    ap.add_argument("--variants", default=None, help="comma list (default: all that apply)")
+    ap.add_argument("--compile", action="store_true", help="include the torch.compile variants")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
+    ap.add_argument("--norm", default="batch", help="batch (the paper's), instance or none")
     args = ap.parse_args()
-    torch.manual_seed(0)
-    rate = matmul_rate(device=args.device)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
-    print(f"fp32 2048^3 matmul: {rate / 1e9:.1f} GFLOP/s")
-    print(f"{'case':<28}{'GFLOP/it':>10}{'s/it':>9}{'floor s':>9}{'x floor':>9}")
-    for arch, size, batch in CASES:
-        cfg = ModelConfig(generator=arch)
-        g, d = build_generator(cfg).to(args.device), build_discriminator(cfg).to(args.device)
-        og = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
-        od = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
-        a = torch.rand(batch, 3, size, size, device=args.device) * 2 - 1
-        b = torch.rand(batch, 3, size, size, device=args.device) * 2 - 1
-
-        def step():
-            train_step(g, d, og, od, a, b, StepConfig())
-            if args.device == "cuda":
-                torch.cuda.synchronize()
-
-        flops = count_flops(step)
-        sec = time_it(step, repeats=args.repeats)
-        floor = flops / rate
-        name = f"{arch}+patch70 {size}px b{batch}"
-        print(f"{name:<28}{flops / 1e9:>10.1f}{sec:>9.3f}{floor:>9.3f}{sec / floor:>9.2f}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dev = args.device
+    names = args.variants.split(",") if args.variants else [
+        n for n in VARIANTS if (args.compile or not VARIANTS[n][3]) and (n != "fp16" or dev == "cuda")
+        and (n != "fuse_d" or args.norm != "batch")]
+    if "fuse_d" in names and args.norm == "batch":
+        ap.error("fuse_d mixes real and fake in one batch-norm batch; use --norm instance")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    rates = {None: matmul_rate(device=dev)}
+    for dtype in {VARIANTS[n][2] for n in names} - {None}:
+        rates[dtype] = matmul_rate(device=dev, dtype=dtype)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}, "
+          f"load average {load:.1f} on {os.cpu_count()} cores")
+    print("2048^3 matmul: " + ", ".join(f"{'fp32' if k is None else str(k).split('.')[-1]} "
+                                         f"{v / 1e9:.1f} GFLOP/s" for k, v in rates.items()))
+    for case in args.cases.split(","):
+        arch, size = CASES[case]
+        for batch in map(int, args.batches.split(",")):
+            steps, setup = {}, {}
+            for n in names:
+                t = time.perf_counter()
+                steps[n] = make_step(arch, size, batch, dev, *VARIANTS[n], norm=args.norm)
+                steps[n]()  # first call: compiles where asked, allocates everything
+                setup[n] = time.perf_counter() - t
+                steps[n]()
+            flops = count_flops(steps["eager" if "eager" in steps else names[0]])
+            times: dict[str, list[float]] = {n: [] for n in names}
+            for _ in range(args.repeats):
+                for n in names:
+                    t = time.perf_counter()
+                    steps[n]()
+                    times[n].append(time.perf_counter() - t)
+                # The floor's matmul rate is sampled in the same rounds (best kept), so a busy
+                # machine does not make the floor look slower than the steps it is compared with.
+                for dtype in rates:
+                    rates[dtype] = max(rates[dtype], matmul_rate(device=dev, dtype=dtype, repeats=2))
+            base = statistics.median(times[names[0]]), min(times[names[0]])
+            print(f"\n{arch}+patch70 ({args.norm} norm) {size}px batch {batch}: {flops / 1e9:.1f} GFLOP/iteration; "
+                  "best matmul rates in the rounds: " + ", ".join(
+                      f"{'fp32' if k is None else str(k).split('.')[-1]} {v / 1e9:.0f} GFLOP/s"
+                      for k, v in rates.items()))
+            print(f"{'variant':<14}{'s/it med':>9}{'s/it best':>10}{'it/s':>7}{'floor s':>9}"
+                  f"{'x floor':>8}{'speed-up med':>13}{'best':>6}{'1st call s':>11}")
+            for n in names:
+                med, best = statistics.median(times[n]), min(times[n])
+                floor = flops / rates[VARIANTS[n][2]]
+                print(f"{n:<14}{med:>9.3f}{best:>10.3f}{1 / med:>7.2f}{floor:>9.3f}{best / floor:>8.2f}"
+                      f"{base[0] / med:>12.2f}x{base[1] / best:>5.2f}x{setup[n]:>11.1f}")
 
 
 if __name__ == "__main__":

@@ -62,3 +62,17 @@ def tiny_dataset(tmp_path, world) -> Path:
     write_combined(root, "train", cut_pairs(world, 4, 140, seed=1))
     write_combined(root, "val", cut_pairs(world, 2, 128, seed=2))
     return root
+
+
+@pytest.fixture(scope="session")
+def lpips_weights() -> Path:
+    """Converted LPIPS weights (alex, vgg): from the cache, or installed once as a user would."""
+    from pix2pix.lpips import LPIPSWeightsMissing, install_lpips, weights_path
+
+    folder = weights_path("alex").parent
+    if not (weights_path("alex").is_file() and weights_path("vgg").is_file()):
+        try:
+            install_lpips()
+        except LPIPSWeightsMissing as e:  # no registry reachable: nothing to test against
+            pytest.skip(f"LPIPS weights unavailable: {e}")
+    return folder

@@ -2,13 +2,14 @@
 from .checkpoint import PretrainedInfo, load_pretrained, save_pretrained
 from .config import DataConfig, ModelConfig, TrainConfig
 from .inference import Translator
+from .metrics import evaluate
 from .models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
 
 __version__ = "0.1.0"
 
 __all__ = ["Translator", "TrainConfig", "ModelConfig", "DataConfig", "GENERATORS", "DISCRIMINATORS",
            "build_generator", "build_discriminator", "save_pretrained", "load_pretrained",
-           "PretrainedInfo", "train", "__version__"]
+           "PretrainedInfo", "train", "evaluate", "__version__"]
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True):

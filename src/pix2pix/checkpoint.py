@@ -120,8 +120,12 @@ def checkpoint_dir(run_dir: Path, step: int) -> Path:
 
 def save_training_checkpoint(run_dir: str | Path, *, step: int, generator: nn.Module,
                              discriminator: nn.Module, info: PretrainedInfo, state: dict[str, Any],
-                             keep: int = 2) -> Path:
-    """Write a complete checkpoint atomically, point ``latest.json`` at it, prune old ones."""
+                             keep: int = 2, extra: Optional[dict[str, nn.Module]] = None) -> Path:
+    """Write a complete checkpoint atomically, point ``latest.json`` at it, prune old ones.
+
+    ``extra`` modules are saved as ``NAME.safetensors`` beside the discriminator (e.g. the raw
+    generator when ``model/`` holds its moving average).
+    """
     run_dir = Path(run_dir)
     final = checkpoint_dir(run_dir, step)
     tmp = final.with_name("." + final.name + ".tmp")
@@ -129,6 +133,8 @@ def save_training_checkpoint(run_dir: str | Path, *, step: int, generator: nn.Mo
     tmp.mkdir(parents=True)
     save_pretrained(generator, info, tmp / "model")
     save_file(_state_dict(discriminator), str(tmp / "discriminator.safetensors"))
+    for name, module in (extra or {}).items():
+        save_file(_state_dict(module), str(tmp / f"{name}.safetensors"))
     torch.save(state, tmp / "state.pt")
     if final.exists():
         shutil.rmtree(final)

@@ -17,6 +17,10 @@ DIRECTIONS = ("AtoB", "BtoA")
 PREPROCESS = ("resize_crop", "crop", "resize", "none")
 GAN_MODES = ("vanilla", "lsgan", "hinge")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16", "fp16")
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+# Validation metrics and whether a higher value is better.
+METRICS = {"l1": False, "psnr": True, "ssim": True, "lpips": False, "fid": False}
 
 
 def _choice(name: str, value: object, choices: tuple) -> None:
@@ -73,6 +77,8 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
     verify: bool = True
+    # Batches each loader worker prepares ahead of the compute (with workers > 0).
+    prefetch: int = 2
 
     @property
     def resolved_load_size(self) -> int:
@@ -83,6 +89,7 @@ class DataConfig:
         _choice("data.preprocess", self.preprocess, PREPROCESS)
         _positive("data.image_size", self.image_size)
         _positive("data.workers", self.workers, allow_zero=True)
+        _positive("data.prefetch", self.prefetch)
         if self.load_size is not None and self.load_size < self.image_size:
             raise ValueError(f"data.load_size={self.load_size} is smaller than data.image_size="
                              f"{self.image_size}; it must be at least the crop size")
@@ -114,6 +121,29 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
     num_samples: int = 4
+    # ---- speed: mixed precision (bf16, or fp16 with loss scaling), memory layout, compilation.
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: str = "off"
+    # Batch-norm statistics over all processes' batches (multi-process runs with model.norm=batch).
+    sync_batchnorm: bool = False
+    # ---- validation: metrics on the val split every val_every steps (0: never); best/ keeps the
+    # checkpoint with the best best_metric ("" to keep none).
+    val_every: int = 0
+    val_metrics: str = "l1,psnr,ssim"
+    val_max_images: int = 64
+    best_metric: str = "l1"
+    # ---- watching: TensorBoard "auto" (when installed), "on" or "off"; a W&B project ("" is off).
+    tensorboard: str = "auto"
+    wandb_project: str = ""
+    # Exponential moving average of G's weights (e.g. 0.999; 0 is off), used for samples and export.
+    ema: float = 0.0
+    # Stop cleanly (with a checkpoint) after this many seconds of this invocation.
+    max_time: Optional[float] = None
+
+    @property
+    def val_metric_list(self) -> list[str]:
+        return [m.strip() for m in self.val_metrics.split(",") if m.strip()]
 
     def validate(self) -> None:
         self.model.validate()
@@ -134,6 +164,28 @@ class TrainConfig:
             raise ValueError("l1_weight and gan_weight are both 0: the generator would learn nothing")
         if not self.data.root:
             raise ValueError("data.root is empty: pass --data DIR (a folder with train/ inside)")
+        self._validate_scale()
+
+    def _validate_scale(self) -> None:
+        _choice("train.precision", self.precision, PRECISIONS)
+        _choice("train.compile", self.compile, COMPILE_MODES)
+        _choice("train.tensorboard", self.tensorboard, ("auto", "on", "off"))
+        _positive("val_every", self.val_every, allow_zero=True)
+        _positive("val_max_images", self.val_max_images)
+        for name in self.val_metric_list:
+            _choice("val_metrics entry", name, tuple(METRICS))
+        if self.best_metric:
+            _choice("best_metric", self.best_metric, tuple(METRICS))
+            if self.val_every and self.best_metric not in self.val_metric_list:
+                raise ValueError(f"best_metric={self.best_metric!r} is not among val_metrics="
+                                 f"{self.val_metrics!r}; add it there or pick one of those")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema={self.ema!r} must be in [0, 1): a decay such as 0.999, or 0 for off")
+        if self.max_time is not None:
+            _positive("max_time", self.max_time)
+        if self.sync_batchnorm and self.model.norm != "batch":
+            raise ValueError(f"sync_batchnorm is on but model.norm={self.model.norm!r}; it only "
+                             f"applies to batch norm (instance norm needs no syncing)")
 
 
 def to_dict(cfg: Any) -> dict:

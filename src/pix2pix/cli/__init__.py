@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Optional
 
-COMMANDS = ("train", "translate", "data", "demo", "serve")
+COMMANDS = ("train", "translate", "data", "demo", "serve", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,8 +3,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
+
+
+def duration(text: str) -> float:
+    """'90' (seconds), '45m', '2h30m', '1d' -> seconds."""
+    if re.fullmatch(r"\d+(\.\d+)?", text.strip()):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([dhms])", text.strip().lower())
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s", "", text.lower()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; write e.g. 3600, 90m or 2h30m")
+    return sum(float(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+# The paper's loss ablations (Table 1), each one flag away: L1 and adversarial weights, and whether
+# D sees the input (conditional) or only the output ("GAN").
+OBJECTIVES = {
+    "l1+cgan": ["gan_weight=1", "l1_weight=100", "model.conditional=true"],
+    "l1+gan": ["gan_weight=1", "l1_weight=100", "model.conditional=false"],
+    "cgan": ["gan_weight=1", "l1_weight=0", "model.conditional=true"],
+    "gan": ["gan_weight=1", "l1_weight=0", "model.conditional=false"],
+    "l1": ["gan_weight=0", "l1_weight=100"],
+}
 
 # CLI flag -> config path. Defaults live in the dataclasses, not here.
 FLAGS: dict[str, tuple[str, type, str]] = {
@@ -36,6 +59,16 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "log_every": ("log_every", int, "steps between metric lines"),
     "sample_every": ("sample_every", int, "steps between sample grids"),
     "checkpoint_every": ("checkpoint_every", int, "steps between checkpoints"),
+    "precision": ("precision", str, "fp32, bf16 or fp16 (fp16 uses loss scaling)"),
+    "compile": ("compile", str, "torch.compile: off, default, reduce-overhead, max-autotune"),
+    "prefetch": ("data.prefetch", int, "batches each loader worker prepares ahead"),
+    "val_every": ("val_every", int, "steps between validations on the val split (0: never)"),
+    "val_metrics": ("val_metrics", str, "comma list of l1, psnr, ssim, lpips, fid"),
+    "best_metric": ("best_metric", str, "metric that picks best/ (none: keep no best/)"),
+    "ema": ("ema", float, "EMA decay of the generator weights, e.g. 0.999 (0: off)"),
+    "max_time": ("max_time", duration, "stop cleanly after this long, e.g. 3600, 90m, 2h30m"),
+    "tensorboard": ("tensorboard", str, "auto (when installed), on or off"),
+    "wandb": ("wandb_project", str, "Weights & Biases project to log to (off when empty)"),
 }
 
 
@@ -48,6 +81,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--" + flag.replace("_", "-"), dest=flag, type=tp, default=None,
                        help=f"{help_} [{path}]")
     p.add_argument("--no-flip", dest="no_flip", action="store_true", help="no horizontal flips")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory layout [channels_last]")
+    p.add_argument("--sync-batchnorm", action="store_true",
+                   help="batch-norm statistics over all processes [sync_batchnorm]")
+    p.add_argument("--objective", choices=list(OBJECTIVES),
+                   help="the paper's loss ablations: l1+cgan (default), l1+gan, cgan, gan, l1")
+    p.add_argument("--num-processes", type=int, default=1, metavar="N",
+                   help="train in N processes on this machine (one per GPU; gloo on CPU)")
     p.add_argument("--config", help="YAML or JSON config file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set model.norm=instance (repeatable)")
@@ -70,10 +110,16 @@ def build_config(args: argparse.Namespace):
         cfg = from_dict(TrainConfig, json.loads(saved.read_text()))
     if args.config:
         cfg = apply_overrides(cfg, _flatten(load_config_file(args.config)))
-    overrides = [f"{path}={getattr(args, flag)}" for flag, (path, _, _) in FLAGS.items()
-                 if getattr(args, flag) is not None]
+    overrides = list(OBJECTIVES[args.objective]) if args.objective else []
+    overrides += [f"{path}={getattr(args, flag)}" for flag, (path, _, _) in FLAGS.items()
+                  if getattr(args, flag) is not None]
     if args.no_flip:
         overrides.append("data.flip=false")
+    if args.channels_last:
+        overrides.append("channels_last=true")
+    if args.sync_batchnorm:
+        overrides.append("sync_batchnorm=true")
+    overrides = [o.replace("best_metric=none", "best_metric=") for o in overrides]
     cfg = apply_overrides(cfg, overrides + args.overrides)
     cfg.validate()
     return cfg
@@ -89,11 +135,37 @@ def _flatten(data: dict, prefix: str = "") -> list[str]:
     return items
 
 
+def _launch(cfg, args: argparse.Namespace) -> int:
+    """Start ``--num-processes`` copies of this command, each given the resolved config."""
+    import tempfile
+
+    from ..config import save_config
+    from ..training.distributed import launch
+
+    if args.num_processes < 1:
+        raise ValueError(f"--num-processes {args.num_processes} must be at least 1")
+    fd, tmp = tempfile.mkstemp(prefix="pix2pix-config-", suffix=".json")
+    os.close(fd)
+    try:
+        save_config(cfg, tmp)
+        argv = ["train", "--config", tmp, "--out", cfg.out]
+        argv += ["--resume"] * args.resume + ["--no-progress"] * args.no_progress
+        return launch(argv, args.num_processes)
+    finally:
+        os.unlink(tmp)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..config import to_dict
 
     cfg = build_config(args)
-    print(json.dumps(to_dict(cfg), indent=2))
+    # Under torchrun or --num-processes every process runs this; only rank 0 prints.
+    main = os.environ.get("RANK", "0") == "0"
+    child = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if main and not os.environ.get("PIX2PIX_LAUNCHED"):  # the launcher printed it already
+        print(json.dumps(to_dict(cfg), indent=2))
+    if args.num_processes > 1 and not child and not args.dry_run:
+        return _launch(cfg, args)
     if args.dry_run:
         from ..training.loop import _check_size, build_datasets
 
@@ -101,13 +173,28 @@ def run(args: argparse.Namespace) -> int:
         train_set, samples = build_datasets(cfg)
         print(f"dry run: {len(train_set)} training pairs, {len(samples)} sample pairs; config is valid")
         return 0
-    from ..training import TrainingInterrupted, train
+    from ..training import TrainingDiverged, TrainingInterrupted, train
 
     try:
         run_dir = train(cfg, resume=args.resume, progress=not args.no_progress)
     except TrainingInterrupted as e:
-        print(f"interrupted: checkpoint saved at {e.checkpoint}; continue with "
-              f"`pix2pix train --resume --out {cfg.out}`", file=sys.stderr)
+        if main:
+            print(f"interrupted: checkpoint saved at {e.checkpoint}; continue with "
+                  f"`pix2pix train --resume --out {cfg.out}`", file=sys.stderr)
         return 130
+    except TrainingDiverged as e:
+        if main:
+            print(f"pix2pix train: stopped: {e}", file=sys.stderr)
+        return 3
+    if not main:
+        return 0
+    status_file = Path(run_dir) / "status.json"
+    status = json.loads(status_file.read_text()) if status_file.is_file() else {}
+    if status.get("state", "finished") != "finished":
+        print(f"{status['state']} at step {status['step']} of {status['total_steps']}; continue with "
+              f"`pix2pix train --resume --out {cfg.out}`")
+        return 0
     print(f"done: model in {run_dir} (translate with `pix2pix translate --model {run_dir} IMAGES --out DIR`)")
+    if (Path(run_dir) / "best").is_dir():
+        print(f"best validation checkpoint: {run_dir}/best; report: {run_dir}/report.html")
     return 0

@@ -1,7 +1,9 @@
 """One pix2pix iteration as a pure function: a D step, then a G step, on one batch."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
@@ -17,21 +19,48 @@ class StepConfig:
     l1_weight: float = 100.0
     # D sees (input, output) when conditional; only the output for the unconditional ablation.
     conditional: bool = True
+    # Mixed precision: forward passes under autocast to this dtype (None: fp32).
+    amp_dtype: Optional[torch.dtype] = None
+    # One D forward on [real; fake] instead of two. Only equivalent when D has no batch norm
+    # (batch statistics would mix real and fake); the loop turns it on for instance/no norm.
+    fuse_d: bool = False
 
 
 def _d_input(real_a: torch.Tensor, b: torch.Tensor, conditional: bool) -> torch.Tensor:
     return torch.cat([real_a, b], dim=1) if conditional else b
 
 
+def _autocast(device: torch.device, dtype: Optional[torch.dtype]):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
 def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
                opt_d: torch.optim.Optimizer, real_a: torch.Tensor, real_b: torch.Tensor,
-               cfg: StepConfig) -> dict[str, torch.Tensor]:
+               cfg: StepConfig, *, scaler: Optional[torch.amp.GradScaler] = None,
+               frozen_discriminator: Optional[nn.Module] = None) -> dict[str, torch.Tensor]:
     """Update D then G on ``real_a`` (N, C_in, H, W) -> ``real_b`` (N, C_out, H, W), both in [-1, 1].
 
+    ``scaler`` (fp16) scales both losses; it is updated once, after both steps.
+    ``frozen_discriminator`` is the same D used for the G step: the bare module when
+    ``discriminator`` is a DDP wrapper, whose gradient hooks must not fire when D is frozen.
     Returns detached scalar losses keyed like ``loss/g_l1``; reading them is left to the caller so
     that a GPU step does not wait on a host sync.
     """
-    fake_b = generator(real_a)
+    amp = _autocast(real_a.device, cfg.amp_dtype)
+    d_for_g = frozen_discriminator if frozen_discriminator is not None else discriminator
+
+    def backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+
+    with amp:
+        fake_b = generator(real_a)
     metrics: dict[str, torch.Tensor] = {}
     use_gan = cfg.gan_weight > 0
 
@@ -39,28 +68,34 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
         # D step: the fake is detached so no gradient flows into G.
         set_requires_grad(discriminator, True)
         opt_d.zero_grad(set_to_none=True)
-        loss_real, loss_fake = discriminator_loss(
-            cfg.gan_mode, discriminator(_d_input(real_a, real_b, cfg.conditional)),
-            discriminator(_d_input(real_a, fake_b.detach(), cfg.conditional)))
-        # Halved to slow D relative to G (paper, section 3.3).
-        loss_d = 0.5 * (loss_real + loss_fake)
-        loss_d.backward()
-        opt_d.step()
+        with amp:
+            real_in = _d_input(real_a, real_b, cfg.conditional)
+            fake_in = _d_input(real_a, fake_b.detach(), cfg.conditional)
+            if cfg.fuse_d:
+                pred_real, pred_fake = discriminator(torch.cat([real_in, fake_in.to(real_in.dtype)])).chunk(2)
+            else:
+                pred_real, pred_fake = discriminator(real_in), discriminator(fake_in)
+            loss_real, loss_fake = discriminator_loss(cfg.gan_mode, pred_real.float(), pred_fake.float())
+            # Halved to slow D relative to G (paper, section 3.3).
+            loss_d = 0.5 * (loss_real + loss_fake)
+        backward_step(loss_d, opt_d)
         metrics.update({"loss/d_real": loss_real.detach(), "loss/d_fake": loss_fake.detach()})
 
     # G step: D's weights are frozen so their gradients are not computed at all.
-    set_requires_grad(discriminator, False)
+    set_requires_grad(d_for_g, False)
     opt_g.zero_grad(set_to_none=True)
-    loss_g = torch.zeros((), device=real_a.device)
-    if use_gan:
-        g_gan = generator_adversarial_loss(
-            cfg.gan_mode, discriminator(_d_input(real_a, fake_b, cfg.conditional)))
-        loss_g = loss_g + cfg.gan_weight * g_gan
-        metrics["loss/g_gan"] = g_gan.detach()
-    g_l1 = l1_loss(fake_b, real_b)
-    if cfg.l1_weight > 0:
-        loss_g = loss_g + cfg.l1_weight * g_l1
-    loss_g.backward()
-    opt_g.step()
+    with amp:
+        loss_g = torch.zeros((), device=real_a.device)
+        if use_gan:
+            g_gan = generator_adversarial_loss(
+                cfg.gan_mode, d_for_g(_d_input(real_a, fake_b, cfg.conditional)).float())
+            loss_g = loss_g + cfg.gan_weight * g_gan
+            metrics["loss/g_gan"] = g_gan.detach()
+        g_l1 = l1_loss(fake_b.float(), real_b.float())
+        if cfg.l1_weight > 0:
+            loss_g = loss_g + cfg.l1_weight * g_l1
+    backward_step(loss_g, opt_g)
+    if scaler is not None:
+        scaler.update()
     metrics["loss/g_l1"] = g_l1.detach()
     return metrics

@@ -1,10 +1,10 @@
-"""Run outputs: a JSON-lines metrics log and sample grids (input | output | target)."""
+"""Run outputs: a JSON-lines metrics log, sample grids (input | output | target), TensorBoard, W&B."""
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -53,3 +53,87 @@ def save_grid(rows: list[torch.Tensor], path: str | Path, pad: int = 2) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     array_to_pil(grid).save(path)
     return path
+
+
+def truncate_log(path: str | Path, after_step: int) -> None:
+    """Drop lines logged after ``after_step`` (a resumed run repeats those steps)."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= after_step]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    tmp.replace(path)
+
+
+class Tracker:
+    """Sends scalars and sample grids to the metrics log, TensorBoard and Weights & Biases.
+
+    TensorBoard ("auto": when the package is installed) writes event files under
+    ``RUN_DIR/tensorboard``; no server is started (run ``tensorboard --logdir RUN_DIR`` to look).
+    W&B is used only when a project is named; a run id kept in ``RUN_DIR/wandb_id`` makes a
+    resumed run continue the same W&B run. Create it on rank 0 only.
+    """
+
+    def __init__(self, run_dir: str | Path, *, tensorboard: str = "auto", wandb_project: str = "",
+                 config: Optional[dict] = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.log = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.tb = self._tensorboard(tensorboard)
+        self.wandb = self._wandb(wandb_project, config or {}) if wandb_project else None
+
+    def _tensorboard(self, mode: str):
+        if mode == "off":
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            if mode == "on":
+                raise ValueError("tensorboard=on but the tensorboard package is not installed; "
+                                 "pip install tensorboard (or pix2pix[tensorboard]), or use "
+                                 "--set tensorboard=off") from None
+            return None
+        return SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+
+    def _wandb(self, project: str, config: dict):
+        try:
+            import wandb
+        except ImportError:
+            raise ValueError(f"wandb_project={project!r} but the wandb package is not installed; "
+                             f"pip install wandb (or pix2pix[wandb])") from None
+        id_file = self.run_dir / "wandb_id"
+        run_id = id_file.read_text().strip() if id_file.is_file() else wandb.util.generate_id()
+        id_file.write_text(run_id + "\n")
+        return wandb.init(project=project, id=run_id, resume="allow", dir=str(self.run_dir),
+                          name=self.run_dir.name, config=config)
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        self.log.write({"step": step, **values})
+        numeric = {k: v for k, v in values.items() if isinstance(v, (int, float)) and k != "step"}
+        if self.tb is not None:
+            for k, v in numeric.items():
+                self.tb.add_scalar(k, v, step)
+            self.tb.flush()
+        if self.wandb is not None:
+            self.wandb.log(numeric, step=step)
+
+    def image(self, tag: str, path: str | Path, step: int) -> None:
+        """Send a saved grid (PNG) to the trackers that show images."""
+        if self.tb is None and self.wandb is None:
+            return
+        from PIL import Image
+
+        if self.tb is not None:
+            self.tb.add_image(tag, np.asarray(Image.open(path).convert("RGB")), step, dataformats="HWC")
+            self.tb.flush()
+        if self.wandb is not None:
+            import wandb
+
+            self.wandb.log({tag: wandb.Image(str(path))}, step=step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish()

@@ -1,0 +1,108 @@
+"""`pix2pix evaluate`, the ablation and speed flags of `pix2pix train`, and stopping a 2-process run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pix2pix.cli import build_parser
+from pix2pix.cli.train import build_config
+
+TINY = ["--arch", "unet_128", "--base-channels", "8", "--image-size", "128", "--batch-size", "2",
+        "--set", "model.d_base_channels=8", "--no-progress", "--device", "cpu"]
+ENV = dict(os.environ, OMP_NUM_THREADS="1")  # see tests/training/test_scale.py
+
+
+def cli(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "pix2pix", *map(str, args)], capture_output=True,
+                          text=True, timeout=300, env=ENV)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def config(*args):
+    return build_config(build_parser().parse_args(["train", "--data", "d", *args]))
+
+
+@pytest.mark.parametrize("objective,l1,gan,conditional", [
+    ("l1+cgan", 100, 1, True), ("l1+gan", 100, 1, False), ("cgan", 0, 1, True),
+    ("gan", 0, 1, False), ("l1", 100, 0, True)])
+def test_paper_ablations_are_one_flag(objective, l1, gan, conditional):
+    cfg = config("--objective", objective)
+    assert (cfg.l1_weight, cfg.gan_weight, cfg.model.conditional) == (l1, gan, conditional)
+
+
+def test_scale_flags_reach_the_config():
+    cfg = config("--precision", "bf16", "--channels-last", "--compile", "default", "--ema", "0.999",
+                 "--max-time", "2h30m", "--val-every", "500", "--val-metrics", "l1,ssim,lpips",
+                 "--best-metric", "ssim", "--tensorboard", "off", "--workers", "2", "--prefetch", "4",
+                 "--norm", "batch", "--sync-batchnorm")
+    assert (cfg.precision, cfg.channels_last, cfg.compile, cfg.ema) == ("bf16", True, "default", 0.999)
+    assert cfg.max_time == 9000.0 and cfg.val_every == 500 and cfg.best_metric == "ssim"
+    assert (cfg.data.workers, cfg.data.prefetch, cfg.sync_batchnorm) == (2, 4, True)
+    assert config("--best-metric", "none").best_metric == ""
+    assert config("--max-time", "90").max_time == 90.0
+    with pytest.raises(SystemExit):
+        config("--max-time", "soon")
+    with pytest.raises(ValueError, match="train.precision='fp8' is not valid"):
+        config("--precision", "fp8")
+
+
+def test_evaluate_command(tiny_dataset, tmp_path, lpips_weights, monkeypatch):
+    run = tmp_path / "run"
+    cli("train", "--data", tiny_dataset, "--out", run, "--max-steps", 2, *TINY)
+    out = tmp_path / "m.json"
+    res = cli("evaluate", "--model", run, "--data", tiny_dataset, "--split", "val", "--json", out,
+              "--device", "cpu")
+    data = json.loads(out.read_text())
+    m = data["metrics"]
+    assert m["count"] == 2 and {"l1", "psnr", "ssim", "lpips"} <= m.keys()
+    assert "fid" in data["skipped"] and "--fid-weights" in data["skipped"]["fid"]
+    assert "psnr" in res.stdout and "fid    skipped" in res.stdout
+    # The same numbers as the Python API.
+    from pix2pix import Translator, evaluate
+    from pix2pix.data import Jitter, PairedDataset, scan_pairs
+
+    ds = PairedDataset(scan_pairs(tiny_dataset, "val"), jitter=Jitter("none", 256, 256, False), train=False)
+    api = evaluate(Translator.from_pretrained(run, device="cpu"), ds, metrics=["l1", "psnr", "ssim"])
+    for k in ("l1", "psnr", "ssim"):
+        assert m[k] == pytest.approx(api[k], rel=1e-6)  # other process, other thread count
+    # Asking for FID by name without weights is an error that says what to do.
+    res = cli("evaluate", "--model", run, "--data", tiny_dataset, "--split", "val", "--metrics", "fid",
+              check=False)
+    assert res.returncode == 2 and "pt_inception-2015-12-05-6726825d.pth" in res.stderr
+    res = cli("evaluate", "--model", run, "--data", tiny_dataset, "--split", "nope", check=False)
+    assert res.returncode == 2 and "no 'nope' split" in res.stderr
+
+
+def test_sigterm_stops_a_two_process_run_with_a_checkpoint(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "pix2pix", "train", "--data", str(tiny_dataset),
+                             "--out", str(run), "--max-steps", "100000", "--log-every", "1",
+                             "--num-processes", "2", "--tensorboard", "off", "--arch", "unet_128",
+                             "--base-channels", "8", "--set", "model.d_base_channels=8",
+                             "--image-size", "128", "--batch-size", "1", "--no-progress", "--device", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        log = run / "metrics.jsonl"
+        if log.exists() and len(log.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "checkpoint saved" in err and "--resume" in err
+    step = json.loads((run / "latest.json").read_text())["step"]
+    assert step >= 2
+    state = json.loads((run / "status.json").read_text())
+    assert state["state"] == "interrupted" and state["processes"] == 2
+    # Resuming with 2 processes continues from the saved step, on both processes' random states.
+    cli("train", "--resume", "--out", run, "--num-processes", 2, "--max-steps", step + 1, "--no-progress")
+    assert json.loads((run / "latest.json").read_text())["step"] == step + 1
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == list(range(1, step + 2))
