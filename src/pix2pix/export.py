@@ -21,7 +21,7 @@ import os
 import tempfile
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -55,9 +55,11 @@ class _HalfPrecision(nn.Module):
 
 @contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """The exporter logs progress lines and warnings about optional torchvision ops; keep ours clean."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export",
-                                              "onnxscript", "torch.fx.experimental.symbolic_shapes")]
+    """The exporter and quantiser log progress lines and warnings (e.g. about optional torchvision
+    ops) at INFO/WARNING; keep a CLI run's output to our own lines."""
+    # onnxruntime.quantization logs on the root logger, hence "" among the names.
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript",
+                                              "onnx_ir", "torch.fx.experimental.symbolic_shapes", "")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
@@ -102,6 +104,10 @@ def export_onnx(generator: nn.Module, info: PretrainedInfo, out: str | Path, *, 
                                     output_names=[OUTPUT_NAME], opset_version=opset, dynamo=True,
                                     dynamic_shapes={"x": dims}, external_data=False, verbose=False)
     model = program.model_proto
+    written = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if written != opset:
+        # The exporter converts down from its native opset and keeps its own if that fails.
+        log.warning("asked for opset %d, the exporter wrote opset %d", opset, written)
     meta = model.metadata_props.add()
     meta.key, meta.value = METADATA_KEY, json.dumps(info_to_dict(info) | {"fp16": fp16})
     model.producer_name = "pix2pix"
@@ -109,7 +115,7 @@ def export_onnx(generator: nn.Module, info: PretrainedInfo, out: str | Path, *, 
     tmp.write_bytes(model.SerializeToString())
     os.replace(tmp, out)
     log.info("exported %s (%s, opset %d) to %s, %.1f MB", info.model.generator,
-             "fp16" if fp16 else "fp32", opset, out, out.stat().st_size / 1e6)
+             "fp16" if fp16 else "fp32", written, out, out.stat().st_size / 1e6)
     return out
 
 
@@ -127,6 +133,14 @@ def read_onnx_info(path: str | Path) -> PretrainedInfo:
     raw = json.loads(meta[METADATA_KEY])
     raw.pop("fp16", None)
     return info_from_dict(raw, source=str(path))
+
+
+def onnx_opset(path: str | Path) -> int:
+    """The default-domain opset an ONNX file declares."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def ort_session(model: str | Path | bytes, *, device: str | torch.device = "cpu",
@@ -185,6 +199,7 @@ class ExportReport:
     """What `pix2pix export` wrote and how closely each file matches PyTorch."""
 
     path: Path
+    opset: int
     max_abs_diff: float
     check_shape: tuple[int, int, int, int]
     fp16: bool = False
@@ -192,7 +207,6 @@ class ExportReport:
     int8_path: Optional[Path] = None
     int8_psnr_db: Optional[float] = None
     int8_size_mb: Optional[float] = None
-    notes: list[str] = field(default_factory=list)
 
 
 def check_parity(generator: nn.Module, onnx_path: str | Path, x: torch.Tensor) -> tuple[float, np.ndarray]:
@@ -208,14 +222,15 @@ def check_parity(generator: nn.Module, onnx_path: str | Path, x: torch.Tensor) -
 
 
 def export_checked(generator: nn.Module, info: PretrainedInfo, out: str | Path, *, fp16: bool = False,
-                   int8: bool = False, sample: Optional[torch.Tensor] = None, seed: int = 0) -> ExportReport:
+                   int8: bool = False, sample: Optional[torch.Tensor] = None, seed: int = 0,
+                   opset: int = OPSET) -> ExportReport:
     """Export, then check it: ONNX Runtime vs PyTorch on ``sample`` or a random image.
 
     Raises ValueError when the fp32 difference reaches 1e-4 (2e-2 for fp16). With ``int8`` a
     quantised copy is written beside ``out`` (``*.int8.onnx``) and its PSNR against the exported
     model's output on the same image is reported.
     """
-    path = export_onnx(generator, info, out, fp16=fp16)
+    path = export_onnx(generator, info, out, fp16=fp16, opset=opset)
     if sample is None:
         m = generator_multiple(info.model.generator)
         g = torch.Generator().manual_seed(seed)
@@ -223,7 +238,7 @@ def export_checked(generator: nn.Module, info: PretrainedInfo, out: str | Path, 
         sample = torch.rand(1, info.model.in_channels, m, 2 * m, generator=g) * 2 - 1
     diff, out_fp = check_parity(generator, path, sample)
     tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
-    report = ExportReport(path=path, max_abs_diff=diff, check_shape=tuple(sample.shape), fp16=fp16,
+    report = ExportReport(path=path, opset=onnx_opset(path), max_abs_diff=diff, check_shape=tuple(sample.shape), fp16=fp16,
                           size_mb=path.stat().st_size / 1e6)
     log.info("parity %s vs PyTorch fp32 on %s: max |diff| %.2e", "fp16" if fp16 else "fp32",
              tuple(sample.shape), diff)

@@ -110,12 +110,12 @@ class Translator:
         padded, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.multiple)
         return self.backend(padded)[:, :, :h, :w].float()
 
-    def _prepare(self, arr: np.ndarray) -> tuple[torch.Tensor, Optional[np.ndarray]]:
+    def prepare(self, arr: np.ndarray) -> tuple[torch.Tensor, Optional[np.ndarray]]:
         """(H, W, C) in [0, 1] -> ((C_in, H, W) in [-1, 1], alpha to put back or None)."""
         alpha = arr[:, :, -1:] if arr.shape[2] in (2, 4) and arr.shape[2] != self.in_channels else None
         return to_tensor(to_channels(arr, self.in_channels, "input image")), alpha
 
-    def _finish(self, y: torch.Tensor, alpha: Optional[np.ndarray]) -> np.ndarray:
+    def finish(self, y: torch.Tensor, alpha: Optional[np.ndarray]) -> np.ndarray:
         """(C_out, H, W) in [-1, 1] -> (H, W, C_out [+ alpha]) in [0, 1]."""
         out = y.add(1).div(2).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
         if alpha is not None and self.out_channels in (1, 3):
@@ -134,8 +134,8 @@ class Translator:
         if tile and (arr.shape[0] > tile or arr.shape[1] > tile):
             return self._translate_tiled(arr, tile, tile // 4 if overlap is None else overlap,
                                          batch_size, progress)
-        x, alpha = self._prepare(arr)
-        return self._finish(self.translate_tensor(x[None])[0], alpha)
+        x, alpha = self.prepare(arr)
+        return self.finish(self.translate_tensor(x[None])[0], alpha)
 
     def _translate_tiled(self, arr: np.ndarray, tile: int, overlap: int, batch_size: int,
                          progress: Optional[Callable[[int, int], None]]) -> np.ndarray:
@@ -149,11 +149,11 @@ class Translator:
 
         def run(tiles: np.ndarray) -> np.ndarray:
             # (B, th, tw, C) in [0, 1] -> (B, th, tw, C_out) in [-1, 1]; blended before clamping.
-            x = torch.stack([self._prepare(t)[0] for t in tiles])
+            x = torch.stack([self.prepare(t)[0] for t in tiles])
             return self.translate_tensor(x).permute(0, 2, 3, 1).cpu().numpy()
 
         y = translate_tiled(arr, run, tile=tile, overlap=overlap, out_channels=self.out_channels,
-                            batch_size=batch_size, progress=progress)
+                            align=self.multiple, batch_size=batch_size, progress=progress)
         out = np.clip((y + 1) / 2, 0, 1, out=y)
         if alpha is not None and self.out_channels in (1, 3):
             out = np.concatenate([out, alpha], axis=2)
@@ -161,7 +161,7 @@ class Translator:
 
     def translate_batch(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Like :meth:`translate_array` for several images; equal sizes share one forward pass."""
-        prepared = [self._prepare(a) for a in arrays]
+        prepared = [self.prepare(a) for a in arrays]
         results: list[Optional[np.ndarray]] = [None] * len(arrays)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (x, _) in enumerate(prepared):
@@ -169,7 +169,7 @@ class Translator:
         for idx in groups.values():
             y = self.translate_tensor(torch.stack([prepared[i][0] for i in idx]))
             for i, yi in zip(idx, y):
-                results[i] = self._finish(yi, prepared[i][1])
+                results[i] = self.finish(yi, prepared[i][1])
         return results  # type: ignore[return-value]
 
     def __call__(self, image: ImageLike) -> Union[Image.Image, np.ndarray]:

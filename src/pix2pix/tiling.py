@@ -23,13 +23,22 @@ TileFn = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[int, int], None]
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Offsets of tiles of ``tile`` px covering [0, length), consecutive ones overlapping by >= ``overlap``.
+def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
+    """Offsets of tiles of ``tile`` px covering [0, length), neighbours overlapping by >= ``overlap``.
 
-    Tiles are spread evenly with the last ending at ``length``, so every tile is full-sized.
+    With ``align`` > 1 (the generator's size multiple) every offset is a multiple of it, so each
+    tile sees the pixel grid in the same phase as the whole image does: a strided network's output
+    depends on that phase. The last tile may then run past ``length``; the caller pads it.
+    Without alignment (or when ``tile - overlap < align``) tiles are spread evenly, the last
+    ending at ``length``.
     """
     if length <= tile:
         return [0]
+    if align > 1 and tile - overlap >= align:
+        stride = (tile - overlap) // align * align
+        last = -(-(length - tile) // align) * align  # smallest aligned offset whose tile reaches the end
+        n = -(-last // stride) + 1
+        return [min(i * stride, last) for i in range(n)]
     n = math.ceil((length - tile) / (tile - overlap)) + 1
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
 
@@ -61,36 +70,47 @@ def check_tiling(tile: int, overlap: int, multiple: int) -> None:
                          f"try --overlap {tile // 4}")
 
 
+def _crop(image: np.ndarray, top: int, left: int, th: int, tw: int) -> np.ndarray:
+    """image[top:top+th, left:left+tw], reflected past the bottom/right edge like the Translator pads."""
+    part = image[top:top + th, left:left + tw]
+    ph, pw = th - part.shape[0], tw - part.shape[1]
+    if ph or pw:
+        mode = "reflect" if ph < part.shape[0] and pw < part.shape[1] else "edge"
+        part = np.pad(part, ((0, ph), (0, pw), (0, 0)), mode=mode)
+    return part
+
+
 def translate_tiled(image: np.ndarray, fn: TileFn, *, tile: int, overlap: int, out_channels: int,
-                    batch_size: int = 1, progress: Optional[Progress] = None) -> np.ndarray:
+                    align: int = 1, batch_size: int = 1, progress: Optional[Progress] = None) -> np.ndarray:
     """Translate (H, W, C_in) ``image`` tile by tile with ``fn``; returns (H, W, C_out) float32.
 
     ``fn`` maps a stack (B, th, tw, C_in) to (B, th, tw, C_out), values in whatever range the
-    caller uses (the blend is linear). ``progress(done, total)`` is called after every batch.
+    caller uses (the blend is linear). ``align``: see :func:`tile_starts`. ``progress(done, total)``
+    is called after every batch.
     """
     h, w = image.shape[:2]
     th, tw = min(tile, h), min(tile, w)
-    tops, lefts = tile_starts(h, th, overlap), tile_starts(w, tw, overlap)
+    tops, lefts = tile_starts(h, th, overlap, align), tile_starts(w, tw, overlap, align)
     boxes = [(t, l) for t in tops for l in lefts]
     total = len(boxes)
     log.info("tiling %dx%d px into %d tile(s) of %dx%d px (overlap >= %d px)", w, h, total, tw, th, overlap)
     out = np.zeros((h, w, out_channels), np.float32)
     weight = np.zeros((h, w, 1), np.float32)
-    # One window per (first/middle/last row) x (first/middle/last column): ramps only towards neighbours.
+    # Ramps only towards neighbours: at the image border a tile's output is all there is.
     rows = {t: edge_ramp(th, overlap, start=t > 0, end=t + th < h) for t in tops}
     cols = {l: edge_ramp(tw, overlap, start=l > 0, end=l + tw < w) for l in lefts}
     done = 0
     for i in range(0, total, batch_size):
         batch = boxes[i:i + batch_size]
-        tiles = np.stack([image[t:t + th, l:l + tw] for t, l in batch])
-        result = fn(tiles)
+        result = fn(np.stack([_crop(image, t, l, th, tw) for t, l in batch]))
         if result.shape != (len(batch), th, tw, out_channels):
             raise AssertionError(f"tile function returned {result.shape}, expected "
                                  f"{(len(batch), th, tw, out_channels)}")
         for (t, l), y in zip(batch, result):
-            win = (rows[t][:, None] * cols[l][None, :])[:, :, None]
-            out[t:t + th, l:l + tw] += y * win
-            weight[t:t + th, l:l + tw] += win
+            vh, vw = min(th, h - t), min(tw, w - l)  # the part inside the image
+            win = (rows[t][:vh, None] * cols[l][None, :vw])[:, :, None]
+            out[t:t + vh, l:l + vw] += y[:vh, :vw] * win
+            weight[t:t + vh, l:l + vw] += win
         done += len(batch)
         if progress is not None:
             progress(done, total)

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Optional
 
-COMMANDS = ("train", "translate", "data", "demo")
+COMMANDS = ("train", "translate", "export", "import-weights", "data", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module = importlib.import_module(f"pix2pix.cli.{name}")
+        module = importlib.import_module(f"pix2pix.cli.{name.replace('-', '_')}")
         module.add_parser(sub)
     return parser
 
