@@ -8,8 +8,8 @@ runtimes know the channels, multiple and direction without the original director
 
 Options: ``fp16`` stores weights and computes in half precision behind float32 inputs and outputs
 (half the file; for GPUs, WebGPU and phones); :func:`quantize_int8` makes a dynamically quantised
-copy for CPUs (int8 convolution weights, about a quarter of the file) whose quality change is
-reported as PSNR against the fp32 model's output.
+copy for CPUs (int8 convolution weights; transposed convolutions stay fp32, so a U-Net's file
+shrinks by about a quarter) whose quality change is reported as PSNR against the fp32 output.
 """
 from __future__ import annotations
 
