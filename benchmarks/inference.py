@@ -12,8 +12,9 @@ warm-up call (which also compiles, for torch.compile).
 Variants (the CPU levers tried):
   eager            the module as it is (NCHW)
   eager-cl         channels_last weights and inputs (oneDNN convolutions without reorders)
-  compile          the `compile` backend: torch.compile (inductor) on channels_last
-  compile-freeze   + inductor freezing (constant-folds batch norm into convs, prepacks oneDNN weights)
+  compile-nofreeze torch.compile (inductor) on channels_last
+  compile          the `compile` backend: + inductor freezing (folds batch norm into the convs,
+                   prepacks oneDNN weights)
   ort              the `onnxruntime` backend: all graph optimisations, intra-op threads = torch's
   ort-basic        ONNX Runtime with basic graph optimisations only
   ort-1thread      ONNX Runtime on one intra-op thread
@@ -39,7 +40,7 @@ from pix2pix.checkpoint import PretrainedInfo  # noqa: E402
 from pix2pix.config import ModelConfig  # noqa: E402
 from pix2pix.models import build_generator  # noqa: E402
 
-VARIANTS = ["eager", "eager-cl", "compile", "compile-freeze", "ort", "ort-basic", "ort-1thread",
+VARIANTS = ["eager", "eager-cl", "compile-nofreeze", "compile", "ort", "ort-basic", "ort-1thread",
             "ort-int8", "ort-fp16"]
 
 
@@ -86,12 +87,10 @@ def build_runners(generator: torch.nn.Module, info: PretrainedInfo, names: list[
         elif name == "eager-cl":
             g = g.to(memory_format=torch.channels_last)
             runners[name] = lambda x, g=g: g(x.contiguous(memory_format=torch.channels_last))
+        elif name == "compile-nofreeze":
+            runners[name] = CompiledBackend(g, freeze=False)
         elif name == "compile":
             runners[name] = CompiledBackend(g)
-        elif name == "compile-freeze":
-            g = g.to(memory_format=torch.channels_last)
-            c = torch.compile(g, options={"freezing": True})
-            runners[name] = lambda x, c=c: c(x.contiguous(memory_format=torch.channels_last))
         elif name == "ort":
             runners[name] = OnnxRuntimeBackend(fp32, torch.device("cpu"))
         elif name == "ort-basic":

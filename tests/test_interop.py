@@ -15,7 +15,6 @@ from pix2pix import Translator
 from pix2pix.checkpoint import load_pretrained, read_info
 from pix2pix.interop import import_reference_weights, unet_key_map
 from pix2pix.config import ModelConfig
-from pix2pix.models import build_generator
 
 KEYS_FILE = Path(__file__).parent / "data" / "reference_unet256_keys.txt"
 

@@ -18,7 +18,6 @@ units as the reference code; the deterministic default has no dropout and is una
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Optional
 
