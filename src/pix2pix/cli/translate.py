@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import translate_files
 
     files = collect_inputs(args.inputs, args.recursive)
+    if args.batch_size < 1:
+        raise ValueError(f"batch size {args.batch_size} must be at least 1 (--batch-size)")
     if args.seed is not None:
         torch.manual_seed(args.seed)
     translator = Translator.from_pretrained(args.model, device=args.device,
