@@ -5,8 +5,9 @@ generator's) on the Translator's device to (N, C_out, H, W) float32 in [-1, 1] o
 The Translator does all pre- and post-processing; a backend only runs the network.
 
 ``auto`` chooses by device and mode (see :func:`choose_backend`), from the figures of
-``benchmarks/inference.py``: on CPU ONNX Runtime beat eager PyTorch by about 2x at every size and
-batch, and ``torch.compile`` needs a compilation of tens of seconds per new input shape.
+``benchmarks/inference.py``: on CPU ONNX Runtime was 1.1-1.9x faster than channels-last eager and
+``torch.compile`` on one thread (batch 8 and 1), fastest or within the noise on two, and needs no
+compilation, where ``torch.compile`` takes tens of seconds per new input shape.
 """
 from __future__ import annotations
 
