@@ -15,6 +15,15 @@ def _seed_and_threads():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _onnx_cache(tmp_path_factory):
+    """Exports made for the onnxruntime backend go to a temporary cache, not the user's."""
+    import os
+
+    os.environ["PIX2PIX_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def world() -> tuple[np.ndarray, np.ndarray]:
     """(satellite, relief map) as aligned (2700, 5400, 3) uint8 arrays."""
@@ -76,3 +85,33 @@ def lpips_weights() -> Path:
         except LPIPSWeightsMissing as e:  # no registry reachable: nothing to test against
             pytest.skip(f"LPIPS weights unavailable: {e}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def lively_model_dir(tmp_path_factory, world) -> Path:
+    """A small unet_128 whose output uses the whole range and depends on every level.
+
+    Untrained, the paper's N(0, 0.02) init gives a nearly constant output, which would let a broken
+    export, tiling or backend pass; He-scaled weights and batch-norm statistics measured on real
+    crops make every layer matter.
+    """
+    from pix2pix.checkpoint import PretrainedInfo, save_pretrained
+    from pix2pix.config import ModelConfig
+    from pix2pix.models import build_generator
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(generator="unet_128", base_channels=8)
+    g = build_generator(cfg)
+    for m in g.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            fan_in = m.weight[0].numel() if isinstance(m, torch.nn.Conv2d) else m.weight.shape[0] * 4
+            torch.nn.init.normal_(m.weight, 0.0, (2.0 / fan_in) ** 0.5)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # a plain average over the calibration batch
+            m.reset_running_stats()
+    crops = torch.stack([torch.from_numpy(a.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)
+                         for a, _ in cut_pairs(world, 8, 256, seed=3)])
+    g.train()
+    with torch.no_grad():
+        g(crops)
+    return save_pretrained(g.eval(), PretrainedInfo(model=cfg), tmp_path_factory.mktemp("lively") / "model")

@@ -63,11 +63,14 @@ def save_pretrained(generator: nn.Module, info: PretrainedInfo, out_dir: str | P
     tmp = out / (WEIGHTS_NAME + ".tmp")
     save_file(_state_dict(generator), str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
     os.replace(tmp, out / WEIGHTS_NAME)
-    config = {"format_version": FORMAT_VERSION, "model": to_dict(info.model),
-              "direction": info.direction, "image_size": info.image_size,
-              "palette": info.palette, **info.extra}
-    _fsync_write(out / CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode())
+    _fsync_write(out / CONFIG_NAME, (json.dumps(info_to_dict(info), indent=2) + "\n").encode())
     return out
+
+
+def info_to_dict(info: PretrainedInfo) -> dict:
+    """The config.json mapping of a pretrained model (also stored in exported ONNX files)."""
+    return {"format_version": FORMAT_VERSION, "model": to_dict(info.model), "direction": info.direction,
+            "image_size": info.image_size, "palette": info.palette, **info.extra}
 
 
 def resolve_pretrained(path: str | Path) -> Path:
@@ -85,16 +88,21 @@ def resolve_pretrained(path: str | Path) -> Path:
                             f"or a training run directory with latest.json")
 
 
-def read_info(path: str | Path) -> PretrainedInfo:
-    folder = resolve_pretrained(path)
-    raw = json.loads((folder / CONFIG_NAME).read_text())
+def info_from_dict(raw: dict, source: str = "config") -> PretrainedInfo:
+    """Parse a config.json mapping (also stored in exported ONNX files); ``source`` names it in errors."""
+    raw = dict(raw)
     version = raw.pop("format_version", None)
     if version != FORMAT_VERSION:
-        raise ValueError(f"{folder / CONFIG_NAME}: format_version {version!r} is not supported "
+        raise ValueError(f"{source}: format_version {version!r} is not supported "
                          f"(this pix2pix reads version {FORMAT_VERSION})")
     model = from_dict(ModelConfig, raw.pop("model"), prefix="model.")
     known = {k: raw.pop(k) for k in ("direction", "image_size", "palette") if k in raw}
     return PretrainedInfo(model=model, extra=raw, **known)
+
+
+def read_info(path: str | Path) -> PretrainedInfo:
+    folder = resolve_pretrained(path)
+    return info_from_dict(json.loads((folder / CONFIG_NAME).read_text()), source=str(folder / CONFIG_NAME))
 
 
 def load_pretrained(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, PretrainedInfo]:

@@ -43,6 +43,9 @@ class ModelConfig:
     base_channels: int = 64
     norm: str = "batch"
     dropout: float = 0.5
+    # U-Net decoder level (from the bottleneck) where dropout begins: 0 as in the paper, 1 as in
+    # the reference PyTorch code (models imported with `pix2pix import-weights`).
+    dropout_start: int = 0
     discriminator: str = "patch"
     d_layers: int = 3
     d_base_channels: int = 64
@@ -60,6 +63,7 @@ class ModelConfig:
             _positive(f"model.{name}", getattr(self, name))
         if not 0 <= self.dropout < 1:
             raise ValueError(f"model.dropout={self.dropout!r} must be in [0, 1)")
+        _positive("model.dropout_start", self.dropout_start, allow_zero=True)
 
 
 @dataclass(frozen=True)

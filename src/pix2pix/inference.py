@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -44,32 +44,52 @@ class Translator:
     Modes: deterministic by default (dropout off, batch norm with its running statistics).
     ``dropout=True`` keeps dropout on, and ``batch_stats=True`` normalises with each image's own
     statistics; both together are the paper's test-time behaviour (outputs vary run to run).
+
+    ``backend`` runs the network: ``eager`` (default here; the reference), ``compile``,
+    ``onnxruntime`` or ``auto`` (see :mod:`pix2pix.backends`). Pre- and post-processing stay here
+    whatever runs the network.
     """
 
-    def __init__(self, generator: nn.Module, info: PretrainedInfo, *, device: str | torch.device = "cpu",
-                 dropout: bool = False, batch_stats: bool = False) -> None:
+    def __init__(self, generator: Optional[nn.Module], info: PretrainedInfo, *,
+                 device: str | torch.device = "cpu", dropout: bool = False, batch_stats: bool = False,
+                 backend: str = "eager", onnx_path: Optional[str | Path] = None) -> None:
+        from .backends import make_backend
+
         self.device = torch.device(device)
-        self.generator = generator.to(self.device).eval()
         self.info = info
         self.multiple = generator_multiple(info.model.generator)
         self.dropout, self.batch_stats = dropout, batch_stats
-        for m in self.generator.modules():
+        if generator is None and (dropout or batch_stats or backend not in ("auto", "onnxruntime")):
+            raise ValueError("a model loaded from an ONNX file runs only with the onnxruntime backend "
+                             "in deterministic mode; load its pretrained directory for other modes")
+        self.generator = generator.to(self.device).eval() if generator is not None else None
+        for m in (self.generator.modules() if self.generator is not None else ()):
             if dropout and isinstance(m, nn.Dropout):
                 m.train()
             if batch_stats and isinstance(m, nn.modules.batchnorm._BatchNorm):
                 # Train mode uses the batch's statistics; momentum 0 leaves the stored ones untouched.
                 m.train()
                 m.momentum = 0.0
+        self.backend = make_backend(backend, self.generator, info, self.device,
+                                    deterministic=not (dropout or batch_stats), onnx_path=onnx_path)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str = "auto", dropout: bool = False,
-                        batch_stats: bool = False) -> "Translator":
-        """Load a pretrained directory, a checkpoint or a run directory (its latest checkpoint)."""
+                        batch_stats: bool = False, backend: str = "eager") -> "Translator":
+        """Load a pretrained directory, a checkpoint, a run directory (its latest checkpoint), or an
+        ``.onnx`` file written by `pix2pix export` (onnxruntime backend)."""
         from .training.loop import resolve_device
 
         dev = resolve_device(device)
+        if Path(path).suffix.lower() == ".onnx":
+            from .export import read_onnx_info
+
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"model file {path} does not exist")
+            return cls(None, read_onnx_info(path), device=dev, dropout=dropout, batch_stats=batch_stats,
+                       backend="onnxruntime" if backend == "auto" else backend, onnx_path=path)
         generator, info = load_pretrained(path, device=dev)
-        return cls(generator, info, device=dev, dropout=dropout, batch_stats=batch_stats)
+        return cls(generator, info, device=dev, dropout=dropout, batch_stats=batch_stats, backend=backend)
 
     @property
     def in_channels(self) -> int:
@@ -88,30 +108,72 @@ class Translator:
             # Per-image statistics must not mix images of a batch.
             return torch.cat([self.translate_tensor(x[i:i + 1]) for i in range(x.shape[0])])
         padded, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.multiple)
-        return self.generator(padded)[:, :, :h, :w].float()
+        return self.backend(padded)[:, :, :h, :w].float()
 
-    def translate_array(self, arr: np.ndarray) -> np.ndarray:
-        """(H, W, C) float in [0, 1] (any channel count the model can take) -> (H, W, C_out) in [0, 1].
-
-        An alpha channel is composited on white for the network and put back on the output.
-        """
-        x, alpha = self.prepare_array(arr)
-        return self.finish_array(self.translate_tensor(x[None])[0], alpha)
-
-    def prepare_array(self, arr: np.ndarray) -> tuple[torch.Tensor, Optional[np.ndarray]]:
-        """translate_array's first half: (H, W, C) in [0, 1] -> ((C_in, H, W) in [-1, 1], alpha or None).
-
-        Split out so a server can stack several prepared images into one translate_tensor batch.
-        """
+    def prepare(self, arr: np.ndarray) -> tuple[torch.Tensor, Optional[np.ndarray]]:
+        """(H, W, C) in [0, 1] -> ((C_in, H, W) in [-1, 1], alpha to put back or None)."""
         alpha = arr[:, :, -1:] if arr.shape[2] in (2, 4) and arr.shape[2] != self.in_channels else None
         return to_tensor(to_channels(arr, self.in_channels, "input image")), alpha
 
-    def finish_array(self, y: torch.Tensor, alpha: Optional[np.ndarray] = None) -> np.ndarray:
-        """translate_array's second half: (C_out, H, W) in [-1, 1] -> (H, W, C_out[+1]) in [0, 1]."""
+    def finish(self, y: torch.Tensor, alpha: Optional[np.ndarray]) -> np.ndarray:
+        """(C_out, H, W) in [-1, 1] -> (H, W, C_out [+ alpha]) in [0, 1]."""
         out = y.add(1).div(2).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
         if alpha is not None and self.out_channels in (1, 3):
             out = np.concatenate([out, alpha], axis=2)
         return out
+
+    def translate_array(self, arr: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None,
+                        batch_size: int = 1, progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+        """(H, W, C) float in [0, 1] (any channel count the model can take) -> (H, W, C_out) in [0, 1].
+
+        An alpha channel is composited on white for the network and put back on the output.
+        With ``tile`` (a multiple of ``self.multiple``) an image larger than one tile is translated
+        in overlapping tiles (``overlap`` px, default tile/4), ``batch_size`` at a time, with
+        ``progress(done, total)`` after each batch: memory then depends on the tile, not the image.
+        """
+        if tile and (arr.shape[0] > tile or arr.shape[1] > tile):
+            return self._translate_tiled(arr, tile, tile // 4 if overlap is None else overlap,
+                                         batch_size, progress)
+        x, alpha = self.prepare(arr)
+        return self.finish(self.translate_tensor(x[None])[0], alpha)
+
+    def _translate_tiled(self, arr: np.ndarray, tile: int, overlap: int, batch_size: int,
+                         progress: Optional[Callable[[int, int], None]]) -> np.ndarray:
+        from .tiling import check_tiling, translate_tiled
+
+        check_tiling(tile, overlap, self.multiple)
+        if self.batch_stats:
+            log.warning("batch statistics are computed per tile, so tiles may differ in tone; "
+                        "tile in deterministic mode for seamless results")
+        alpha = arr[:, :, -1:] if arr.shape[2] in (2, 4) and arr.shape[2] != self.in_channels else None
+
+        def run(tiles: np.ndarray) -> np.ndarray:
+            # (B, th, tw, C) in [0, 1] -> (B, th, tw, C_out) in [-1, 1]; blended before clamping.
+            x = torch.stack([self.prepare(t)[0] for t in tiles])
+            return self.translate_tensor(x).permute(0, 2, 3, 1).cpu().numpy()
+
+        y = translate_tiled(arr, run, tile=tile, overlap=overlap, out_channels=self.out_channels,
+                            align=self.multiple, batch_size=batch_size, progress=progress)
+        # In place: for a 10,000 x 5,000 image each temporary would be another 600 MB.
+        y += 1
+        y *= 0.5
+        out = np.clip(y, 0, 1, out=y)
+        if alpha is not None and self.out_channels in (1, 3):
+            out = np.concatenate([out, alpha], axis=2)
+        return out
+
+    def translate_batch(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Like :meth:`translate_array` for several images; equal sizes share one forward pass."""
+        prepared = [self.prepare(a) for a in arrays]
+        results: list[Optional[np.ndarray]] = [None] * len(arrays)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (x, _) in enumerate(prepared):
+            groups.setdefault(tuple(x.shape), []).append(i)
+        for idx in groups.values():
+            y = self.translate_tensor(torch.stack([prepared[i][0] for i in idx]))
+            for i, yi in zip(idx, y):
+                results[i] = self.finish(yi, prepared[i][1])
+        return results  # type: ignore[return-value]
 
     def __call__(self, image: ImageLike) -> Union[Image.Image, np.ndarray]:
         """A PIL image (or path) in -> a PIL image out; a (H, W, C) [0, 1] array in -> array out."""

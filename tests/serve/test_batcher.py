@@ -26,7 +26,7 @@ def _submit_all(queue: InferenceQueue, jobs) -> list:
     async def main():
         tasks = []
         for model, image in jobs:
-            x, alpha = model.translator.prepare_array(image)
+            x, alpha = model.translator.prepare(image)
             tasks.append(asyncio.create_task(queue.translate(model, x, alpha)))
         await asyncio.sleep(0)  # let every task enqueue
         assert queue.pending == len(jobs)
@@ -65,7 +65,7 @@ def test_waiting_requests_are_batched_and_each_gets_its_own_answer(served):
 
 def test_full_queue_answers_503(served):
     queue = InferenceQueue(max_batch=2, max_pending=3)
-    x, _ = served["edges"].translator.prepare_array(random_image(64, 64, 0) / 255.0)
+    x, _ = served["edges"].translator.prepare(random_image(64, 64, 0) / 255.0)
 
     async def main():
         tasks = [asyncio.create_task(queue.translate(served["edges"], x)) for _ in range(3)]
@@ -88,7 +88,7 @@ def test_a_failing_batch_fails_only_its_requests(served):
     """An error inside the forward pass reaches the waiting requests; the worker goes on."""
     edges = served["edges"]
     queue = InferenceQueue()
-    good, _ = edges.translator.prepare_array(random_image(64, 64, 0) / 255.0)
+    good, _ = edges.translator.prepare(random_image(64, 64, 0) / 255.0)
     bad = torch.zeros(5, 64, 64)  # 5 channels: translate_tensor refuses it
 
     async def main():

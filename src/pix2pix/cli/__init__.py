@@ -7,7 +7,8 @@ import logging
 import sys
 from typing import Optional
 
-COMMANDS = ("train", "translate", "data", "demo", "serve", "evaluate")
+COMMANDS = ("train", "translate", "data", "demo", "evaluate", "export", "import-weights",
+            "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module = importlib.import_module(f"pix2pix.cli.{name}")
+        module = importlib.import_module(f"pix2pix.cli.{name.replace('-', '_')}")
         module.add_parser(sub)
     return parser
 

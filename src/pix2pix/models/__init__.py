@@ -23,7 +23,8 @@ class GeneratorSpec:
 
 def _unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
     return lambda c: UNet(in_channels=c.in_channels, out_channels=c.out_channels,
-                          base_channels=c.base_channels, depth=depth, norm=c.norm, dropout=c.dropout)
+                          base_channels=c.base_channels, depth=depth, norm=c.norm, dropout=c.dropout,
+                          dropout_start=c.dropout_start)
 
 
 def _resnet(blocks: int) -> Callable[[ModelConfig], nn.Module]:

@@ -23,13 +23,14 @@ class UNet(nn.Module):
     """U-Net mapping (N, in_channels, H, W) in [-1, 1] to (N, out_channels, H, W) in [-1, 1].
 
     H and W must be multiples of ``2**depth`` (the Translator pads to that).
-    ``dropout_layers`` decoder layers, counted from the bottleneck, use dropout ``dropout``
-    (the paper's CD512-CD1024-CD1024 are the first three).
+    ``dropout_layers`` decoder layers, counted from the bottleneck and starting at
+    ``dropout_start``, use dropout ``dropout``: the paper's CD512-CD1024-CD1024 are the first three
+    (start 0); the reference PyTorch code puts them one level further out (start 1).
     """
 
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
                  depth: int = 8, norm: Norm = "batch", dropout: float = 0.5,
-                 dropout_layers: int = 3) -> None:
+                 dropout_layers: int = 3, dropout_start: int = 0) -> None:
         super().__init__()
         check_norm(norm)
         if depth < 2:
@@ -66,7 +67,7 @@ class UNet(nn.Module):
                 norm=norm_layer(norm, c_out),
             )
             # Decoder layer index counted from the bottleneck: 0 for the innermost.
-            if dropout > 0 and (depth - 1 - level) < dropout_layers:
+            if dropout > 0 and 0 <= (depth - 1 - level) - dropout_start < dropout_layers:
                 layers["dropout"] = nn.Dropout(dropout)
             up.append(nn.Sequential(layers))
         self.up = nn.ModuleList(up)

@@ -225,7 +225,7 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
 
         def prepare() -> tuple:
             arr = decode_image(body, limits, served.multiple)
-            return served.translator.prepare_array(arr)
+            return served.translator.prepare(arr)
 
         x, alpha = await run_in_threadpool(prepare)
         result = await queue.translate(served, x, alpha)

@@ -97,7 +97,7 @@ class InferenceQueue:
 
     async def translate(self, model: ServedModel, x: torch.Tensor,
                         alpha: Optional[np.ndarray] = None) -> Result:
-        """Translate one image prepared by ``model.translator.prepare_array`` ((C_in, H, W) in
+        """Translate one image prepared by ``model.translator.prepare`` ((C_in, H, W) in
         [-1, 1], and its alpha or None); ApiError 503 when ``max_pending`` are already waiting."""
         loop = asyncio.get_running_loop()
         job = _Job(model, x, alpha, loop.create_future(), loop)
@@ -134,7 +134,7 @@ class InferenceQueue:
             start = time.perf_counter()
             try:
                 y = translator.translate_tensor(torch.stack([j.x for j in batch]))
-                outputs = [translator.finish_array(y[i], j.alpha) for i, j in enumerate(batch)]
+                outputs = [translator.finish(y[i], j.alpha) for i, j in enumerate(batch)]
                 error: Optional[BaseException] = None
             except Exception as e:  # noqa: BLE001 - delivered to every waiting request, then logged
                 log.exception("translation with %s failed", batch[0].model.name)

@@ -1,0 +1,92 @@
+"""Backends behind the Translator: same numbers from each, auto's choice logged, clear refusals."""
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+import pix2pix.backends as backends
+import pix2pix.export as export
+from pix2pix import Translator
+from pix2pix.backends import choose_backend
+
+
+@pytest.fixture(scope="module")
+def x():
+    # Non-square and not a multiple of 128: padding and cropping are part of what must agree.
+    return torch.rand(2, 3, 150, 260, generator=torch.Generator().manual_seed(3)) * 2 - 1
+
+
+@pytest.fixture(scope="module")
+def eager_out(lively_model_dir, x):
+    return Translator.from_pretrained(lively_model_dir, device="cpu", backend="eager").translate_tensor(x)
+
+
+def test_onnxruntime_backend_matches_eager(lively_model_dir, x, eager_out):
+    t = Translator.from_pretrained(lively_model_dir, device="cpu", backend="onnxruntime")
+    assert t.backend.name == "onnxruntime"
+    assert eager_out.std() > 0.2
+    assert (t.translate_tensor(x) - eager_out).abs().max() < 1e-4
+
+
+def test_compile_backend_matches_eager(lively_model_dir, x, eager_out):
+    t = Translator.from_pretrained(lively_model_dir, device="cpu", backend="compile")
+    assert t.backend.name == "compile"
+    assert (t.translate_tensor(x) - eager_out).abs().max() < 1e-4
+
+
+def test_auto_picks_onnxruntime_on_cpu_and_says_so(lively_model_dir, caplog, x, eager_out):
+    with caplog.at_level(logging.INFO, logger="pix2pix"):
+        t = Translator.from_pretrained(lively_model_dir, device="cpu", backend="auto")
+    assert t.backend.name == "onnxruntime"
+    assert "backend auto -> onnxruntime on cpu" in caplog.text
+    assert (t.translate_tensor(x) - eager_out).abs().max() < 1e-4
+
+
+def test_auto_keeps_paper_mode_in_pytorch(lively_model_dir, caplog):
+    with caplog.at_level(logging.INFO, logger="pix2pix"):
+        t = Translator.from_pretrained(lively_model_dir, device="cpu", backend="auto", dropout=True)
+    assert t.backend.name == "eager" and "dropout/batch-statistics" in caplog.text
+    with pytest.raises(ValueError, match="need --backend eager or compile"):
+        Translator.from_pretrained(lively_model_dir, device="cpu", backend="onnxruntime", batch_stats=True)
+
+
+def test_auto_without_onnxruntime_falls_back_to_eager(monkeypatch):
+    monkeypatch.setattr(backends, "onnxruntime_available", lambda device: False)
+    name, reason = choose_backend(torch.device("cpu"), deterministic=True)
+    assert name == "eager" and "pip install" in reason
+    assert choose_backend(torch.device("cuda"), deterministic=True)[0] == "eager"
+
+
+def test_export_for_the_backend_is_cached(lively_model_dir, monkeypatch, x, eager_out):
+    Translator.from_pretrained(lively_model_dir, device="cpu", backend="onnxruntime")  # cached by now
+
+    def no_export(*a, **k):
+        raise AssertionError("exported again although the weights did not change")
+
+    monkeypatch.setattr(export, "export_onnx", no_export)
+    t = Translator.from_pretrained(lively_model_dir, device="cpu", backend="onnxruntime")
+    assert (t.translate_tensor(x) - eager_out).abs().max() < 1e-4
+    # Different weights, different file.
+    t.generator = None
+    other = Translator.from_pretrained(lively_model_dir, device="cpu")
+    with torch.no_grad():
+        other.generator.up[0].conv.bias.add_(0.1)
+    with pytest.raises(AssertionError, match="exported again"):
+        backends.make_backend("onnxruntime", other.generator, other.info, torch.device("cpu"))
+
+
+def test_unknown_backend_is_named(lively_model_dir):
+    with pytest.raises(ValueError, match="backend 'tensorrt' is not known; choose one of auto, eager"):
+        Translator.from_pretrained(lively_model_dir, device="cpu", backend="tensorrt")
+
+
+def test_translate_batch_equals_one_by_one(lively_model_dir):
+    t = Translator.from_pretrained(lively_model_dir, device="cpu", backend="onnxruntime")
+    rng = np.random.default_rng(0)
+    arrays = [rng.random((64, 96, 3), dtype=np.float32), rng.random((70, 50, 3), dtype=np.float32),
+              rng.random((64, 96, 3), dtype=np.float32), rng.random((64, 96, 4), dtype=np.float32)]
+    together = t.translate_batch(arrays)
+    for a, b in zip(arrays, together):
+        assert np.abs(t.translate_array(a) - b).max() < 1e-5 and b.shape[:2] == a.shape[:2]
+    assert together[3].shape[2] == 4  # alpha comes back
