@@ -18,6 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--backend", default="auto",
+                   help="eager, compile, onnxruntime, or auto (the fastest for the device; logged)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest accepted body")
     p.add_argument("--max-pixels", type=int, default=2048 * 2048,
                    help="largest image, counted after padding to the network's multiple")
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
     limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels)
-    models = load_models(args.model, device=args.device)
+    models = load_models(args.model, device=args.device, backend=args.backend)
     app = create_app(models, limits=limits, max_batch=args.max_batch, max_pending=args.max_queue)
     for m in models:
         d = m.describe()

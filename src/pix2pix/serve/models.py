@@ -63,14 +63,14 @@ def default_name(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", raw)[:64] or "model"
 
 
-def load_models(specs: Sequence[str], *, device: str = "auto") -> list[ServedModel]:
+def load_models(specs: Sequence[str], *, device: str = "auto", backend: str = "eager") -> list[ServedModel]:
     """Load every ``NAME=DIR`` / ``DIR`` spec; names must end up unique, channels image-like."""
     if not specs:
         raise ValueError("no model given; pass --model DIR (a pretrained, checkpoint or run directory)")
     models: list[ServedModel] = []
     for spec in specs:
         name, path = parse_model_spec(spec)
-        translator = Translator.from_pretrained(path, device=device)
+        translator = Translator.from_pretrained(path, device=device, backend=backend)
         info = translator.info.model
         if info.in_channels not in IMAGE_CHANNELS or info.out_channels not in IMAGE_CHANNELS:
             raise ValueError(f"{path}: the model maps {info.in_channels} to {info.out_channels} "
