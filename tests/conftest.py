@@ -15,6 +15,16 @@ def _seed_and_threads():
     yield
 
 
+@pytest.fixture
+def one_thread():
+    """Run a test on one torch thread, restoring the setting after: tiny models gain nothing from
+    two, and on a busy machine (CI, shared hosts) OpenMP barriers make two 3-30x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _onnx_cache(tmp_path_factory):
     """Exports made for the onnxruntime backend go to a temporary cache, not the user's."""

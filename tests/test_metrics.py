@@ -10,14 +10,9 @@ from pix2pix.lpips import LPIPS, LPIPSWeightsMissing, load_lpips
 from pix2pix.metrics import Evaluator, psnr_per_image, ssim_per_image
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models gain nothing from 2 threads, and on a busy machine (CI, shared hosts) OpenMP
-    barriers make 2 threads 3-30x slower than 1; restore the setting for other test modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Small models gain nothing from 2 threads, and on a busy machine OpenMP barriers make 2 threads
+# 3-30x slower than 1 (fixture in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:

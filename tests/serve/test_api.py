@@ -222,3 +222,34 @@ def test_cli_refuses_a_missing_model(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pix2pix", "serve", "--model", str(tmp_path / "nope")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_onnxruntime_backend_server_agrees_with_eager(model_dirs, tmp_path):
+    """`pix2pix serve` with its default backend (auto: ONNX Runtime on CPU) answers like eager
+    PyTorch to within one 8-bit level."""
+    import os
+    import signal
+
+    from .serve_support import free_port, wait_healthy
+
+    port = free_port()
+    log = tmp_path / "server.log"
+    cmd = [sys.executable, "-m", "pix2pix", "serve", "--port", str(port), "--device", "cpu",
+           "--model", str(model_dirs["edges"])]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                     "PIX2PIX_CACHE": str(tmp_path / "cache")})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log)
+        data = png_bytes(random_image(96, 160, 7))
+        resp = post(url, data)
+        assert resp.status_code == 200, resp.text
+        got = decode(resp.content).astype(int)
+        want = expected(model_dirs["edges"], data).astype(int)
+        assert got.shape == want.shape and np.abs(got - want).max() <= 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert "onnxruntime" in log.read_text()

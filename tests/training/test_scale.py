@@ -18,14 +18,9 @@ from pix2pix.training.sampler import RunBatchSampler
 TINY = dict(generator="unet_128", base_channels=8, d_base_channels=8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models gain nothing from 2 threads, and on a busy machine (CI, shared hosts) OpenMP
-    barriers make 2 threads 3-30x slower than 1; restore the setting for other test modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Small models gain nothing from 2 threads, and on a busy machine OpenMP barriers make 2 threads
+# 3-30x slower than 1 (fixture in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cfg_for(root, out, model: ModelConfig, **kw) -> TrainConfig:

@@ -65,6 +65,7 @@ def test_run_outputs(tiny_dataset, tmp_path):
         train(small_cfg(tiny_dataset, tmp_path / "run", max_steps=4), progress=False)
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_overfit_l1_falls(tiny_dataset):
     """Two images, no jitter: L1 must fall by a large factor in a bounded number of steps."""
     ds = PairedDataset(scan_pairs(tiny_dataset, "val"), jitter=Jitter("none", 128, 128, False))
