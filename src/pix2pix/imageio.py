@@ -195,6 +195,8 @@ def to_channels(arr: np.ndarray, channels: int, source: str = "image") -> np.nda
         return (arr @ weights)[:, :, None].astype(np.float32)
     if c == 1 and channels == 4:
         return np.concatenate([np.repeat(arr, 3, axis=2), np.ones_like(arr)], axis=2)
+    if c == 2 and channels == 4:  # gray + alpha -> RGBA, alpha kept
+        return np.concatenate([np.repeat(arr[:, :, :1], 3, axis=2), arr[:, :, 1:]], axis=2)
     if c == 3 and channels == 4:
         return np.concatenate([arr, np.ones_like(arr[:, :, :1])], axis=2)
     raise ValueError(f"{source} has {c} channel(s) but the model expects {channels}; "
@@ -202,7 +204,7 @@ def to_channels(arr: np.ndarray, channels: int, source: str = "image") -> np.nda
 
 
 def array_to_pil(arr: np.ndarray, bits: int = 8) -> Image.Image:
-    """(H, W, C) float in [0, 1] with C in 1, 3, 4 -> PIL image (8-bit, or 16-bit gray)."""
+    """(H, W, C) float in [0, 1] with C in 1..4 -> PIL image (L, LA, RGB, RGBA; or 16-bit gray)."""
     arr = np.clip(arr, 0.0, 1.0)
     c = arr.shape[2]
     if bits == 16 and c == 1:
@@ -210,6 +212,8 @@ def array_to_pil(arr: np.ndarray, bits: int = 8) -> Image.Image:
     data = (arr * 255.0 + 0.5).astype(np.uint8)
     if c == 1:
         return Image.fromarray(data[:, :, 0], "L")
+    if c == 2:
+        return Image.fromarray(data, "LA")
     if c == 3:
         return Image.fromarray(data, "RGB")
     if c == 4:
@@ -218,7 +222,7 @@ def array_to_pil(arr: np.ndarray, bits: int = 8) -> Image.Image:
 
 
 def save_array(arr: np.ndarray, path: str | Path) -> Path:
-    """Write (H, W, C) in [0, 1]: ``.npy`` keeps every channel, image formats need 1, 3 or 4."""
+    """Write (H, W, C) in [0, 1]: ``.npy`` keeps every channel, image formats need 1 to 4."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".npy":

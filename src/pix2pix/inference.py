@@ -110,17 +110,23 @@ class Translator:
         padded, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.multiple)
         return self.backend(padded)[:, :, :h, :w].float()
 
+    def _alpha(self, arr: np.ndarray) -> Optional[np.ndarray]:
+        """The (H, W, 1) alpha of an input the network sees composited on white, else None."""
+        return arr[:, :, -1:] if arr.shape[2] in (2, 4) and arr.shape[2] != self.in_channels else None
+
+    def _with_alpha(self, out: np.ndarray, alpha: Optional[np.ndarray]) -> np.ndarray:
+        """Put the input's alpha back on a gray or RGB output."""
+        if alpha is not None and self.out_channels in (1, 3):
+            return np.concatenate([out, alpha], axis=2)
+        return out
+
     def prepare(self, arr: np.ndarray) -> tuple[torch.Tensor, Optional[np.ndarray]]:
         """(H, W, C) in [0, 1] -> ((C_in, H, W) in [-1, 1], alpha to put back or None)."""
-        alpha = arr[:, :, -1:] if arr.shape[2] in (2, 4) and arr.shape[2] != self.in_channels else None
-        return to_tensor(to_channels(arr, self.in_channels, "input image")), alpha
+        return to_tensor(to_channels(arr, self.in_channels, "input image")), self._alpha(arr)
 
     def finish(self, y: torch.Tensor, alpha: Optional[np.ndarray]) -> np.ndarray:
         """(C_out, H, W) in [-1, 1] -> (H, W, C_out [+ alpha]) in [0, 1]."""
-        out = y.add(1).div(2).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-        if alpha is not None and self.out_channels in (1, 3):
-            out = np.concatenate([out, alpha], axis=2)
-        return out
+        return self._with_alpha(y.add(1).div(2).clamp(0, 1).permute(1, 2, 0).cpu().numpy(), alpha)
 
     def translate_array(self, arr: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None,
                         batch_size: int = 1, progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
@@ -145,7 +151,7 @@ class Translator:
         if self.batch_stats:
             log.warning("batch statistics are computed per tile, so tiles may differ in tone; "
                         "tile in deterministic mode for seamless results")
-        alpha = arr[:, :, -1:] if arr.shape[2] in (2, 4) and arr.shape[2] != self.in_channels else None
+        alpha = self._alpha(arr)
 
         def run(tiles: np.ndarray) -> np.ndarray:
             # (B, th, tw, C) in [0, 1] -> (B, th, tw, C_out) in [-1, 1]; blended before clamping.
@@ -157,10 +163,7 @@ class Translator:
         # In place: for a 10,000 x 5,000 image each temporary would be another 600 MB.
         y += 1
         y *= 0.5
-        out = np.clip(y, 0, 1, out=y)
-        if alpha is not None and self.out_channels in (1, 3):
-            out = np.concatenate([out, alpha], axis=2)
-        return out
+        return self._with_alpha(np.clip(y, 0, 1, out=y), alpha)
 
     def translate_batch(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Like :meth:`translate_array` for several images; equal sizes share one forward pass."""
@@ -188,4 +191,4 @@ class Translator:
             raise TypeError(f"cannot translate a {type(image).__name__}; pass a PIL image, a path, "
                             f"or a (H, W, C) float array in [0, 1]")
         out = self.translate_array(arr)
-        return array_to_pil(out) if out.shape[2] in (1, 3, 4) else out
+        return array_to_pil(out) if out.shape[2] <= 4 else out

@@ -52,8 +52,8 @@ def _decoded(files: Sequence[Path], pool: ThreadPoolExecutor, ahead: int) -> Ite
 
 
 def output_path(out_dir: Path, rel: Path, channels: int) -> Path:
-    """PNG for 1, 3 or 4 channels, .npy otherwise (any channel count survives)."""
-    return out_dir / rel.with_suffix(".png" if channels in (1, 3, 4) else ".npy")
+    """PNG for 1 to 4 channels, .npy otherwise (any channel count survives)."""
+    return out_dir / rel.with_suffix(".png" if channels <= 4 else ".npy")
 
 
 def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], out_dir: str | Path, *,

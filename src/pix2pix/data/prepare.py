@@ -83,9 +83,8 @@ def save_image(arr: np.ndarray, path: Path, *, bits: int = 8, quality: int = 95)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return save_array(arr, path)
-    c = arr.shape[2]
-    if c == 2:  # gray + alpha: PIL's LA cannot go everywhere; RGBA can
-        arr = np.concatenate([np.repeat(arr[:, :, :1], 3, axis=2), arr[:, :, 1:]], axis=2)
+    if arr.shape[2] == 2:  # gray + alpha: PIL's LA cannot go everywhere; RGBA can
+        arr = to_channels(arr, 4, str(path))
     if suffix in (".jpg", ".jpeg") and arr.shape[2] == 4:
         arr = to_channels(arr, 3, str(path))  # JPEG has no alpha: composite on white
     if bits == 16 and suffix in (".png", ".tif", ".tiff") and arr.shape[2] in (1, 3, 4):
@@ -113,12 +112,7 @@ def match_channels(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
         return a, b
     target = 4 if (ca in (2, 4) or cb in (2, 4)) else 3
 
-    def fix(x: np.ndarray) -> np.ndarray:
-        if x.shape[2] == 2:  # LA -> RGBA
-            return np.concatenate([np.repeat(x[:, :, :1], 3, axis=2), x[:, :, 1:]], axis=2)
-        return to_channels(x, target) if x.shape[2] != target else x
-
-    return fix(a), fix(b)
+    return to_channels(a, target), to_channels(b, target)
 
 
 def _size_text(arr: np.ndarray) -> str:

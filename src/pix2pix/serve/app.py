@@ -19,7 +19,6 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from PIL import Image
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -133,10 +132,7 @@ async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, Optiona
 
 def _encode_png(arr: np.ndarray) -> bytes:
     """(H, W, C) in [0, 1], C in 1..4 -> 8-bit PNG bytes (gray, gray+alpha, RGB or RGBA)."""
-    if arr.shape[2] == 2:  # a gray model's output with the input's alpha put back
-        image = Image.fromarray((np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8), "LA")
-    else:
-        image = array_to_pil(arr)
+    image = array_to_pil(arr)
     buf = io.BytesIO()
     # Level 1: a few times faster than the default for a slightly larger file, and lossless alike.
     image.save(buf, format="PNG", compress_level=1)

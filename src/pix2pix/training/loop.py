@@ -25,6 +25,7 @@ from ..checkpoint import PretrainedInfo, checkpoint_dir, load_training_checkpoin
 from ..config import TrainConfig, save_config, to_dict
 from ..data import Jitter, PairedDataset, load_pair, open_split
 from ..data.palette import find_palette
+from ..imageio import read_image
 from ..models import build_discriminator, build_generator, generator_multiple
 from . import distributed
 from .distributed import DistContext
@@ -88,8 +89,11 @@ def training_palette(train_set: PairedDataset, limit: int = 64) -> Optional[list
 
     def inputs() -> Iterator:
         for pair in train_set.pairs[:limit]:
-            a, b = load_pair(pair)
-            yield b if train_set.direction == "BtoA" else a
+            if pair.b is None:  # side by side: the input is one half of the file
+                a, b = load_pair(pair)
+                yield b if train_set.direction == "BtoA" else a
+            else:  # two files: decode only the input one
+                yield read_image(pair.b if train_set.direction == "BtoA" else pair.a)
 
     return find_palette(inputs())
 
@@ -196,7 +200,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
     ema = EMA(generator, cfg.ema) if cfg.ema > 0 else None
     info = PretrainedInfo(model=cfg.model, direction=cfg.data.direction, image_size=cfg.data.image_size,
-                          palette=training_palette(train_set))
+                          palette=training_palette(train_set) if ctx.main else None)
     if ctx.rank:
         # Dropout differs between processes, as it would between the images of one batch.
         torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank)
