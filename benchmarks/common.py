@@ -1,6 +1,7 @@
 """Shared benchmark helpers: the matmul rate (the compute floor's denominator) and timing."""
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Callable
 
@@ -22,8 +23,8 @@ def matmul_rate(n: int = 2048, repeats: int = 10, device: str = "cpu",
     return 2 * n**3 / best
 
 
-def time_it(fn: Callable[[], object], warmup: int = 2, repeats: int = 5) -> float:
-    """Median seconds per call after ``warmup`` calls."""
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tuple[float, float]:
+    """(best, median) seconds per call after ``warmup`` calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -31,8 +32,7 @@ def time_it(fn: Callable[[], object], warmup: int = 2, repeats: int = 5) -> floa
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    times.sort()
-    return times[len(times) // 2]
+    return min(times), statistics.median(times)
 
 
 def count_flops(fn: Callable[[], object]) -> int:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from typing import Callable
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import count_flops, matmul_rate  # noqa: E402
+from common import count_flops, matmul_rate, timed  # noqa: E402
 
 from pix2pix.checkpoint import PretrainedInfo  # noqa: E402
 from pix2pix.config import ModelConfig  # noqa: E402
@@ -42,17 +41,6 @@ from pix2pix.models import build_generator  # noqa: E402
 
 VARIANTS = ["eager", "eager-cl", "compile-nofreeze", "compile", "ort", "ort-basic", "ort-1thread",
             "ort-int8", "ort-fp16"]
-
-
-def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """(best, median) seconds per call after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times), statistics.median(times)
 
 
 def ort_runner(path: str, *, level: str = "all", threads: int = 0) -> Callable[[torch.Tensor], object]:
