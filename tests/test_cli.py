@@ -1,14 +1,13 @@
 """The `pix2pix` command end to end, as a user runs it (real subprocesses, real files)."""
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from conftest import sigterm_after_logging
 
 SMALL = ["--arch", "unet_128", "--base-channels", "8", "--image-size", "128", "--batch-size", "2",
          "--set", "model.d_base_channels=8", "--no-progress"]
@@ -73,18 +72,9 @@ def test_dry_run_and_config_file(tiny_dataset, tmp_path):
 
 def test_sigterm_saves_checkpoint_then_resume(tiny_dataset, tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "pix2pix", "train", "--data", str(tiny_dataset),
-                             "--out", str(run), "--max-steps", "100000", "--log-every", "1", *SMALL],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        log = run / "metrics.jsonl"
-        if log.exists() and len(log.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    code, err = sigterm_after_logging(["--data", tiny_dataset, "--out", run, "--max-steps", 100000,
+                                       "--log-every", 1, *SMALL], run)
+    assert code == 130, err[-2000:]
     assert "checkpoint saved" in err and "--resume" in err
     step = json.loads((run / "latest.json").read_text())["step"]
     assert step >= 2

@@ -1,13 +1,12 @@
 """`pix2pix evaluate`, the ablation and speed flags of `pix2pix train`, and stopping a 2-process run."""
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from conftest import sigterm_after_logging
 from pix2pix.cli import build_parser
 from pix2pix.cli.train import build_config
 
@@ -81,21 +80,12 @@ def test_evaluate_command(tiny_dataset, tmp_path, lpips_weights, monkeypatch):
 
 def test_sigterm_stops_a_two_process_run_with_a_checkpoint(tiny_dataset, tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "pix2pix", "train", "--data", str(tiny_dataset),
-                             "--out", str(run), "--max-steps", "100000", "--log-every", "1",
-                             "--num-processes", "2", "--tensorboard", "off", "--arch", "unet_128",
-                             "--base-channels", "8", "--set", "model.d_base_channels=8",
-                             "--image-size", "128", "--batch-size", "1", "--no-progress", "--device", "cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        log = run / "metrics.jsonl"
-        if log.exists() and len(log.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    code, err = sigterm_after_logging(
+        ["--data", tiny_dataset, "--out", run, "--max-steps", 100000, "--log-every", 1,
+         "--num-processes", 2, "--tensorboard", "off", "--arch", "unet_128", "--base-channels", 8,
+         "--set", "model.d_base_channels=8", "--image-size", 128, "--batch-size", 1, "--no-progress",
+         "--device", "cpu"], run, env=ENV)
+    assert code == 130, err[-2000:]
     assert "checkpoint saved" in err and "--resume" in err
     step = json.loads((run / "latest.json").read_text())["step"]
     assert step >= 2

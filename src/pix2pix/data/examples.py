@@ -216,6 +216,9 @@ def make_photo_pairs(out: Path, kind: str, *, size: int = 256, seed: int = 0) ->
     return result["pairs"]
 
 
+PHOTO_LICENCE = ("per photo (public domain, CC0, CC-BY-2.0, CC-BY(-SA)-4.0, GPL-2+, LGPL-3); "
+                 "see the list of photos")
+
 EXAMPLES: dict[str, Example] = {
     "maps": Example(
         name="maps",
@@ -245,8 +248,7 @@ EXAMPLES: dict[str, Example] = {
         source="photographs shipped in the scikit-image and scikit-learn wheels, and in the Debian "
                "packages lomiri-wallpapers-16.04, mate-backgrounds, plasma-workspace-wallpapers and "
                "tuxpaint-data when installed; each photo's author and licence are listed below",
-        licence="per photo (public domain, CC0, CC-BY-2.0, CC-BY(-SA)-4.0, GPL-2+, LGPL-3); "
-                "see the list of photos",
+        licence=PHOTO_LICENCE,
         package="scikit-image scikit-learn",
         make=lambda out, **kw: make_photo_pairs(out, "edges", **kw),
         credits=_photo_credits,
@@ -257,8 +259,7 @@ EXAMPLES: dict[str, Example] = {
                     "split by photo",
         source="photographs shipped in the scikit-image and scikit-learn wheels, and in the Debian "
                "wallpaper packages when installed; each photo's author and licence are listed below",
-        licence="per photo (public domain, CC0, CC-BY-2.0, CC-BY(-SA)-4.0, GPL-2+, LGPL-3); "
-                "see the list of photos",
+        licence=PHOTO_LICENCE,
         package="scikit-image scikit-learn",
         make=lambda out, **kw: make_photo_pairs(out, "gray", **kw),
         credits=_photo_credits,
