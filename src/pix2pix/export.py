@@ -82,6 +82,12 @@ def _require(module: str) -> None:
 def export_onnx(generator: nn.Module, info: PretrainedInfo, out: str | Path, *, fp16: bool = False,
                 opset: int = OPSET) -> Path:
     """Write ``generator`` (eval mode, on CPU) to ``out`` with dynamic batch, height and width."""
+    return _export_onnx(generator, info, out, fp16=fp16, opset=opset)[0]
+
+
+def _export_onnx(generator: nn.Module, info: PretrainedInfo, out: str | Path, *, fp16: bool,
+                 opset: int) -> tuple[Path, int]:
+    """export_onnx, also returning the opset actually written (the exporter may keep its own)."""
     _require("onnxscript")
     if opset < 17:
         raise ValueError(f"opset {opset} is too old; pix2pix exports opset 17 or newer (default {OPSET})")
@@ -116,7 +122,7 @@ def export_onnx(generator: nn.Module, info: PretrainedInfo, out: str | Path, *, 
     os.replace(tmp, out)
     log.info("exported %s (%s, opset %d) to %s, %.1f MB", info.model.generator,
              "fp16" if fp16 else "fp32", written, out, out.stat().st_size / 1e6)
-    return out
+    return out, written
 
 
 def read_onnx_info(path: str | Path) -> PretrainedInfo:
@@ -133,14 +139,6 @@ def read_onnx_info(path: str | Path) -> PretrainedInfo:
     raw = json.loads(meta[METADATA_KEY])
     raw.pop("fp16", None)
     return info_from_dict(raw, source=str(path))
-
-
-def onnx_opset(path: str | Path) -> int:
-    """The default-domain opset an ONNX file declares."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def ort_session(model: str | Path | bytes, *, device: str | torch.device = "cpu",
@@ -230,7 +228,8 @@ def export_checked(generator: nn.Module, info: PretrainedInfo, out: str | Path, 
     quantised copy is written beside ``out`` (``*.int8.onnx``) and its PSNR against the exported
     model's output on the same image is reported.
     """
-    path = export_onnx(generator, info, out, fp16=fp16, opset=opset)
+    # The opset comes back from the export: re-reading the file for it would parse ~200 MB again.
+    path, written = _export_onnx(generator, info, out, fp16=fp16, opset=opset)
     if sample is None:
         m = generator_multiple(info.model.generator)
         g = torch.Generator().manual_seed(seed)
@@ -238,7 +237,7 @@ def export_checked(generator: nn.Module, info: PretrainedInfo, out: str | Path, 
         sample = torch.rand(1, info.model.in_channels, m, 2 * m, generator=g) * 2 - 1
     diff, out_fp = check_parity(generator, path, sample)
     tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
-    report = ExportReport(path=path, opset=onnx_opset(path), max_abs_diff=diff, check_shape=tuple(sample.shape), fp16=fp16,
+    report = ExportReport(path=path, opset=written, max_abs_diff=diff, check_shape=tuple(sample.shape), fp16=fp16,
                           size_mb=path.stat().st_size / 1e6)
     log.info("parity %s vs PyTorch fp32 on %s: max |diff| %.2e", "fp16" if fp16 else "fp32",
              tuple(sample.shape), diff)

@@ -141,6 +141,12 @@ def _npy_to_array(path: Path) -> np.ndarray:
     raise ImageReadError(f"{path}: array dtype {arr.dtype} is not uint8, uint16 or float")
 
 
+def decode_pil(im: Image.Image) -> np.ndarray:
+    """Fully decode an opened PIL image to (H, W, C) float32 in [0, 1], EXIF orientation applied."""
+    im.load()
+    return _pil_to_array(ImageOps.exif_transpose(im))
+
+
 def read_image(path: str | Path, *, shrink_to: Optional[int] = None) -> np.ndarray:
     """Decode ``path`` fully to (H, W, C) float32 in [0, 1], EXIF orientation applied.
 
@@ -165,9 +171,7 @@ def read_image(path: str | Path, *, shrink_to: Optional[int] = None) -> np.ndarr
             if shrink_to and im.format == "JPEG" and min(im.size) >= 2 * shrink_to:
                 scale = min(im.size) / shrink_to
                 im.draft(im.mode, (math.ceil(im.size[0] / scale), math.ceil(im.size[1] / scale)))
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            return _pil_to_array(im)
+            return decode_pil(im)
     except ImageReadError:
         raise
     except (OSError, SyntaxError, ValueError) as e:

@@ -143,10 +143,15 @@ def infer_model_config(state: dict[str, torch.Tensor], arch: str, *, norm: Optio
                        base_channels=int(base), norm=norm, dropout=dropout, dropout_start=dropout_start)
 
 
-def convert_state_dict(state: dict[str, torch.Tensor], arch: str, cfg: ModelConfig) -> dict[str, torch.Tensor]:
-    """Rename every reference tensor to ours; raise ValueError listing anything that does not fit."""
+def convert_state_dict(state: dict[str, torch.Tensor], arch: str, cfg: ModelConfig,
+                       target: Optional[dict[str, torch.Tensor]] = None) -> dict[str, torch.Tensor]:
+    """Rename every reference tensor to ours; raise ValueError listing anything that does not fit.
+
+    ``target`` is the state dict of the generator the tensors are for (built from ``cfg`` if None).
+    """
     mapping = unet_key_map(UNET_DEPTHS[arch]) if arch in UNET_DEPTHS else resnet_key_map(RESNET_BLOCKS[arch])
-    target = build_generator(cfg, init=False).state_dict()
+    if target is None:
+        target = build_generator(cfg, init=False).state_dict()
     converted: dict[str, torch.Tensor] = {}
     unknown: list[str] = []
     for key, tensor in state.items():
@@ -184,8 +189,8 @@ def import_reference_weights(path: str | Path, arch: str, out_dir: str | Path, *
     state = load_reference_state(path)
     cfg = infer_model_config(state, arch, norm=norm)
     cfg.validate()
-    converted = convert_state_dict(state, arch, cfg)
     generator = build_generator(cfg, init=False)
+    converted = convert_state_dict(state, arch, cfg, target=generator.state_dict())
     generator.load_state_dict(converted, strict=True)
     info = PretrainedInfo(model=cfg, direction=direction,
                           extra={"imported_from": {"file": Path(path).name, "format": "reference-pytorch",

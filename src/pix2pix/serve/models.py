@@ -21,6 +21,8 @@ class ServedModel:
     name: str
     translator: Translator
     source: Path
+    # Counted once at load (0 for a model loaded from an .onnx file: no PyTorch weights to count).
+    parameters: int = 0
 
     @property
     def multiple(self) -> int:
@@ -33,7 +35,7 @@ class ServedModel:
             "name": self.name,
             "generator": info.model.generator,
             "base_channels": info.model.base_channels,
-            "parameters": sum(p.numel() for p in self.translator.generator.parameters()),
+            "parameters": self.parameters,
             "in_channels": info.model.in_channels,
             "out_channels": info.model.out_channels,
             "image_size": info.image_size,
@@ -83,6 +85,8 @@ def load_models(specs: Sequence[str], *, device: str = "auto", backend: str = "e
                 name, k = f"{base}-{k}", k + 1
         elif any(m.name == name for m in models):
             raise ValueError(f"two models are named {name!r}; give each --model NAME=DIR a unique name")
-        models.append(ServedModel(name=name, translator=translator, source=path))
+        generator = translator.generator
+        parameters = sum(p.numel() for p in generator.parameters()) if generator is not None else 0
+        models.append(ServedModel(name=name, translator=translator, source=path, parameters=parameters))
         log.info("model %s: %s from %s on %s", name, info.generator, path, translator.device)
     return models

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from ..imageio import _pil_to_array
+from ..imageio import decode_pil
 from .errors import ApiError
 
 # PIL format name -> what we tell people.
@@ -86,9 +86,7 @@ def decode_image(data: bytes, limits: Limits, multiple: int = 1) -> np.ndarray:
                                    f"{_padded(h, multiple)} after padding to the model's multiple of "
                                    f"{multiple}), over the {limits.max_pixels:,} pixel limit; "
                                    f"downscale or crop it")
-                im.load()
-                im = ImageOps.exif_transpose(im)
-                arr = _pil_to_array(im)
+                arr = decode_pil(im)
     except ApiError:
         raise
     except Image.DecompressionBombError as e:
