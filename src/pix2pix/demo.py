@@ -12,7 +12,7 @@ from .config import DataConfig, ModelConfig, TrainConfig, apply_overrides
 from .data import Jitter, PairedDataset, scan_pairs
 from .data.examples import make_example
 from .inference import Translator
-from .metrics import evaluate_pairs, l1, psnr
+from .metrics import evaluate, l1
 from .training import train
 from .training.tracking import save_grid
 
@@ -58,7 +58,7 @@ def run_demo(out: str | Path = "demo", *, steps: int = 1200, size: int = 128, se
     test_set = PairedDataset(scan_pairs(data, "test"), jitter=jitter, train=False)
     train_set = PairedDataset(scan_pairs(data, "train"), jitter=jitter, train=False)
     translator = Translator.from_pretrained(run_dir, device=device)
-    scores = evaluate_pairs(translator, (test_set[i] for i in range(len(test_set))))
+    scores = evaluate(translator, test_set, metrics=("l1", "psnr"))
     base = baselines(train_set, test_set)
 
     picks = [test_set[i] for i in torch.linspace(0, len(test_set) - 1, 6).long().tolist()]

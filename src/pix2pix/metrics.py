@@ -35,11 +35,6 @@ def psnr_per_image(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1.0 / mse)
 
 
-def psnr(fake: torch.Tensor, real: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB with images mapped to [0, 1], averaged over the batch."""
-    return float(psnr_per_image(fake, real).mean())
-
-
 def _ssim_window(gaussian: bool, win_size: Optional[int], sigma: float) -> torch.Tensor:
     """The 1-D window scikit-image uses: a Gaussian truncated at 3.5 sigma, or a 7-wide box."""
     if gaussian:
@@ -81,11 +76,6 @@ def ssim_per_image(fake: torch.Tensor, real: torch.Tensor, *, gaussian: bool = T
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return s.mean(dim=(2, 3)).mean(dim=1)
-
-
-def ssim(fake: torch.Tensor, real: torch.Tensor, **kw) -> float:
-    """Mean SSIM over the batch; see ``ssim_per_image`` for the window options."""
-    return float(ssim_per_image(fake, real, **kw).mean())
 
 
 def _rgb(x: torch.Tensor) -> Optional[torch.Tensor]:
@@ -215,11 +205,3 @@ def evaluate(translator, dataset, *, metrics: Sequence[str] = ("l1", "psnr", "ss
         result["skipped"] = dict(ev.skipped)
     return result
 
-
-def evaluate_pairs(translator, items: Iterable[dict]) -> dict[str, float]:
-    """Average L1 and PSNR of the translator's outputs over dataset items (``input``/``target``)."""
-    ev = Evaluator(("l1", "psnr"), device=translator.device)
-    for item in items:
-        fake = translator.translate_tensor(item["input"][None])
-        ev.add(fake, item["target"][None])
-    return ev.result()

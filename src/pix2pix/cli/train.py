@@ -157,11 +157,12 @@ def _launch(cfg, args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import to_dict
+    from ..training.distributed import world_from_env
 
     cfg = build_config(args)
     # Under torchrun or --num-processes every process runs this; only rank 0 prints.
     main = os.environ.get("RANK", "0") == "0"
-    child = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    child = world_from_env() > 1
     if main and not os.environ.get("PIX2PIX_LAUNCHED"):  # the launcher printed it already
         print(json.dumps(to_dict(cfg), indent=2))
     if args.num_processes > 1 and not child and not args.dry_run:

@@ -20,6 +20,9 @@ class EMA:
             raise ValueError(f"EMA decay {decay!r} must be in (0, 1)")
         self.decay = decay
         self.module = copy.deepcopy(model).eval().requires_grad_(False)
+        # Fixed for the run (resume loads into these tensors in place), so listed once.
+        self._params = list(self.module.parameters())
+        self._buffers = list(self.module.buffers())
 
     def decay_at(self, step: int) -> float:
         return min(self.decay, (1 + step) / (10 + step))
@@ -27,8 +30,7 @@ class EMA:
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         """Blend in ``model``'s current weights; ``step`` is the number of updates made so far."""
-        ema = [p for p in self.module.parameters()]
         cur = [p.detach() for p in model.parameters()]
-        torch._foreach_lerp_(ema, cur, 1.0 - self.decay_at(step))
-        for b_ema, b in zip(self.module.buffers(), model.buffers()):
+        torch._foreach_lerp_(self._params, cur, 1.0 - self.decay_at(step))
+        for b_ema, b in zip(self._buffers, model.buffers()):
             b_ema.copy_(b)

@@ -331,7 +331,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             if ema is not None:
                 ema.update(generator, step)
             # Accumulated on the device: no host sync per step on a GPU.
-            nonfinite |= ~torch.isfinite(torch.stack(list(metrics.values()))).all()
+            losses = torch.stack(list(metrics.values()))
+            nonfinite |= ~torch.isfinite(losses).all()
             step += 1
 
             # (d) cadences. Losses are read back only on log/sample/validation/checkpoint steps
@@ -357,7 +358,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                 if time_up and not stop_reason:
                     stop_reason = "max_time"
             if log_now:
-                averaged = distributed.mean(ctx, torch.stack(list(metrics.values())).float())
+                averaged = distributed.mean(ctx, losses.float())
                 values = dict(zip(metrics, averaged.tolist()))
             if log_now and ctx.main:
                 now = time.perf_counter()

@@ -18,17 +18,25 @@ class MetricsLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lines: Optional[list[dict[str, Any]]] = None
 
     def write(self, record: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                  for k, v in record.items()}
+        line = json.dumps(clean)
         with open(self.path, "a") as f:
-            f.write(json.dumps(clean) + "\n")
+            f.write(line + "\n")
+        if self._lines is not None:
+            self._lines.append(json.loads(line))
 
     def read(self) -> list[dict[str, Any]]:
-        if not self.path.is_file():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        """Every record; the file is parsed once, then kept up to date as records are written
+        (the report reads the log at every sample step)."""
+        if self._lines is None:
+            if not self.path.is_file():
+                return []
+            self._lines = [json.loads(l) for l in self.path.read_text().splitlines() if l.strip()]
+        return list(self._lines)
 
 
 def to_display(images: torch.Tensor) -> np.ndarray:
