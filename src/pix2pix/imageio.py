@@ -15,6 +15,8 @@ from typing import Optional
 import numpy as np
 from PIL import Image, ImageOps
 
+# ITU-R 601 luma weights, as PIL's convert('L'): the one RGB -> gray conversion of the package.
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".npy")
 # Guard against decompression bombs: a tiny file can declare a huge image. This is PIL's own hard
 # limit (2 x Image.MAX_IMAGE_PIXELS, about 13,000 x 13,000 px, 2 GB as float32 RGB); PIL refuses
@@ -195,8 +197,7 @@ def to_channels(arr: np.ndarray, channels: int, source: str = "image") -> np.nda
     if c == 1 and channels == 3:
         return np.repeat(arr, 3, axis=2)
     if c == 3 and channels == 1:
-        weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        return (arr @ weights)[:, :, None].astype(np.float32)
+        return (arr @ LUMA)[:, :, None].astype(np.float32)
     if c == 1 and channels == 4:
         return np.concatenate([np.repeat(arr, 3, axis=2), np.ones_like(arr)], axis=2)
     if c == 2 and channels == 4:  # gray + alpha -> RGBA, alpha kept

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import importlib.util
 import json
 import logging
@@ -122,6 +123,7 @@ PLASMA_PHOTOS = {"BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "Eve
                  "Grey", "Kite", "OneStandsOut", "Path"}
 
 
+@functools.lru_cache(maxsize=None)  # one copyright file serves every photo of its package
 def _debian_licence(package: str, filename: str) -> str:
     """The licence the package's DEP-5 copyright file gives ``filename`` (the last match wins)."""
     copyright = Path("/usr/share/doc") / package / "copyright"

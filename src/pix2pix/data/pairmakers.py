@@ -17,13 +17,10 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from ..imageio import ImageReadError, is_image_file, read_image, to_channels
+from ..imageio import LUMA, ImageReadError, is_image_file, read_image, to_channels
 from .prepare import SPLITS, match_channels, parallel_map, resize_array, save_image
 
 log = logging.getLogger(__name__)
-
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) -> (H, W) luma in [0, 1] (ITU-R 601, as PIL's convert('L'))."""
@@ -410,11 +407,11 @@ def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling:
             return result
         kept = []
         for name, tile in tiles:
-            tile = np.ascontiguousarray(tile)
+            # Flat tiles are dropped before the copy: only kept tiles are made contiguous.
             if tiling.min_std and float(_gray(tile).std()) < tiling.min_std:
                 result["flat"] += 1
             else:
-                kept.append((name, tile))
+                kept.append((name, np.ascontiguousarray(tile)))
         if hasattr(maker, "batch"):  # a network: all tiles of the photo in a few forward passes
             inputs = maker.batch([tile for _, tile in kept]) if kept else []
         else:

@@ -22,7 +22,7 @@ from PIL import Image
 
 from ..imageio import (ImageReadError, _is_16bit_colour, array_to_pil, image_size, is_image_file,
                        read_image, save_array, to_channels)
-from .dataset import Pair, layout_of
+from .dataset import Pair, layout_of, load_pair
 
 log = logging.getLogger(__name__)
 
@@ -493,12 +493,7 @@ def inspect_dataset(root: str | Path, *, splits: Iterable[str] = SPLITS, decode:
                         return info
                     info["size"] = sizes[0]
                 if decode:
-                    if pair.b is None:
-                        ab = read_image(pair.a)
-                        half = ab.shape[1] // 2
-                        a, b = ab[:, :half], ab[:, half:]
-                    else:
-                        a, b = read_image(pair.a), read_image(pair.b)
+                    a, b = load_pair(pair)
                     # A blank input (an empty edge map) is not a leak of anything; only pairs count.
                     info["digest"] = _digest(a) if float(a.max() - a.min()) > 0 else None
                     info["pair_digest"] = _digest(np.concatenate(match_channels(a, b), axis=1))
