@@ -165,7 +165,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
                          f"or choose another --out")
     ctx, device = distributed.init(resolve_device(cfg.device))
     try:
-        return _train(cfg, ctx, device, run_dir, resume=resume, progress=progress)
+        result = _train(cfg, ctx, device, run_dir, resume=resume, progress=progress)
+        # Leave together: a process that tears the group down while rank 0 is still writing its
+        # last report can make gloo abort the other ("terminate called without an active exception").
+        distributed.barrier(ctx)
+        return result
     finally:
         distributed.shutdown(ctx)
 
