@@ -140,13 +140,24 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
             stats.inference_seconds += time.perf_counter() - t
             return results
 
-        for item in ahead:
+        broken: Optional[VideoError] = None
+        items = iter(ahead)
+        while True:
+            try:
+                item = next(items)
+            except StopIteration:
+                break
+            except VideoError as e:  # a broken frame: the ones decoded before it still go out
+                broken = e
+                break
             batch.append(item)
             if len(batch) == batch_size:
                 yield from finish(run(batch))
                 batch = []
         if batch:
             yield from finish(run(batch))
+        if broken is not None:
+            raise broken
     finally:
         ahead.close()
 
