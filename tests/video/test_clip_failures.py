@@ -2,6 +2,7 @@
 not grow with the clip's length."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,18 +16,25 @@ import pytest
 from .clips import read_clip, write_clip
 
 
+# Tiny models gain nothing from two torch threads, and on a busy machine OpenMP barriers make them slow.
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pix2pix", *map(str, args)], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env=ONE_THREAD)
 
 
-def texture_frames(n: int, size: int, seed: int = 0):
-    """A blocky random texture scrolling one pixel per frame."""
+def texture_frames(n: int, size: int, seed: int = 0, grain: int = 0):
+    """A blocky random texture scrolling one pixel per frame, with fresh noise of +-``grain``."""
     rng = np.random.default_rng(seed)
     tex = np.kron(rng.integers(0, 256, (size // 8 * 2, size // 8 * 2, 3), dtype=np.uint8),
                   np.ones((8, 8, 1), np.uint8))
     for i in range(n):
-        yield np.ascontiguousarray(np.roll(tex, i, 1)[:size, :size])
+        img = np.roll(tex, i, 1)[:size, :size]
+        if grain:
+            img = np.clip(img.astype(np.int16) + rng.integers(-grain, grain + 1, img.shape), 0, 255).astype(np.uint8)
+        yield np.ascontiguousarray(img)
 
 
 def test_not_a_video_and_no_video_stream_are_named(map_model, tmp_path):
@@ -74,21 +82,23 @@ def test_undecodable_frame_is_named_and_the_frames_before_it_are_kept(map_model,
 
 
 def test_ctrl_c_leaves_a_playable_partial_clip(map_model, tmp_path):
-    src = write_clip(tmp_path / "long.mp4", list(texture_frames(900, 128)), crf=23)
+    src = write_clip(tmp_path / "long.mp4", list(texture_frames(600, 128)), crf=23)
     out = tmp_path / "out" / "long.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "pix2pix", "translate", "--model", str(map_model), str(src),
                              "--out", str(tmp_path / "out"), "--device", "cpu", "--backend", "eager",
-                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=ONE_THREAD)
     deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and not (out.exists() and out.stat().st_size > 20_000):
+    while time.time() < deadline and proc.poll() is None and not out.exists():
         time.sleep(0.05)
+    # The file appears with the first packet out of the encoder (its lookahead: ~40 frames in).
     assert proc.poll() is None, "the translation ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr[-2000:]
     frames, times, facts = read_clip(out)
-    assert 0 < len(frames) < 900
-    assert f"interrupted: {out} holds the first {len(frames)} frames of 900" in stdout
+    assert 0 < len(frames) < 600
+    assert f"interrupted: {out} holds the first {len(frames)} frames of 600" in stdout
     assert facts["audio"] == [("aac", 16000)]  # the audio up to where the video stops
     with av.open(str(out)) as c:
         audio_end = max(float(p.pts * p.time_base) for p in c.demux(c.streams.audio[0]) if p.size)

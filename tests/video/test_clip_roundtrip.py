@@ -2,6 +2,7 @@
 frame sequences; the flicker metric against the camera's known motion; --temporal blend."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,13 @@ from pix2pix.video.temporal import TemporalBlend
 from .clips import SIZE, read_clip, write_clip
 
 
+# Tiny models gain nothing from two torch threads, and on a busy machine OpenMP barriers make them slow.
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def cli(*args, check=True) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "pix2pix", *map(str, args)], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env=ONE_THREAD)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc

@@ -224,6 +224,8 @@ class VideoWriter:
                 self.audio_in = self.audio_out = None
         log.info("writing %s with the %s encoder (%s)", self.path, self.codec,
                  f"{bitrate} bit/s" if bitrate else f"crf {options.get('crf', 'default')}")
+        self._audio_packets = None
+        self._held = None  # the first audio packet not muxed yet
         self.frames = 0
         self._last_time = 0.0
         self._closed = False
@@ -241,6 +243,10 @@ class VideoWriter:
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
         self.frames += 1
+        if self.audio_in is not None:
+            # Interleave as we go: the muxer would otherwise hold every video packet in memory
+            # waiting for audio, and a partial file would have none.
+            self._copy_audio(float(pts * self.like.time_base))
 
     def close(self, audio_until: Optional[float] = None) -> None:
         """Flush the encoder, copy the audio (up to ``audio_until`` seconds, default: all of it
@@ -259,12 +265,22 @@ class VideoWriter:
                 self.audio_in.close()
 
     def _copy_audio(self, until: Optional[float]) -> None:
+        """Mux the source's audio packets that start before ``until`` s (None: all that are left)."""
         src = self.audio_in.streams.audio[0]
-        for packet in self.audio_in.demux(src):
-            if packet.dts is None:
-                continue  # the demuxer's end-of-stream marker
+        if self._audio_packets is None:
+            self._audio_packets = self.audio_in.demux(src)
+        while True:
+            if self._held is None:
+                packet = next(self._audio_packets, None)
+                if packet is None:
+                    return
+                if packet.dts is None:
+                    continue  # the demuxer's end-of-stream marker
+                self._held = packet
+            packet = self._held
             if until is not None and packet.pts is not None and float(packet.pts * src.time_base) >= until:
-                break
+                return
+            self._held = None
             packet.stream = self.audio_out
             self.container.mux(packet)
 
