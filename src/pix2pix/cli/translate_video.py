@@ -65,6 +65,12 @@ def run_clips(args: argparse.Namespace, translator, clips: list[Path], folders: 
     from ..video.stream import translate_sequence, translate_video
     from ..video.temporal import make_temporal
 
+    if clips:
+        try:
+            import av  # noqa: F401
+        except ImportError:
+            raise ValueError("translating clips needs PyAV: pip install 'pix2pix[video]' "
+                             "(frame folders with --sequence do not)") from None
     bitrate = parse_bitrate(args.bitrate)
     out_dir = Path(args.out)
     # The first Ctrl-C stops the clip cleanly; Python's default handler raises KeyboardInterrupt,
