@@ -145,3 +145,13 @@ def test_temporal_blend_cuts_flicker_without_hurting_accuracy(map_model, pan, tm
     assert reduction >= 0.30
     assert file_reduction >= 0.20  # the codec adds its own, unfilterable, frame-to-frame noise
     assert l1_change <= 0.03
+
+
+def test_frame_iterator_tiles_and_pads_like_images(map_model, pan, one_thread):
+    tr = Translator.from_pretrained(map_model, device="cpu", backend="eager")
+    frames = [np.concatenate([f, f[:, :72]], axis=1)[:100] for f in pan["frames"][:5]]  # 200 x 100 px
+    got = list(tr.translate_frames(frames, tile=128, overlap=32, batch_size=2))
+    assert [f.index for f, _ in got] == [0, 1, 2, 3, 4]
+    for (f, out), src in zip(got, frames):
+        want = tr.translate_array(src.astype(np.float32) / 255, tile=128, overlap=32)
+        assert out.shape == (100, 200, 3) and np.abs(out - want).max() < 1e-5
