@@ -30,3 +30,19 @@ def test_train_step_reports_and_optimises_the_term(one_thread):
     assert "loss/g_shift" not in train_step(g, d, opt_g, opt_d, a, b, StepConfig())
     metrics = train_step(g, d, opt_g, opt_d, a, b, StepConfig(shift_weight=10.0))
     assert float(metrics["loss/g_shift"]) > 0
+
+
+def test_train_config_key_reaches_the_step(tiny_dataset, tmp_path, one_thread):
+    """`--set shift_weight=W` (TrainConfig.shift_weight) adds the term, logged as loss/g_shift."""
+    import json
+
+    from pix2pix import train
+    from pix2pix.config import DataConfig, ModelConfig, TrainConfig
+
+    cfg = TrainConfig(model=ModelConfig(generator="unet_128", base_channels=8, d_base_channels=8),
+                      data=DataConfig(root=str(tiny_dataset), image_size=128, workers=0), out=str(tmp_path / "run"),
+                      max_steps=2, log_every=1, sample_every=100, checkpoint_every=100, shift_weight=10.0,
+                      tensorboard="off", device="cpu")
+    run = train(cfg, progress=False)
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any(line.get("loss/g_shift", 0) > 0 for line in lines), lines

@@ -225,7 +225,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         g_run, d_run, d_frozen = (torch.compile(m, mode=mode) for m in (g_run, d_run, d_frozen))
     step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional,
                           amp_dtype=AMP_DTYPES[cfg.precision],
-                          fuse_d=not _has_batchnorm(discriminator))
+                          fuse_d=not _has_batchnorm(discriminator), shift_weight=cfg.shift_weight)
     sampler.start_step = step
     workers = cfg.data.workers
     # One loader for the whole run: workers persist and prefetch across epoch boundaries. A
