@@ -17,6 +17,7 @@ from torch import nn
 
 from .checkpoint import PretrainedInfo, load_pretrained
 from .data.dataset import to_tensor
+from .device import resolve_device
 from .imageio import _pil_to_array, array_to_pil, read_image, to_channels
 from .models import generator_multiple
 
@@ -78,8 +79,6 @@ class Translator:
                         batch_stats: bool = False, backend: str = "eager") -> "Translator":
         """Load a pretrained directory, a checkpoint, a run directory (its latest checkpoint), or an
         ``.onnx`` file written by `pix2pix export` (onnxruntime backend)."""
-        from .training.loop import resolve_device
-
         dev = resolve_device(device)
         if Path(path).suffix.lower() == ".onnx":
             from .export import read_onnx_info

@@ -25,6 +25,7 @@ from ..checkpoint import PretrainedInfo, checkpoint_dir, load_training_checkpoin
 from ..config import TrainConfig, save_config, to_dict
 from ..data import Jitter, PairedDataset, load_pair, open_split
 from ..data.palette import find_palette
+from ..device import resolve_device
 from ..imageio import read_image
 from ..models import build_discriminator, build_generator, generator_multiple
 from . import distributed
@@ -50,20 +51,6 @@ class TrainingInterrupted(Exception):
 
 class TrainingDiverged(FloatingPointError):
     """A loss became NaN or inf; no checkpoint was written after it, the last good one is kept."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' was asked for but Apple MPS is not available; use --device cpu")
-    return torch.device(name)
 
 
 def build_datasets(cfg: TrainConfig, verify: Optional[bool] = None) -> tuple[PairedDataset, PairedDataset]:
