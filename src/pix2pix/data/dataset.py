@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..imageio import ImageReadError, image_size, is_image_file, read_image, to_channels
+from ..ranges import to_signed
 from .transforms import Jitter, apply_params, draw_params
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """(H, W, C) in [0, 1] -> (C, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).mul(2.0).sub(1.0)
+    return to_signed(torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))))
 
 
 class PairedDataset(Dataset):
