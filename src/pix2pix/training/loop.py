@@ -27,7 +27,7 @@ from ..data import Jitter, PairedDataset, load_pair, open_split
 from ..data.palette import find_palette
 from ..device import resolve_device
 from ..imageio import read_image
-from ..models import build_discriminator, build_generator, generator_multiple
+from ..models import build_discriminator, build_generator, check_image_size
 from . import distributed
 from .distributed import DistContext
 from .ema import EMA
@@ -85,13 +85,6 @@ def training_palette(train_set: PairedDataset, limit: int = 64) -> Optional[list
     return find_palette(inputs())
 
 
-def _check_size(cfg: TrainConfig) -> None:
-    multiple = generator_multiple(cfg.model.generator)
-    if cfg.data.preprocess != "none" and cfg.data.image_size % multiple:
-        raise ValueError(f"image_size {cfg.data.image_size} is not a multiple of {multiple}, which "
-                         f"{cfg.model.generator} needs; use --image-size {multiple} or another generator")
-
-
 def _rng_state(device: torch.device) -> dict:
     state = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
@@ -145,7 +138,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
     --num-processes N``): ``cfg.batch_size`` is then the batch of each process.
     """
     cfg.validate()
-    _check_size(cfg)
+    check_image_size(cfg.model, cfg.data.image_size, cfg.data.preprocess)
     run_dir = Path(cfg.out)
     if (run_dir / "latest.json").exists() and not resume:
         raise ValueError(f"{run_dir} already holds a training run; pass --resume to continue it, "
