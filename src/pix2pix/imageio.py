@@ -72,7 +72,7 @@ def image_size(path: Path) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
-def _is_16bit_colour(im: Image.Image) -> bool:
+def is_16bit_colour(im: Image.Image) -> bool:
     """True for 16-bit-per-channel RGB(A) files, which PIL decodes to 8 bits."""
     if im.mode not in ("RGB", "RGBA"):
         return False
@@ -102,8 +102,9 @@ def _read_16bit_colour(path: Path, orientation: int) -> np.ndarray:
     return _orient(rgb.astype(np.float32) / 65535.0, orientation)
 
 
-def _pil_to_array(im: Image.Image) -> np.ndarray:
-    """PIL image of any mode -> (H, W, C) float32 in [0, 1]."""
+def pil_to_array(im: Image.Image) -> np.ndarray:
+    """PIL image of any mode -> (H, W, C) float32 in [0, 1], pixels as stored (no EXIF rotation:
+    users' images go through :func:`decode_pil`)."""
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif im.mode == "CMYK" or im.mode == "YCbCr" or im.mode == "LAB" or im.mode == "HSV":
@@ -146,7 +147,7 @@ def _npy_to_array(path: Path) -> np.ndarray:
 def decode_pil(im: Image.Image) -> np.ndarray:
     """Fully decode an opened PIL image to (H, W, C) float32 in [0, 1], EXIF orientation applied."""
     im.load()
-    return _pil_to_array(ImageOps.exif_transpose(im))
+    return pil_to_array(ImageOps.exif_transpose(im))
 
 
 def read_image(path: str | Path, *, shrink_to: Optional[int] = None) -> np.ndarray:
@@ -168,7 +169,7 @@ def read_image(path: str | Path, *, shrink_to: Optional[int] = None) -> np.ndarr
             raise ImageReadError(f"{path}: cannot read array ({e}); re-save it with numpy.save") from None
     try:
         with _open(path) as im:
-            if _is_16bit_colour(im):
+            if is_16bit_colour(im):
                 return _read_16bit_colour(path, im.getexif().get(0x0112, 1))
             if shrink_to and im.format == "JPEG" and min(im.size) >= 2 * shrink_to:
                 scale = min(im.size) / shrink_to

@@ -18,7 +18,7 @@ from torch import nn
 from .checkpoint import PretrainedInfo, load_pretrained
 from .data.dataset import to_tensor
 from .device import resolve_device
-from .imageio import _pil_to_array, array_to_pil, read_image, to_channels
+from .imageio import array_to_pil, decode_pil, read_image, to_channels
 from .models import generator_multiple
 from .ranges import to_unit
 
@@ -185,7 +185,7 @@ class Translator:
         if isinstance(image, (str, Path)):
             arr = read_image(image)
         elif isinstance(image, Image.Image):
-            arr = _pil_to_array(image)
+            arr = decode_pil(image)  # the uploads' conversion: EXIF orientation applied
         else:
             raise TypeError(f"cannot translate a {type(image).__name__}; pass a PIL image, a path, "
                             f"or a (H, W, C) float array in [0, 1]")

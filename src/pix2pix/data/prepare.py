@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator, Optional, TypeVar
 import numpy as np
 from PIL import Image
 
-from ..imageio import (ImageReadError, _is_16bit_colour, array_to_pil, image_size, is_image_file,
+from ..imageio import (ImageReadError, is_16bit_colour, array_to_pil, image_size, is_image_file,
                        read_image, save_array, to_channels)
 from .dataset import Pair, layout_of, load_pair
 
@@ -72,7 +72,7 @@ def bit_depth(path: Path) -> int:
         return 16 if np.load(path, mmap_mode="r", allow_pickle=False).dtype == np.uint16 else 8
     try:
         with Image.open(path) as im:
-            return 16 if im.mode.startswith("I") or _is_16bit_colour(im) else 8
+            return 16 if im.mode.startswith("I") or is_16bit_colour(im) else 8
     except Exception:  # unreadable files are reported by read_image, with the reason
         return 8
 
@@ -439,7 +439,7 @@ def _mode_text(path: Path) -> str:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
         return f"npy {arr.dtype} {arr.shape[2] if arr.ndim == 3 else 1}ch"
     with Image.open(path) as im:
-        return im.mode + (" 16-bit" if _is_16bit_colour(im) else "")
+        return im.mode + (" 16-bit" if is_16bit_colour(im) else "")
 
 
 def inspect_dataset(root: str | Path, *, splits: Iterable[str] = SPLITS, decode: bool = True,
