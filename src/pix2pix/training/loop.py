@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import torch
-from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
-from ..checkpoint import PretrainedInfo, checkpoint_dir, load_training_checkpoint, save_training_checkpoint
+from ..checkpoint import (PretrainedInfo, checkpoint_dir, load_train_generator, load_training_checkpoint,
+                          save_training_checkpoint)
 from ..config import TrainConfig, save_config, to_dict
 from ..data import Jitter, PairedDataset, load_pair, open_split
 from ..data.palette import find_palette
@@ -248,10 +248,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                      "world_size": ctx.world, "config": json.dumps(to_dict(cfg))}
             if scaler is not None:
                 state["scaler"] = scaler.state_dict()
-            extra = {"generator_train": generator} if ema is not None else None
             path = save_training_checkpoint(run_dir, step=at_step, generator=export_model,
                                             discriminator=discriminator, info=info, state=state,
-                                            keep=cfg.keep_checkpoints, extra=extra)
+                                            keep=cfg.keep_checkpoints,
+                                            train_generator=generator if ema is not None else None)
         return path
 
     def sample(at_step: int) -> None:
@@ -389,12 +389,11 @@ def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, d
              ema: Optional[EMA], opt_g, opt_d, scaler, seed: int) -> int:
     """Load the newest checkpoint into the training objects; returns its step."""
     path, g_state, d_state, state = load_training_checkpoint(run_dir)
-    raw_file = path / "generator_train.safetensors"
-    # With EMA on, model/ holds the average and the trained weights sit beside it.
-    generator.load_state_dict(load_file(str(raw_file)) if raw_file.is_file() else g_state)
+    trained = load_train_generator(path)  # None unless model/ holds a weight average
+    generator.load_state_dict(trained if trained is not None else g_state)
     discriminator.load_state_dict(d_state)
     if ema is not None:
-        ema.module.load_state_dict(g_state if raw_file.is_file() else generator.state_dict())
+        ema.module.load_state_dict(g_state if trained is not None else generator.state_dict())
     opt_g.load_state_dict(state["opt_g"])
     opt_d.load_state_dict(state["opt_d"])
     if scaler is not None and "scaler" in state:
