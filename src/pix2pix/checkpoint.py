@@ -190,3 +190,18 @@ def load_train_generator(path: Path) -> Optional[dict[str, torch.Tensor]]:
     average, else None (``model/`` then holds the trained weights themselves)."""
     file = path / TRAIN_GENERATOR_NAME
     return load_file(str(file)) if file.is_file() else None
+
+
+def rng_state(device: torch.device) -> dict:
+    """The RNG state a resumed run needs to draw the same numbers (CPU, and the GPU's when on one)."""
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    """Restore what :func:`rng_state` captured."""
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

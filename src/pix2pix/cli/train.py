@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         return _launch(cfg, args)
     if args.dry_run:
         from ..models import check_image_size
-        from ..training.loop import build_datasets
+        from ..training.datasets import build_datasets
 
         check_image_size(cfg.model, cfg.data.image_size, cfg.data.preprocess)
         train_set, samples = build_datasets(cfg)
