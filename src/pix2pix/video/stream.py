@@ -255,7 +255,7 @@ def translate_sequence(translator, folder: str | Path, out_dir: str | Path, *, b
                        on_start: Optional[Callable[[VideoStats], None]] = None,
                        on_frame: Optional[Callable[[int], None]] = None) -> VideoStats:
     """Translate a folder of numbered frames in name order into ``out_dir`` (same names, PNG)."""
-    from ..imageio import save_array
+    from ..imageio import save_image
 
     files = sequence_files(folder)
     out_dir = Path(out_dir)
@@ -265,7 +265,7 @@ def translate_sequence(translator, folder: str | Path, out_dir: str | Path, *, b
         on_start(stats)
 
     def write(f: Frame, out: np.ndarray) -> None:
-        save_array(out, out_dir / Path(files[f.index].name).with_suffix(".png"))
+        save_image(out, out_dir / Path(files[f.index].name).with_suffix(".png"))
 
     stopped = _stream(translator, read_sequence(files), write, stats, on_frame, batch_size=batch_size,
                       tile=tile, overlap=overlap, temporal=temporal, measure=measure)
