@@ -108,7 +108,7 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
             arr = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
             if arr.ndim == 2:
                 arr = arr[:, :, None]
-            motion = tracker(arr) if tracker is not None else None
+            motion = tracker(img if img.dtype == np.uint8 else arr) if tracker is not None else None
             if not put((f, arr, motion)):
                 return
 
