@@ -24,13 +24,13 @@ class GeneratorSpec:
 def _unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
     return lambda c: UNet(in_channels=c.in_channels, out_channels=c.out_channels,
                           base_channels=c.base_channels, depth=depth, norm=c.norm, dropout=c.dropout,
-                          dropout_start=c.dropout_start)
+                          dropout_start=c.dropout_start, upsample=c.upsample)
 
 
 def _resnet(blocks: int) -> Callable[[ModelConfig], nn.Module]:
     return lambda c: ResNetGenerator(in_channels=c.in_channels, out_channels=c.out_channels,
                                      base_channels=c.base_channels, blocks=blocks, norm=c.norm,
-                                     dropout=c.dropout)
+                                     dropout=c.dropout, upsample=c.upsample)
 
 
 GENERATORS: dict[str, GeneratorSpec] = {
@@ -69,6 +69,20 @@ def build_discriminator(cfg: ModelConfig, *, init: bool = True) -> nn.Module:
                          f"{', '.join(DISCRIMINATORS)}")
     if init:
         init_weights(net)
+    if cfg.d_spectral_norm:
+        apply_spectral_norm(net)
+    return net
+
+
+def apply_spectral_norm(net: nn.Module) -> nn.Module:
+    """Divide every convolution's weight by its top singular value (Miyato et al. 2018), estimated
+    by one power iteration per training forward: D becomes ~1-Lipschitz per layer, so it cannot
+    sharpen its decision boundary faster than G can follow."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for name, module in list(net.named_modules()):
+        if isinstance(module, nn.Conv2d):
+            spectral_norm(module)
     return net
 
 
@@ -77,5 +91,5 @@ def generator_multiple(name: str) -> int:
 
 
 __all__ = ["GENERATORS", "DISCRIMINATORS", "build_generator", "build_discriminator",
-           "generator_multiple", "count_parameters", "UNet", "ResNetGenerator", "PatchGAN",
+           "generator_multiple", "apply_spectral_norm", "count_parameters", "UNet", "ResNetGenerator", "PatchGAN",
            "PixelGAN"]

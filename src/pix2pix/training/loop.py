@@ -145,10 +145,11 @@ def _has_batchnorm(module: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
-def _optimizer(module: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
+def _optimizer(module: torch.nn.Module, cfg: TrainConfig, device: torch.device,
+               lr: float) -> torch.optim.Adam:
     # The fused kernel makes one pass over each tensor instead of ~8 (a fifth of a CPU step).
     fused = device.type in ("cpu", "cuda")
-    return torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
@@ -200,7 +201,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     generator = generator.to(device, memory_format=memory_format)
     discriminator = discriminator.to(device, memory_format=memory_format)
-    opt_g, opt_d = _optimizer(generator, cfg, device), _optimizer(discriminator, cfg, device)
+    opt_g = _optimizer(generator, cfg, device, cfg.lr)
+    opt_d = _optimizer(discriminator, cfg, device, cfg.lr * cfg.d_lr_mult)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
     ema = EMA(generator, cfg.ema) if cfg.ema > 0 else None
     info = PretrainedInfo(model=cfg.model, direction=cfg.data.direction, image_size=cfg.data.image_size,
@@ -225,7 +227,13 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         g_run, d_run, d_frozen = (torch.compile(m, mode=mode) for m in (g_run, d_run, d_frozen))
     step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional,
                           amp_dtype=AMP_DTYPES[cfg.precision],
-                          fuse_d=not _has_batchnorm(discriminator))
+                          fuse_d=not _has_batchnorm(discriminator),
+                          perceptual_weight=cfg.perceptual_weight)
+    perceptual = None
+    if cfg.perceptual_weight > 0:
+        from ..perceptual import build_perceptual
+
+        perceptual = build_perceptual(cfg.perceptual_net, device=device)
     sampler.start_step = step
     workers = cfg.data.workers
     # One loader for the whole run: workers persist and prefetch across epoch boundaries. A
@@ -326,12 +334,12 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             lr = cfg.lr * lr_factor(step, decay_start=decay_start, decay_end=decay_end,
                                     schedule=cfg.lr_schedule)
             set_lr(opt_g, lr)
-            set_lr(opt_d, lr)
+            set_lr(opt_d, lr * cfg.d_lr_mult)
             real_a = memory(batch["input"].to(device, non_blocking=True))
             real_b = memory(batch["target"].to(device, non_blocking=True))
             # (c) D step, G step, weight average
             metrics = train_step(g_run, d_run, opt_g, opt_d, real_a, real_b, step_cfg, scaler=scaler,
-                                 frozen_discriminator=d_frozen)
+                                 frozen_discriminator=d_frozen, perceptual=perceptual)
             if ema is not None:
                 ema.update(generator, step)
             # Accumulated on the device: no host sync per step on a GPU.
