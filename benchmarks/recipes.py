@@ -147,7 +147,16 @@ def main() -> int:
     p.add_argument("--timing-steps", type=int, default=4, help="steps per timing round")
     p.add_argument("--work", default="bench-recipes", help="folder for datasets and runs")
     p.add_argument("--json", default=None, help="write all figures here")
+    p.add_argument("--table", default=None, metavar="A.json,B.json",
+                   help="only print the combined table of earlier runs (e.g. one per example, run in parallel)")
     args = p.parse_args()
+    if args.table:
+        parts = [json.loads(Path(f).read_text()) for f in args.table.split(",")]
+        merged = dict(parts[0], examples={k: v for r in parts for k, v in r["examples"].items()},
+                      total_s=max(r.get("total_s", 0) for r in parts),
+                      load_start=[max(r["load_start"][0] for r in parts)])
+        print(table(merged))
+        return 0
 
     torch.set_num_threads(args.threads)
     work = Path(args.work)
@@ -184,7 +193,7 @@ def main() -> int:
             half = max(1, steps // per_epoch // 2)
             cfg = dataclasses.replace(cfg, max_steps=steps, epochs=half, decay_epochs=half)
             out = Path(cfg.out)
-            if (out / "latest.json").exists():
+            if out.exists():  # a fresh run each time
                 import shutil
 
                 shutil.rmtree(out)

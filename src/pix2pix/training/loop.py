@@ -28,6 +28,7 @@ from ..data.palette import find_palette
 from ..imageio import read_image
 from ..models import build_discriminator, build_generator, generator_multiple
 from . import distributed
+from .background import BackgroundWriter, snapshot
 from .distributed import DistContext
 from .ema import EMA
 from .report import write_report
@@ -266,8 +267,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     status = {"state": "running", "step": step, "total_steps": total, "processes": ctx.world,
               "device": str(device), "precision": cfg.precision}
 
-    def save(at_step: int) -> Path:
-        """Collective: every process hands its RNG state to rank 0, which writes."""
+    writer = BackgroundWriter()
+
+    def save(at_step: int, background: bool = False) -> Path:
+        """Collective: every process hands its RNG state to rank 0, which writes. ``background``:
+        rank 0 snapshots the tensors and writes them in a thread while training goes on."""
         rngs = distributed.gather(ctx, _rng_state(device))
         path = checkpoint_dir(run_dir, at_step)
         if ctx.main:
@@ -277,9 +281,14 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             if scaler is not None:
                 state["scaler"] = scaler.state_dict()
             extra = {"generator_train": generator} if ema is not None else None
-            path = save_training_checkpoint(run_dir, step=at_step, generator=export_model,
-                                            discriminator=discriminator, info=info, state=state,
-                                            keep=cfg.keep_checkpoints, extra=extra)
+            kwargs = dict(generator=export_model, discriminator=discriminator, info=info, state=state,
+                          extra=extra)
+            if background:
+                writer.submit(save_training_checkpoint, run_dir, step=at_step,
+                              keep=cfg.keep_checkpoints, **snapshot(kwargs))
+            else:
+                writer.wait()
+                path = save_training_checkpoint(run_dir, step=at_step, keep=cfg.keep_checkpoints, **kwargs)
         return path
 
     def sample(at_step: int) -> None:
@@ -327,7 +336,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     stop_reason = ""
     memory = (lambda t: t.contiguous(memory_format=torch.channels_last)) if cfg.channels_last else (lambda t: t)
     batches = iter(loader)
-    with _stop_on_signals() as signals:
+    with writer.joined(), _stop_on_signals() as signals:
         while step < total:
             # (a) batch, (b) lr for this step
             batch = next(batches)
@@ -390,7 +399,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                     run_validation(step)
                 distributed.barrier(ctx)
             if save_now:
-                save(step)
+                # The run's last checkpoint is written in the foreground below.
+                save(step, background=step < total and not signals and not stop_reason)
                 last_saved = step
             if ctx.main and (sample_now or val_now):
                 report()
@@ -399,6 +409,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                 break
         if bar is not None:
             bar.close()
+        writer.wait()  # a checkpoint still being written is complete before the run reports
         path = save(step) if last_saved != step else checkpoint_dir(run_dir, step)
         if ctx.main:
             status["state"] = ("interrupted" if signals else
