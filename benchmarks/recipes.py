@@ -37,7 +37,6 @@ from pix2pix.metrics import Evaluator, evaluate
 from pix2pix.models import build_discriminator, build_generator
 from pix2pix.recipes import RECIPES
 from pix2pix.training import StepConfig, train, train_step
-from pix2pix.training.loop import _has_batchnorm  # noqa: the loop's own rule for fusing D
 
 METRICS = ("l1", "psnr", "ssim", "lpips")
 # Candidates: recipe name -> overrides on top of that recipe ("name+key=value" style is allowed
@@ -74,7 +73,7 @@ def step_timer(cfg: TrainConfig, batches: list[tuple[torch.Tensor, torch.Tensor]
     od = torch.optim.Adam(d.parameters(), cfg.lr * cfg.d_lr_mult, betas=(cfg.beta1, cfg.beta2), fused=True)
     perceptual = build_perceptual(cfg.perceptual_net) if cfg.perceptual_weight > 0 else None
     step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional,
-                          fuse_d=not _has_batchnorm(d), perceptual_weight=cfg.perceptual_weight)
+                          fuse_d=not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules()), perceptual_weight=cfg.perceptual_weight)
     g.train(), d.train()
 
     def run() -> float:

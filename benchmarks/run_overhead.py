@@ -33,7 +33,8 @@ from pix2pix.data.examples import make_example
 from pix2pix.models import build_discriminator, build_generator
 from pix2pix.training import train
 from pix2pix.training.background import snapshot
-from pix2pix.training.loop import build_datasets, training_palette
+from pix2pix.data.palette import dataset_palette
+from pix2pix.training.datasets import build_datasets
 
 
 def timed(fn):
@@ -62,7 +63,7 @@ def main() -> int:
     out["datasets_s"] = round(c, 2)
     out["verify_cpu_s"] = round(cv - c, 2)
     out["verify_pairs"] = len(train_set)
-    pal, c, _ = timed(lambda: training_palette(train_set))
+    pal, c, _ = timed(lambda: dataset_palette(train_set))
     out["palette_cpu_s"] = round(c, 3)
     (g, d), c, _ = timed(lambda: (build_generator(cfg.model), build_discriminator(cfg.model)))
     out["build_cpu_s"] = round(c, 2)
@@ -72,7 +73,7 @@ def main() -> int:
         q.grad = torch.zeros_like(q)
     og.step(), od.step()
     info = PretrainedInfo(model=cfg.model, direction="AtoB", image_size=args.size, palette=pal)
-    kw = dict(generator=g, discriminator=d, info=info, extra=None,
+    kw = dict(generator=g, discriminator=d, info=info,
               state={"step": 1, "opt_g": og.state_dict(), "opt_d": od.state_dict()})
     fg = [timed(lambda: save_training_checkpoint(work / "ck", step=i, keep=2, **kw)) for i in range(1, 4)]
     bg = [timed(lambda: snapshot(kw)) for _ in range(3)]
