@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"held-out test band ({r['test_pairs']} tiles, trained on {r['train_pairs']}):")
     print(f"  pix2pix          L1 {t['l1']:.4f}   PSNR {t['psnr']:.2f} dB")
     print(f"  output = input   L1 {b['identity']:.4f}")
-    print(f"  mean map colour  L1 {b['mean_colour']:.4f}   (pix2pix {100 * (1 - t['l1'] / b['mean_colour']):.0f}% lower)")
+    margin = 100 * (1 - t["l1"] / b["mean_colour"])
+    print(f"  mean map colour  L1 {b['mean_colour']:.4f}   (pix2pix {abs(margin):.0f}% "
+          f"{'below' if margin >= 0 else 'above'} it)")
     print(f"side by side (input | output | target): {r['grid']}")
     print(f"metrics: {args.out}/metrics.json   model: {r['run_dir']}")
     return 0
