@@ -3,8 +3,8 @@
 A narrow unet_128 at batch 4 trained with ``--recipe modern``: the paper's L1 + conditional GAN
 plus a resize-conv decoder (no checkerboard on the smooth map areas), a perceptual loss on the
 LPIPS backbone and an average of the generator weights, the recipe that won the equal-compute
-ablation (README.md, "Training recipes"). Training is capped in time, so the whole demo stays
-within about four minutes on a slower or busy machine (it then says how many steps it got).
+ablation (README.md, "Training recipes"). Training is capped in time, so a slower machine trains
+fewer steps rather than running long (the demo then says how many steps it got).
 """
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ def baselines(train_set: PairedDataset, test_set: PairedDataset) -> dict[str, fl
 # The recipe that beat the paper's at equal compute on every example measured (README.md,
 # "Training recipes"); without the LPIPS weights, the same minus the perceptual loss.
 DEMO_RECIPE = recipe_overrides("modern")
-# Seconds of training at most: with data setup (~20 s) and evaluation (~10 s) the whole demo
-# stays under 4 minutes even where 1,200 steps would take longer.
+# Seconds of training at most: with data setup and evaluation, about 4 minutes on an idle 2-core
+# machine where 1,200 steps would take longer (the cap bounds training only).
 TRAIN_BUDGET_S = 190.0
 
 
