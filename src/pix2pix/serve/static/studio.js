@@ -8,9 +8,16 @@
 // are sent as one request when the answer arrives, so while drawing the output updates as fast as
 // the server answers, and requests never pile up. Switching model aborts the request in flight;
 // an answer older than the one shown, or aborted, is dropped (the newest request wins).
+//
+// Two ways to translate, one page: on the server (POST /api/translate), or in this browser
+// (ONNX Runtime Web in a Web Worker, worker.js), chosen by `?run=browser` or the Run menu on a
+// served studio, and always in a page written by `pix2pix export --web` (its web.js sets
+// PIX2PIX_WEB). Both follow the same rule: one translation in flight, the latest edit next.
 "use strict";
 
-const DEBOUNCE_MS = 60;        // wait this long after an edit, gathering the edits that follow
+// Edits arriving in the same task (a burst of pointer moves) go as one request; a longer wait would
+// add itself to every stroke's latency, and one-in-flight already keeps requests from piling up.
+const DEBOUNCE_MS = 0;
 const MAX_UNDO = 64;
 const MAX_SIDE = 1024;         // opened images are scaled down to this on their longer side
 const FILL_TOLERANCE = 32;     // per channel, so fill also works on JPEG-noisy uploads
@@ -30,6 +37,12 @@ const state = {
   undo: [], redo: [], version: 0, touched: false, drawing: false, last: null,
 };
 const net = { controller: null, dirty: false, timer: 0, seq: 0, shownSeq: 0, url: null };
+const WEB = window.PIX2PIX_WEB || null;  // an exported page: its config and file map
+const RUN = WEB || new URLSearchParams(location.search).get("run") === "browser" ? "browser" : "server";
+// performance.now() of each canvas version's edit, and what each shown output cost: read by the
+// latency tests and benchmarks/browser.py (stroke-to-output as the page itself measures it).
+const editTimes = new Map();
+window.pix2pixStats = { run: RUN, shown: [] };
 let pixels = ctx.createImageData(canvas.width, canvas.height);
 
 // ---- canvas pixels ---------------------------------------------------------------------------
@@ -56,6 +69,7 @@ function restore(snapshot) {
 
 function changed() {
   state.version += 1;
+  editTimes.set(state.version, performance.now());
   state.touched = true;
   canvas.dataset.version = String(state.version);
   scheduleTranslate();
@@ -281,6 +295,7 @@ function buildPalette(colours) {
 
 function applyModel(model) {
   state.model = model;
+  if (RUN === "browser") engine.want = model.name;
   const palette = model.palette && model.palette.length ? model.palette : null;
   // For a label map the most frequent colour is the background class; sketches start white.
   state.background = palette ? palette[0] : WHITE;
@@ -296,9 +311,12 @@ function applyModel(model) {
 
 async function loadModels() {
   try {
-    const resp = await fetch("/api/models");
-    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-    state.models = (await resp.json()).models;
+    if (WEB) state.models = [WEB.config];
+    else {
+      const resp = await fetch("/api/models");
+      if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+      state.models = (await resp.json()).models;
+    }
   } catch (e) {
     setStatus(`Cannot list the models: ${e.message || e}`, true);
     return;
@@ -332,6 +350,7 @@ function canvasBlob() {
 async function pump() {
   if (net.controller) return;  // its answer will call pump again
   if (!net.dirty || !state.model) { delete document.body.dataset.busy; return; }
+  if (RUN === "browser") return pumpBrowser();
   net.dirty = false;
   const controller = new AbortController();
   const seq = ++net.seq, version = state.version, model = state.model.name;
@@ -350,6 +369,7 @@ async function pump() {
     const image = await resp.blob();
     const ms = performance.now() - t0;
     if (!(await show(image, seq, version, model, controller.signal))) return;
+    record(version, null, +resp.headers.get("X-Forward-Ms"));
     const forward = resp.headers.get("X-Forward-Ms"), batch = resp.headers.get("X-Batch-Size");
     $("latency").textContent = `${Math.round(ms)} ms` + (forward ? ` (forward ${Math.round(+forward)} ms${batch > 1 ? `, batch ${batch}` : ""})` : "");
     setStatus("");
@@ -384,6 +404,226 @@ async function show(image, seq, version, model, signal) {
   return true;
 }
 
+// ---- in-browser translation: ONNX Runtime Web in a worker ------------------------------------
+
+const FLAVOURS = {  // as pix2pix.web.runtime.FLAVOURS: the runtime bundle and the .wasm it needs
+  wasm: ["ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm"],
+  webgpu: ["ort.webgpu.bundle.min.mjs", "ort-wasm-simd-threaded.asyncify.wasm"],
+};
+const FAST_PATH = "For the fast path, serve the folder: python -m http.server -d DIR, then open " +
+  "http://localhost:8000/ (the page isolates itself with its service worker), or host it with the headers " +
+  "Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp.";
+const engine = { worker: null, calls: new Map(), nextId: 0, runtime: null, loading: null, loaded: null,
+                 flavour: "", ep: "", threads: 1, want: null };
+
+// What the page shows for the shown output: stroke-to-output and the inference or forward time.
+function record(version, inferenceMs, forwardMs) {
+  const t = editTimes.get(version);
+  const entry = { version, stroke_to_output_ms: t === undefined ? null : performance.now() - t,
+                  inference_ms: inferenceMs, forward_ms: forwardMs, run: RUN };
+  window.pix2pixStats.shown.push(entry);
+  for (const v of [...editTimes.keys()]) if (v < version) editTimes.delete(v);
+  return entry;
+}
+
+const scripts = new Map();
+function loadScript(src) {
+  // <script src> is the one way a page opened from file:// may read its own folder's files.
+  if (!scripts.has(src)) {
+    scripts.set(src, new Promise((resolve, reject) => {
+      const el = document.createElement("script");
+      el.src = src;
+      el.onload = resolve;
+      el.onerror = () => reject(new Error(`cannot load ${src}: is the exported folder complete?`));
+      document.head.appendChild(el);
+    }));
+  }
+  return scripts.get(src);
+}
+
+function fromBase64(b64) {
+  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
+  const s = atob(b64), out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+// The bytes of a runtime file or of a model: from the exported folder's script wrappers, or from
+// the server (/runtime/NAME, /api/models/NAME/model.onnx).
+async function fileBytes(name, modelName) {
+  if (WEB) {
+    const script = WEB.files[name];
+    if (!script) throw new Error(`this export has no ${name}`);
+    await loadScript(script);
+    const b64 = (window.PIX2PIX_FILES || {})[name];
+    if (typeof b64 !== "string") throw new Error(`${script} does not hold ${name}: re-export the folder`);
+    const bytes = fromBase64(b64);
+    delete window.PIX2PIX_FILES[name];  // the decoded copy is all that is kept
+    return bytes.buffer;
+  }
+  const url = modelName ? `/api/models/${encodeURIComponent(modelName)}/model.onnx` : `/runtime/${name}`;
+  const resp = await fetch(url);
+  if (!resp.ok) {
+    const err = await resp.json().catch(() => ({ detail: resp.statusText }));
+    throw new Error(`${url}: ${err.detail || `HTTP ${resp.status}`}`);
+  }
+  return resp.arrayBuffer();
+}
+
+function call(msg, transfer = []) {
+  return new Promise((resolve, reject) => {
+    const id = ++engine.nextId;
+    engine.calls.set(id, { resolve, reject });
+    engine.worker.postMessage({ ...msg, id }, transfer);
+  });
+}
+
+function startWorker() {
+  const url = URL.createObjectURL(new Blob([`(${pix2pixWorker.toString()})();`], { type: "text/javascript" }));
+  engine.worker = new Worker(url, { name: "pix2pix-translate" });
+  engine.worker.onmessage = (event) => {
+    const c = engine.calls.get(event.data.id);
+    if (!c) return;
+    engine.calls.delete(event.data.id);
+    if (event.data.ok) c.resolve(event.data); else c.reject(new Error(event.data.error));
+  };
+  engine.worker.onerror = (event) => {
+    const error = new Error(`the translation worker failed: ${event.message || "unknown error"}`);
+    for (const c of engine.calls.values()) c.reject(error);
+    engine.calls.clear();
+  };
+}
+
+async function pickFlavour() {
+  const offered = WEB ? FLAVOURS.webgpu.every((f) => f in WEB.files) : true;
+  if (offered && navigator.gpu) {
+    try { if (await navigator.gpu.requestAdapter()) return "webgpu"; } catch (e) { /* no adapter: WASM */ }
+  }
+  return "wasm";
+}
+
+function ensureRuntime() {
+  if (!engine.runtime) {
+    engine.runtime = (async () => {
+      const flavour = await pickFlavour();
+      // Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
+      const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+      const [js, wasm] = FLAVOURS[flavour];
+      const [source, bytes] = await Promise.all([fileBytes(js), fileBytes(wasm)]);
+      startWorker();
+      await call({ type: "runtime", source: new TextDecoder().decode(source), wasm: bytes, threads }, [bytes]);
+      engine.flavour = flavour;
+      engine.threads = threads;
+    })();
+  }
+  return engine.runtime;
+}
+
+function ensureModel(model) {
+  if (!engine.loading || engine.loading.name !== model.name) {
+    const promise = (async () => {
+      $("engine").textContent = `in browser: loading ${model.name}…`;
+      await ensureRuntime();
+      const bytes = await fileBytes(WEB ? "model.onnx" : null, WEB ? null : model.name);
+      const providers = engine.flavour === "webgpu" ? ["webgpu", "wasm"] : ["wasm"];
+      const r = await call({ type: "model", config: model, bytes, providers }, [bytes]);
+      engine.loaded = model.name;
+      engine.ep = r.ep;
+      showEngine();
+    })();
+    engine.loading = { name: model.name, promise };
+  }
+  return engine.loading.promise;
+}
+
+function showEngine() {
+  const threads = engine.ep === "wasm" ? `, ${engine.threads} thread${engine.threads > 1 ? "s" : ""}` : "";
+  const el = $("engine");
+  el.textContent = `in browser: ${engine.ep}${threads}`;
+  el.dataset.ep = engine.ep;
+  el.dataset.threads = String(engine.threads);
+  const hint = $("run-hint");
+  if (engine.ep === "wasm" && engine.threads === 1 && !self.crossOriginIsolated) {
+    hint.textContent = "Running on one thread: browsers allow WebAssembly threads only on cross-origin isolated " +
+      `pages${location.protocol === "file:" ? ", which a page opened from a file cannot be" : ""}. ` + FAST_PATH;
+    hint.hidden = false;
+  } else hint.hidden = true;
+}
+
+async function pumpBrowser() {
+  net.dirty = false;
+  const controller = new AbortController();
+  const seq = ++net.seq, version = state.version, model = state.model;
+  net.controller = controller;
+  document.body.dataset.busy = "1";
+  try {
+    try { await ensureModel(model); } catch (e) {
+      e.message = `Cannot run ${model.name} in this browser: ${e.message}`;
+      $("engine").textContent = "in browser: no model";
+      throw e;
+    }
+    if (controller.signal.aborted) return;
+    const rgba = new Uint8ClampedArray(pixels.data);  // this version's pixels, moved to the worker
+    const r = await call({ type: "run", rgba, width: pixels.width, height: pixels.height }, [rgba.buffer]);
+    if (controller.signal.aborted || seq <= net.shownSeq) return;
+    showPixels(r, seq, version, model.name);
+    const entry = record(version, r.inference_ms, null);
+    $("latency").textContent = `${Math.round(entry.stroke_to_output_ms ?? r.total_ms)} ms ` +
+      `(inference ${Math.round(r.inference_ms)} ms)`;
+    setStatus("");
+  } catch (e) {
+    if (e.name !== "AbortError") setStatus(e.message || String(e), true);
+  } finally {
+    if (net.controller === controller) net.controller = null;
+    if (net.dirty && engine.loaded) scheduleTranslate();
+    else if (!net.controller) delete document.body.dataset.busy;
+  }
+}
+
+function showPixels(r, seq, version, model) {
+  const c = $("output-canvas");
+  if (c.width !== r.width || c.height !== r.height) { c.width = r.width; c.height = r.height; }
+  c.getContext("2d").putImageData(new ImageData(r.rgba, r.width, r.height), 0, 0);
+  c.hidden = false;
+  net.shownSeq = seq;
+  c.dataset.seq = String(seq);
+  c.dataset.version = String(version);
+  c.dataset.model = model;
+  const link = $("download");
+  link.download = `pix2pix-${model}.png`;
+  link.setAttribute("aria-disabled", "false");
+}
+
+// In browser mode the output is a canvas: encode it as PNG only when asked to download it.
+$("download").addEventListener("click", (event) => {
+  if (RUN !== "browser" || event.target.dataset.encoded) return;
+  event.preventDefault();
+  $("output-canvas").toBlob((blob) => {
+    const link = $("download");
+    if (net.url) URL.revokeObjectURL(net.url);
+    net.url = URL.createObjectURL(blob);
+    link.href = net.url;
+    link.dataset.encoded = "1";
+    link.click();
+    delete link.dataset.encoded;
+  }, "image/png");
+});
+
+// An exported page served over plain HTTP (python -m http.server) gets cross-origin isolation,
+// hence WASM threads, from its service worker, which adds the two headers; it reloads once for it.
+async function isolate() {
+  if (!WEB || self.crossOriginIsolated || !window.isSecureContext || !("serviceWorker" in navigator) ||
+      location.protocol === "file:") return false;
+  try {
+    await navigator.serviceWorker.register("coi-sw.js");
+    await navigator.serviceWorker.ready;
+  } catch (e) { return false; }
+  if (sessionStorage.getItem("pix2pix-isolate")) return false;  // tried once; the host forbids it
+  sessionStorage.setItem("pix2pix-isolate", "1");
+  location.reload();
+  return true;
+}
+
 // ---- wiring ----------------------------------------------------------------------------------
 
 for (const b of document.querySelectorAll(".tool")) b.addEventListener("click", () => setTool(b.dataset.tool));
@@ -409,6 +649,23 @@ document.addEventListener("keydown", (event) => {
   else if (key === "]") setSize(state.size + 1);
 });
 
+const runSelect = $("run");
+if (WEB) {
+  for (const el of document.querySelectorAll("[data-served-only]")) el.hidden = true;
+} else {
+  runSelect.value = RUN;
+  runSelect.addEventListener("change", () => {
+    const url = new URL(location.href);
+    if (runSelect.value === "browser") url.searchParams.set("run", "browser"); else url.searchParams.delete("run");
+    location.href = url.href;
+  });
+}
+document.body.dataset.run = RUN;
+if (RUN === "browser") {
+  output.hidden = true;
+  $("engine").hidden = false;
+}
+
 setSize(state.size);
 resetCanvas(canvas.width, canvas.height, WHITE);
-loadModels();
+isolate().then((reloading) => { if (!reloading) loadModels(); });
