@@ -35,7 +35,7 @@ function pix2pixWorker() {
         break;
       } catch (e) { lastError = e; }
     }
-    if (!created) fail(`cannot load the model: ${(lastError && lastError.message) || lastError}`);
+    if (!created) fail(`cannot load the model file (corrupt, truncated or not ONNX?): ${(lastError && lastError.message) || lastError}`);
     const meta = created.inputMetadata && created.inputMetadata[0];
     if (!created.inputNames.includes("input") || !created.outputNames.includes("output")) {
       fail(`the model's inputs are [${created.inputNames}] and outputs [${created.outputNames}]; ` +
