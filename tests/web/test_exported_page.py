@@ -145,3 +145,36 @@ def test_stroke_to_output_latency_small_model(browser, tmp_path):
           f"{summary(ms)}; inference median {np.median(inference):.0f} ms")
     assert np.median(ms) < 2000  # a broken coalescing rule (queued strokes) would blow past this
     context.close()
+
+
+def test_served_by_a_plain_static_server_the_page_gets_wasm_threads(browser, exported):
+    """`python -m http.server -d DIR` sends no COOP/COEP; the page's service worker adds them."""
+    import subprocess
+    import sys
+
+    from serve.serve_support import free_port  # tests/serve, on sys.path as `serve`
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(exported["fp16"].folder),
+                             "--bind", "127.0.0.1", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 820})
+        tried = block_network(context)
+        page = context.new_page()
+        for _ in range(50):
+            try:
+                page.goto(f"http://127.0.0.1:{port}/")
+                break
+            except Exception:  # noqa: BLE001 - the server is still starting
+                page.wait_for_timeout(100)
+        page.wait_for_function(IN_SYNC, timeout=60000)
+        assert page.evaluate("() => self.crossOriginIsolated")
+        assert int(page.locator("#engine").get_attribute("data-threads")) >= 2
+        assert page.locator("#run-hint").is_hidden()
+        stroke(page, [(0.2, 0.2), (0.8, 0.7)])
+        page.wait_for_function(IN_SYNC, timeout=30000)
+        assert not tried
+        context.close()
+    finally:
+        proc.terminate()
+        proc.wait()
