@@ -36,7 +36,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]  # tests/serve before benchmarks/serve.py
 
 from common import count_flops, matmul_rate  # noqa: E402
 from serve.serve_support import free_port, wait_healthy  # noqa: E402
@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--models", default="unet_128:32,unet_256:64")
     ap.add_argument("--strokes", type=int, default=20)
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--no-served", action="store_true", help="skip the `pix2pix serve` part")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -139,7 +140,7 @@ def main() -> None:
             finally:
                 http.terminate()
                 http.wait()
-            if k == 0:
+            if k == 0 and not args.no_served:
                 served_studio(browser, model_dir, args.strokes, train)
         browser.close()
     print("\nmodel            page         engine                          WASM ms  ORT ms  ratio  stroke->output ms")
