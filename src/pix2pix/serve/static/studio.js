@@ -468,7 +468,9 @@ const FLAVOURS = {  // as pix2pix.web.runtime.FLAVOURS: the runtime bundle and t
   wasm: ["ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm"],
   webgpu: ["ort.webgpu.bundle.min.mjs", "ort-wasm-simd-threaded.asyncify.wasm"],
 };
-const FAST_PATH = "For the fast path, serve the folder: python -m http.server -d DIR, then open " +
+// The folder of a page opened from disk, for the command that serves it.
+const HERE = location.protocol === "file:" ? decodeURIComponent(location.pathname.replace(/\/[^/]*$/, "")) || "." : "DIR";
+const FAST_PATH = `For the fast path, serve the folder: python -m http.server -d ${HERE} 8000, then open ` +
   "http://localhost:8000/ (the page isolates itself with its service worker), or host it with the headers " +
   "Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp.";
 const engine = { worker: null, calls: new Map(), nextId: 0, runtime: null, loading: null, loaded: null,
