@@ -4,7 +4,7 @@ the browser (ONNX Runtime Web in a Web Worker), from disk or any static host, wi
 The folder::
 
     index.html            the studio page (the served studio's own files, serve/static)
-    static/               studio.js, studio.css, worker.js
+    static/               studio.js, studio.css, worker.js, png.js, inbrowser.js
     web.js                the model's config and which script holds which file, for the page
     config.json           the same config for people and other tools (palette, direction, ...)
     model.onnx.js         the ONNX model (fp16 weights by default), base64 in a script
@@ -36,7 +36,7 @@ from .runtime import FLAVOURS, VERSION, runtime_dir
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "serve" / "static"
-PAGE_FILES = ("studio.js", "studio.css", "worker.js")
+PAGE_FILES = ("studio.js", "studio.css", "worker.js", "png.js", "inbrowser.js")
 MARKER = "<!-- pix2pix:web -->"
 FORMAT = "pix2pix-web"
 _WRAPPERS = {"wasm": "runtime/ort-wasm.js", "webgpu": "runtime/ort-webgpu.js"}
