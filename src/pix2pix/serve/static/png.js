@@ -2,8 +2,10 @@
 "use strict";
 
 // The canvas as an uncompressed PNG (stored deflate blocks), built from `pixels` in about a
-// millisecond: canvas.toBlob's compressing encoder took 15-20 ms for 128x128, more than the
-// model's forward pass; on loopback the extra bytes cost nothing. Lossless, as the label maps need.
+// millisecond. canvas.toBlob was the served studio's lost second: Chromium encodes it in an idle
+// task and, while a stroke keeps the page busy, starts it only after its idle-task start timeout
+// (kIdleTaskStartTimeoutDelayMs, 1000 ms on desktop), hence round trips of ~1 s beside a 12 ms
+// forward. On loopback the extra bytes cost nothing. Lossless, as the label maps need.
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
