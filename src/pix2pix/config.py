@@ -80,6 +80,8 @@ class TrainConfig:
     gan_mode: str = "vanilla"
     gan_weight: float = 1.0
     l1_weight: float = 100.0
+    # Shift-equivariance term |G(shift a) - shift G(a)| (less video flicker; 0: off, see README).
+    shift_weight: float = 0.0
     seed: int = 0
     device: str = "auto"
     log_every: int = 50
@@ -128,7 +130,8 @@ class TrainConfig:
             check_positive(name, getattr(self, name))
         check_choice("train.perceptual_net", self.perceptual_net, ("alex", "vgg"))
         check_positive("d_lr_mult", self.d_lr_mult)
-        for name in ("epochs", "decay_epochs", "l1_weight", "gan_weight", "perceptual_weight"):
+        for name in ("epochs", "decay_epochs", "l1_weight", "gan_weight", "perceptual_weight",
+                     "shift_weight"):
             check_positive(name, getattr(self, name), allow_zero=True)
         if self.epochs + self.decay_epochs == 0 and not self.max_steps:
             raise ValueError("nothing to train: epochs + decay_epochs is 0 and max_steps is not set")

@@ -177,6 +177,20 @@ class Translator:
                 results[i] = self.finish(yi, prepared[i][1])
         return results  # type: ignore[return-value]
 
+    def translate_video(self, src: str | Path, dst: str | Path, **options):
+        """Translate clip ``src`` into ``dst`` frame by frame, streaming; returns VideoStats (frames,
+        fps, warping errors). Options: see :func:`pix2pix.video.translate_video`."""
+        from .video.stream import translate_video
+
+        return translate_video(self, src, dst, **options)
+
+    def translate_frames(self, frames, **options):
+        """Iterate (frame, (H, W, C_out) [0, 1] output) over ``frames`` ((H, W, 3) uint8 arrays or
+        video Frames), in order, batched. Options: see :func:`pix2pix.video.translate_frames`."""
+        from .video.stream import translate_frames
+
+        return translate_frames(self, frames, **options)
+
     def __call__(self, image: ImageLike) -> Union[Image.Image, np.ndarray]:
         """A PIL image (or path) in -> a PIL image out; a (H, W, C) [0, 1] array in -> array out."""
         if isinstance(image, np.ndarray):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from .serve_support import MAX_PIXELS, MAX_UPLOAD_MB, PALETTE, free_port, tiny_model, wait_healthy
+from .serve_support import (MAX_PIXELS, MAX_UPLOAD_MB, MAX_VIDEO_FRAMES, MAX_VIDEO_MB,
+                            MAX_VIDEO_SECONDS, PALETTE, free_port, tiny_model, wait_healthy)
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +31,8 @@ def server(model_dirs, tmp_path_factory) -> str:
            "--model", str(model_dirs["edges"]), "--model", str(model_dirs["labels"]),
            "--model", f"gray={model_dirs['gray']}",
            "--max-upload-mb", str(MAX_UPLOAD_MB), "--max-pixels", str(MAX_PIXELS),
+           "--max-video-mb", str(MAX_VIDEO_MB), "--max-video-seconds", str(MAX_VIDEO_SECONDS),
+           "--max-video-frames", str(MAX_VIDEO_FRAMES),
            # Answers are compared bit for bit with the eager Translator's; the ONNX Runtime
            # backend (the CLI's auto choice on CPU) is checked to within rounding in test_api.
            "--backend", "eager"]

@@ -20,6 +20,7 @@ PALETTE = [[255, 255, 255], [0, 0, 255], [255, 0, 0], [0, 160, 0], [250, 220, 0]
 # Limits of the test server: small, so the over-limit requests stay cheap to send.
 MAX_UPLOAD_MB = 1
 MAX_PIXELS = 512 * 512
+MAX_VIDEO_MB, MAX_VIDEO_SECONDS, MAX_VIDEO_FRAMES = 2, 4, 30
 
 
 def tiny_model(out: Path, *, seed: int, in_channels: int = 3, out_channels: int = 3,

@@ -35,6 +35,11 @@ def _evaluate() -> ModuleType:
     return evaluate
 
 
+def _evaluate_video() -> ModuleType:
+    from . import evaluate_video
+    return evaluate_video
+
+
 def _export() -> ModuleType:
     from . import export
     return export
@@ -52,7 +57,7 @@ def _serve() -> ModuleType:
 
 COMMANDS: dict[str, Callable[[], ModuleType]] = {
     "train": _train, "translate": _translate, "data": _data, "demo": _demo, "evaluate": _evaluate,
-    "export": _export, "import-weights": _import_weights, "serve": _serve,
+    "evaluate-video": _evaluate_video, "export": _export, "import-weights": _import_weights, "serve": _serve,
 }
 
 

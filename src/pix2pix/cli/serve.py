@@ -23,6 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest accepted body")
     p.add_argument("--max-pixels", type=int, default=2048 * 2048,
                    help="largest image, counted after padding to the network's multiple")
+    p.add_argument("--max-video-mb", type=float, default=200.0, help="largest accepted clip")
+    p.add_argument("--max-video-seconds", type=float, default=120.0, help="longest accepted clip")
+    p.add_argument("--max-video-frames", type=int, default=3600, help="most frames in an accepted clip")
     p.add_argument("--max-batch", type=int, default=4,
                    help="most waiting requests of the same model and size run as one batch")
     p.add_argument("--max-queue", type=int, default=64,
@@ -43,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ..serve import Limits, create_app, load_models
+        from ..serve.video import VideoLimits
     except ImportError as e:
         print(f"pix2pix serve: error: {e.name or e} is not installed; "
               f"install the server with: pip install 'pix2pix[serve]'", file=sys.stderr)
@@ -51,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
     limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels)
     models = load_models(args.model, device=args.device, backend=args.backend)
-    app = create_app(models, limits=limits, max_batch=args.max_batch, max_pending=args.max_queue)
+    video_limits = VideoLimits(max_bytes=int(args.max_video_mb * 1024 * 1024),
+                               max_seconds=args.max_video_seconds, max_frames=args.max_video_frames)
+    app = create_app(models, limits=limits, max_batch=args.max_batch, max_pending=args.max_queue,
+                     video_limits=video_limits)
     for m in models:
         d = m.describe()
         palette = f", palette of {len(d['palette'])}" if d["palette"] else ""

@@ -4,12 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .translate_video import add_video_arguments
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate images with a trained model",
                        description="Translate image files or folders. The model directory (or run "
                                    "directory) knows its architecture: no training flags needed.")
-    p.add_argument("inputs", nargs="+", help="image files or folders of images")
+    p.add_argument("inputs", nargs="+", help="image files or folders of images, video clips, or "
+                                               "folders of frames with --sequence")
     p.add_argument("--model", required=True, help="pretrained dir, checkpoint dir or run dir")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
@@ -28,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in px (default tile/4)")
     p.add_argument("--workers", type=int, default=2, help="threads for decoding and for encoding")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_video_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -58,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     from ..inference import Translator
     from ..pipeline import translate_files
 
-    files = collect_inputs(args.inputs, args.recursive)
+    from .translate_video import run_clips, split_inputs
+
+    image_inputs, clips, folders = split_inputs(args)
+    files = collect_inputs(image_inputs, args.recursive) if image_inputs else []
     if args.batch_size < 1:
         raise ValueError(f"batch size {args.batch_size} must be at least 1 (--batch-size)")
     if args.seed is not None:
@@ -71,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         from ..tiling import check_tiling
 
         check_tiling(args.tile, args.tile // 4 if args.overlap is None else args.overlap, translator.multiple)
+    if clips or folders:
+        code = run_clips(args, translator, clips, folders)
+        if code or not files:
+            return code
     out_dir = Path(args.out)
     images = tqdm(total=len(files), desc="translate", unit="img", disable=args.no_progress or len(files) < 2)
     tiles: dict = {}

@@ -29,6 +29,7 @@ from .batcher import InferenceQueue
 from .errors import ApiError
 from .models import ServedModel
 from .upload import ACCEPTED, Limits, decode_image
+from .video import VideoLimits, add_video_route
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -145,7 +146,7 @@ def _encode_png(arr: np.ndarray) -> bytes:
 
 
 def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_batch: int = 4,
-               max_pending: int = 64) -> FastAPI:
+               max_pending: int = 64, video_limits: Optional[VideoLimits] = None) -> FastAPI:
     """The application for ``models`` (the first is the default). Starts its inference worker on
     startup and drains it on shutdown (run it under uvicorn or any ASGI server)."""
     if not models:
@@ -263,4 +264,6 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
             "Cache-Control": "no-store",
         })
 
+    add_video_route(app, pick=pick, read_body=_read_body, from_multipart=_from_multipart,
+                    limits=video_limits or VideoLimits(), max_pixels=limits.max_pixels)
     return app

@@ -140,7 +140,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional,
                           amp_dtype=AMP_DTYPES[cfg.precision],
                           fuse_d=not _has_batchnorm(discriminator),
-                          perceptual_weight=cfg.perceptual_weight)
+                          perceptual_weight=cfg.perceptual_weight, shift_weight=cfg.shift_weight)
     perceptual = None
     if cfg.perceptual_weight > 0:
         from ..perceptual import build_perceptual

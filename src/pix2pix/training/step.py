@@ -26,6 +26,10 @@ class StepConfig:
     fuse_d: bool = False
     # Weight of the perceptual loss (train_step's ``perceptual`` module); 0 as in the paper.
     perceptual_weight: float = 0.0
+    # Shift equivariance (video: less flicker): weight of |G(shift(a)) - shift(G(a))| on the
+    # interior, for a random shift of up to shift_max px per step (0: off; one more G pass).
+    shift_weight: float = 0.0
+    shift_max: int = 4
 
 
 def _d_input(real_a: torch.Tensor, b: torch.Tensor, conditional: bool) -> torch.Tensor:
@@ -36,6 +40,27 @@ def _autocast(device: torch.device, dtype: Optional[torch.dtype]):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+def shift_equivariance_loss(generator: nn.Module, real_a: torch.Tensor, fake_b: torch.Tensor,
+                            max_shift: int) -> torch.Tensor:
+    """L1 between G's output for ``real_a`` shifted by a random (dx, dy) in [-max_shift, max_shift]
+    and ``fake_b`` (= G(real_a), (N, C, H, W)) shifted the same way, over the pixels both see.
+
+    The shifted input is cut from a reflection-padded copy, so it keeps the image's size (the U-Net
+    needs its multiple); the border that padding invents is left out of the comparison.
+    """
+    m = max_shift
+    dx, dy = (int(v) for v in torch.randint(-m, m + 1, (2,)))
+    if dx == 0 and dy == 0:
+        dx = m
+    h, w = real_a.shape[-2:]
+    padded = torch.nn.functional.pad(real_a, (m, m, m, m), mode="reflect")
+    shifted_out = generator(padded[..., m + dy:m + dy + h, m + dx:m + dx + w])
+    # shifted_out[y, x] sees real_a[y + dy, x + dx], whose output is fake_b[y + dy, x + dx].
+    ys, xs = slice(max(0, -dy) + m, h - max(0, dy) - m), slice(max(0, -dx) + m, w - max(0, dx) - m)
+    ys_b, xs_b = slice(ys.start + dy, ys.stop + dy), slice(xs.start + dx, xs.stop + dx)
+    return (shifted_out[..., ys, xs].float() - fake_b[..., ys_b, xs_b].float()).abs().mean()
 
 
 def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
@@ -102,6 +127,10 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
             g_perceptual = perceptual(fake_b, real_b)
             loss_g = loss_g + cfg.perceptual_weight * g_perceptual
             metrics["loss/g_perceptual"] = g_perceptual.detach()
+        if cfg.shift_weight > 0:
+            g_shift = shift_equivariance_loss(generator, real_a, fake_b, cfg.shift_max)
+            loss_g = loss_g + cfg.shift_weight * g_shift
+            metrics["loss/g_shift"] = g_shift.detach()
     backward_step(loss_g, opt_g)
     if scaler is not None:
         scaler.update()
