@@ -100,6 +100,32 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation (`pix2pix distill`): the generator learns a teacher's outputs."""
+
+    # Teacher: pretrained, checkpoint or run directory ("" is ordinary training).
+    teacher: str = ""
+    # Weight of L1(student output, teacher output); the loss to the real target stays l1_weight.
+    teacher_weight: float = 100.0
+    # Attention-transfer loss on decoder feature maps of matching size (0: off; U-Net families).
+    feature_weight: float = 0.0
+    # Start D from the teacher run's discriminator when the checkpoint has one of the same shape.
+    teacher_discriminator: bool = True
+    # Keep teacher outputs in memory: "auto" (when the jitter is off, so outputs repeat), "off".
+    cache: str = "auto"
+    cache_mb: int = 2048
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.teacher)
+
+    def validate(self) -> None:
+        _choice("distill.cache", self.cache, ("auto", "off"))
+        for name in ("teacher_weight", "feature_weight", "cache_mb"):
+            _positive(f"distill.{name}", getattr(self, name), allow_zero=True)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One training run: model, data and optimisation."""
 
@@ -144,6 +170,7 @@ class TrainConfig:
     ema: float = 0.0
     # Stop cleanly (with a checkpoint) after this many seconds of this invocation.
     max_time: Optional[float] = None
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     @property
     def val_metric_list(self) -> list[str]:
@@ -164,7 +191,9 @@ class TrainConfig:
             raise ValueError("nothing to train: epochs + decay_epochs is 0 and max_steps is not set")
         if self.max_steps is not None:
             _positive("max_steps", self.max_steps)
-        if self.l1_weight == 0 and self.gan_weight == 0:
+        self.distill.validate()
+        teacher_loss = self.distill.teacher_weight if self.distill.enabled else 0.0
+        if self.l1_weight == 0 and self.gan_weight == 0 and teacher_loss == 0:
             raise ValueError("l1_weight and gan_weight are both 0: the generator would learn nothing")
         if not self.data.root:
             raise ValueError("data.root is empty: pass --data DIR (a folder with train/ inside)")

@@ -7,8 +7,8 @@ import logging
 import sys
 from typing import Optional
 
-COMMANDS = ("train", "translate", "data", "demo", "evaluate", "export", "import-weights",
-            "serve")
+COMMANDS = ("train", "distill", "translate", "data", "demo", "evaluate", "export", "import-weights",
+            "serve", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:

