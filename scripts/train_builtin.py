@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -89,10 +88,12 @@ def colour_means(train_set: PairedDataset, palette: np.ndarray) -> np.ndarray:
     return sums / np.maximum(counts, 1)[:, None]
 
 
-def baselines(train_set: PairedDataset, test_set: PairedDataset, palette: np.ndarray) -> dict:
-    """Held-out L1 of three trivial predictors (all in [-1, 1] units, like the model's L1)."""
+def baselines(train_set: PairedDataset, test_set: PairedDataset, palette: np.ndarray) -> tuple[dict, dict]:
+    """Held-out L1 of three trivial predictors (all in [-1, 1] units, like the model's L1), and
+    the predictors' parameters (mean training target colour, mean per painted colour)."""
     mean = torch.stack([train_set[i]["target"].mean(dim=(1, 2)) for i in range(len(train_set))]).mean(0)
     per_colour = torch.from_numpy(colour_means(train_set, palette)).float()
+    params = {"mean_target_colour": mean.tolist(), "per_map_colour_means": per_colour.tolist()}
     pal = torch.from_numpy(palette.astype(np.float32) / 127.5 - 1)
     scores = {"identity": 0.0, "mean_colour": 0.0, "per_map_colour_mean": 0.0}
     for i in range(len(test_set)):
@@ -102,7 +103,7 @@ def baselines(train_set: PairedDataset, test_set: PairedDataset, palette: np.nda
         scores["identity"] += l1(x, y)
         scores["mean_colour"] += l1(mean[:, None, None].expand_as(y), y)
         scores["per_map_colour_mean"] += l1(per_colour[lab].permute(2, 0, 1), y)
-    return {k: v / len(test_set) for k, v in scores.items()}
+    return {k: v / len(test_set) for k, v in scores.items()}, params
 
 
 def sha256(path: Path) -> str:
@@ -118,6 +119,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--install", action="store_true", help="copy the model into the package")
+    ap.add_argument("--eval-only", action="store_true", help="score the trained run, no training")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(args.work)
@@ -138,9 +140,9 @@ def main() -> None:
         seed=args.seed, device="cpu", log_every=50, sample_every=1000, checkpoint_every=500,
         max_time=args.max_time, tensorboard="off",
     )
-    t0 = time.monotonic()
-    run_dir = train(cfg, resume=(work / "run" / "latest.json").exists(), progress=False)
-    train_s = time.monotonic() - t0
+    run_dir = Path(cfg.out)
+    if not args.eval_only:
+        train(cfg, resume=(work / "run" / "latest.json").exists(), progress=False)
     status = json.loads((run_dir / "status.json").read_text())
 
     jitter = Jitter("none", SIZE, SIZE, False)
@@ -148,16 +150,17 @@ def main() -> None:
     train_set = PairedDataset(scan_pairs(data, "train"), jitter=jitter, train=False)
     translator = Translator.from_pretrained(run_dir, device="cpu")
     scores = evaluate(translator, test_set, metrics=("l1", "psnr", "ssim", "lpips"))
-    base = baselines(train_set, test_set, palette)
+    base, base_params = baselines(train_set, test_set, palette)
     picks = [test_set[i] for i in torch.linspace(0, len(test_set) - 1, 6).long().tolist()]
     inputs = torch.stack([p["input"] for p in picks])
     grid = save_grid([inputs, translator.translate_tensor(inputs), torch.stack([p["target"] for p in picks])],
                      work / "builtin_examples.png")
     result = {"test": {k: v for k, v in scores.items() if k != "skipped"}, "baselines_l1": base,
-              "steps": status["step"], "train_seconds_this_call": round(train_s),
+              "steps": status["step"],
               "train_pairs": n_train, "test_pairs": len(test_set), "palette": palette.tolist(),
               "image_size": SIZE, "base_channels": args.base_channels, "seed": args.seed,
-              "torch_threads": torch.get_num_threads()}
+              "torch_threads": torch.get_num_threads(), "train_seconds_total": round(status["elapsed_s"]),
+              **base_params}
     print(json.dumps(result, indent=2))
     (work / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     if args.install:
