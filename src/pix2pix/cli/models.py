@@ -13,10 +13,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "count them).")
     p.add_argument("--size", type=int, default=256, help="square input side for the MAC counts")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--only", help="comma-separated names to list (default: all)")
     p.set_defaults(run=run)
 
 
-def model_table(size: int = 256) -> list[dict]:
+def model_table(size: int = 256, only: list[str] | None = None) -> list[dict]:
     from ..config import ModelConfig
     from ..models import GENERATORS, STUDENTS, build_generator, generator_multiple
     from ..models.profile import profile
@@ -25,6 +26,11 @@ def model_table(size: int = 256) -> list[dict]:
                for name, spec in GENERATORS.items()]
     entries += [(name, gen, width, f"student: {gen} at width {width}")
                 for name, (gen, width) in STUDENTS.items()]
+    if only:
+        unknown = sorted(set(only) - {e[0] for e in entries})
+        if unknown:
+            raise ValueError(f"--only: unknown name(s) {', '.join(unknown)}; run `pix2pix models`")
+        entries = [e for e in entries if e[0] in only]
     rows = []
     for name, gen, width, description in entries:
         if size % generator_multiple(gen):
@@ -40,7 +46,7 @@ def model_table(size: int = 256) -> list[dict]:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    rows = model_table(args.size)
+    rows = model_table(args.size, args.only.split(",") if args.only else None)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -41,17 +41,22 @@ class DistillTargets:
 class FeatureTaps:
     """Forward hooks on a U-Net-family generator's decoder levels ``up.{level}``."""
 
-    def __init__(self, generator: nn.Module, levels: tuple[int, ...] = FEATURE_LEVELS) -> None:
+    def __init__(self, generator: nn.Module, levels: tuple[int, ...] = FEATURE_LEVELS, *,
+                 training_only: bool = False) -> None:
         up = getattr(generator, "up", None)
         if not isinstance(up, nn.ModuleList) or len(up) <= max(levels):
             raise ValueError(f"feature distillation needs a U-Net-family generator with decoder "
                              f"levels {levels}; {type(generator).__name__} has none; use "
                              f"--feature-weight 0")
         self.outputs: list[torch.Tensor] = []
+        # The student's maps matter only in training steps: sampling and validation forwards (eval
+        # mode) would otherwise pile up maps until the next step.
+        self.training_only = training_only
         self.handles = [up[level].register_forward_hook(self._keep) for level in levels]
 
-    def _keep(self, _module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-        self.outputs.append(output)
+    def _keep(self, module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        if module.training or not self.training_only:
+            self.outputs.append(output)
 
     def take(self) -> list[torch.Tensor]:
         out, self.outputs = self.outputs, []

@@ -213,7 +213,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             teacher = Teacher(cfg, device)
         if cfg.distill.teacher_discriminator and not resume:
             teacher.init_discriminator(discriminator)
-        student_taps = FeatureTaps(generator) if cfg.distill.feature_weight > 0 else None
+        student_taps = (FeatureTaps(generator, training_only=True)
+                        if cfg.distill.feature_weight > 0 else None)
     info = PretrainedInfo(model=cfg.model, direction=cfg.data.direction, image_size=cfg.data.image_size,
                           palette=training_palette(train_set) if ctx.main else None,
                           extra={"distilled_from": cfg.distill.teacher} if teacher is not None else {})
