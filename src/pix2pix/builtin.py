@@ -43,7 +43,9 @@ def builtin_metrics() -> dict:
 
 def paint_relief(relief: np.ndarray, palette: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 ETOPO1 relief tile -> the painted map the model takes: blurred (painted
-    regions are blobs, not per-pixel elevation noise), each pixel set to the nearest palette colour."""
+    regions are blobs, not per-pixel elevation noise), each pixel set to the nearest palette colour.
+    (The training script assigned pixels to the unrounded k-means centres; the shipped palette is
+    those rounded to 0..255, so the two can differ only on near-ties.)"""
     import cv2
 
     blurred = cv2.GaussianBlur(relief, (0, 0), 2.0).astype(np.float32)
