@@ -20,6 +20,8 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/pix2pix demo --out demo
+	# The trained model as a page that runs in the browser (fetches ONNX Runtime Web once into the cache).
+	$(BIN)/pix2pix export --web demo/web --model demo/run
 
 # The studio's browser test drives Debian's Chromium; install it when missing and we may (root, apt).
 CHROMIUM := /usr/bin/chromium

@@ -9,8 +9,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Write an ONNX model with dynamic batch, height and width "
                                    "(sides multiples of the generator's), check it in ONNX Runtime "
                                    "against PyTorch and report the largest difference.")
-    p.add_argument("--model", required=True, help="pretrained dir, checkpoint dir or run dir")
-    p.add_argument("--out", required=True, help="output .onnx file")
+    p.add_argument("--model", help="pretrained dir, checkpoint dir or run dir (with --web also an "
+                                    ".onnx file; default there: the built-in model, where there is one)")
+    p.add_argument("--out", help="output .onnx file")
+    p.add_argument("--web", metavar="DIR",
+                   help="instead of --out: write DIR, a self-contained page (index.html) that runs the "
+                        "model in the browser with ONNX Runtime Web, offline, from disk or a static host")
+    p.add_argument("--fp32", action="store_true",
+                   help="with --web: keep full-precision weights (default fp16 where parity holds)")
+    p.add_argument("--no-webgpu", action="store_true",
+                   help="with --web: leave out the WebGPU runtime (27 MB; WASM only)")
     p.add_argument("--fp16", action="store_true",
                    help="half-precision weights and compute behind float32 inputs/outputs (GPU, web, mobile)")
     p.add_argument("--int8", action="store_true",
@@ -20,12 +28,58 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _default_model() -> str:
+    """The built-in model's directory, where this install has one."""
+    try:
+        from ..builtin import builtin_model_dir  # type: ignore[import-not-found]
+    except ImportError:
+        raise ValueError("--web needs --model DIR (a pretrained, checkpoint or run directory, or an "
+                         ".onnx file): this install has no built-in model") from None
+    return str(builtin_model_dir())
+
+
+def run_web(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..inference import Translator
+    from ..serve.models import default_name
+    from ..web.export import export_web
+    from ..web.runtime import RuntimeUnavailable
+
+    if args.out or args.fp16 or args.int8 or args.sample or args.opset:
+        raise ValueError("--web takes only --model, --fp32 and --no-webgpu (it writes fp16 by "
+                         "default); --out/--fp16/--int8/--sample/--opset are for .onnx exports")
+    model = args.model or _default_model()
+    translator = Translator.from_pretrained(model, device="cpu",
+                                            backend="onnxruntime" if model.endswith(".onnx") else "eager")
+    try:
+        report = export_web(translator, args.web, source=model, name=default_name(Path(model)),
+                            fp32=args.fp32, webgpu=not args.no_webgpu)
+    except RuntimeUnavailable as e:
+        raise ValueError(str(e)) from None
+    if report.note:
+        print(f"note: {report.note}")
+    parity = "" if report.max_abs_diff is None else f", max |diff| vs PyTorch {report.max_abs_diff:.2e}"
+    print(f"wrote {report.folder}/index.html: model {report.model_mb:.1f} MB ({report.precision}{parity}) "
+          f"+ ONNX Runtime Web {report.runtime_mb:.1f} MB ({' + '.join(report.flavours)}) "
+          f"= {report.folder_mb:.1f} MB on disk (base64 in scripts, so it also opens from disk)")
+    print(f"open {report.folder / 'index.html'} in a browser (one WASM thread from a file), or serve it "
+          f"for threads: python -m http.server -d {report.folder} 8000")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..export import OPSET, export_checked
     from ..inference import Translator
 
+    if args.web:
+        return run_web(args)
+    if not args.out or not args.model:
+        raise ValueError("give --model DIR and --out FILE.onnx (or --web DIR for a browser page)")
+    if args.fp32 or args.no_webgpu:
+        raise ValueError("--fp32 and --no-webgpu go with --web (an .onnx export is fp32 unless --fp16)")
     out = Path(args.out)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"--out {out} should end in .onnx")

@@ -32,9 +32,14 @@ from .upload import ACCEPTED, Limits, decode_image
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-# The studio loads nothing from anywhere but this server; the browser enforces it.
+# The studio loads nothing from anywhere but this server; the browser enforces it. Its in-browser
+# mode runs ONNX Runtime Web in a blob: worker that imports a blob: module and compiles WebAssembly.
 PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+               "script-src 'self' blob: 'wasm-unsafe-eval'; worker-src 'self' blob:; "
                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+# Cross-origin isolation gives the page SharedArrayBuffer, hence WebAssembly threads in browser mode.
+ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
+_RUNTIME_TYPES = {".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json"}
 
 
 class ErrorBody(BaseModel):
@@ -185,7 +190,28 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
     @app.get("/", include_in_schema=False)
     async def studio() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY,
-                                                            "Cache-Control": "no-cache"})
+                                                            "Cache-Control": "no-cache", **ISOLATION})
+
+    @app.get("/runtime/{name}", include_in_schema=False)
+    async def runtime_file(name: str) -> FileResponse:
+        """ONNX Runtime Web for the studio's in-browser mode (fetched once into the cache)."""
+        from ..web.runtime import FILES, RuntimeUnavailable, runtime_dir
+
+        if name not in FILES:
+            raise ApiError(404, "not_found", f"no runtime file {name!r}")
+        try:
+            folder = await run_in_threadpool(runtime_dir)
+        except RuntimeUnavailable as e:
+            raise ApiError(503, "runtime_unavailable", str(e)) from None
+        return FileResponse(folder / name, media_type=_RUNTIME_TYPES[Path(name).suffix],
+                            headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/api/models/{name}/model.onnx", include_in_schema=False)
+    async def model_onnx(name: str) -> FileResponse:
+        """The model as fp32 ONNX, for the studio's in-browser mode (exported once, cached)."""
+        served = pick(name)
+        path = await run_in_threadpool(served.onnx_file)
+        return FileResponse(path, media_type="application/octet-stream")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

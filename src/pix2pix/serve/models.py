@@ -29,6 +29,15 @@ class ServedModel:
     def multiple(self) -> int:
         return self.translator.multiple
 
+    def onnx_file(self) -> Path:
+        """This model as an fp32 ONNX file: its own file if it was loaded from one, else the cached
+        export (made once per set of weights)."""
+        if self.translator.generator is None:
+            return self.source
+        from ..export import cached_onnx
+
+        return cached_onnx(self.translator.generator, self.translator.info)
+
     def describe(self) -> dict[str, Any]:
         """What ``GET /api/models`` says about this model."""
         info = self.translator.info

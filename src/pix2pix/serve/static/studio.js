@@ -8,9 +8,16 @@
 // are sent as one request when the answer arrives, so while drawing the output updates as fast as
 // the server answers, and requests never pile up. Switching model aborts the request in flight;
 // an answer older than the one shown, or aborted, is dropped (the newest request wins).
+//
+// Two ways to translate, one page: on the server (POST /api/translate), or in this browser
+// (ONNX Runtime Web in a Web Worker, worker.js), chosen by `?run=browser` or the Run menu on a
+// served studio, and always in a page written by `pix2pix export --web` (its web.js sets
+// PIX2PIX_WEB). Both follow the same rule: one translation in flight, the latest edit next.
 "use strict";
 
-const DEBOUNCE_MS = 60;        // wait this long after an edit, gathering the edits that follow
+// Edits arriving in the same task (a burst of pointer moves) go as one request; a longer wait would
+// add itself to every stroke's latency, and one-in-flight already keeps requests from piling up.
+const DEBOUNCE_MS = 0;
 const MAX_UNDO = 64;
 const MAX_SIDE = 1024;         // opened images are scaled down to this on their longer side
 const FILL_TOLERANCE = 32;     // per channel, so fill also works on JPEG-noisy uploads
@@ -30,6 +37,12 @@ const state = {
   undo: [], redo: [], version: 0, touched: false, drawing: false, last: null,
 };
 const net = { controller: null, dirty: false, timer: 0, seq: 0, shownSeq: 0, url: null };
+const WEB = window.PIX2PIX_WEB || null;  // an exported page: its config and file map
+const RUN = WEB || new URLSearchParams(location.search).get("run") === "browser" ? "browser" : "server";
+// performance.now() of each canvas version's edit, and what each shown output cost: read by the
+// latency tests and benchmarks/browser.py (stroke-to-output as the page itself measures it).
+const editTimes = new Map();
+window.pix2pixStats = { run: RUN, shown: [] };
 let pixels = ctx.createImageData(canvas.width, canvas.height);
 
 // ---- canvas pixels ---------------------------------------------------------------------------
@@ -56,6 +69,7 @@ function restore(snapshot) {
 
 function changed() {
   state.version += 1;
+  editTimes.set(state.version, performance.now());
   state.touched = true;
   canvas.dataset.version = String(state.version);
   scheduleTranslate();
@@ -281,6 +295,7 @@ function buildPalette(colours) {
 
 function applyModel(model) {
   state.model = model;
+  if (RUN === "browser") engine.want = model.name;
   const palette = model.palette && model.palette.length ? model.palette : null;
   // For a label map the most frequent colour is the background class; sketches start white.
   state.background = palette ? palette[0] : WHITE;
@@ -296,9 +311,12 @@ function applyModel(model) {
 
 async function loadModels() {
   try {
-    const resp = await fetch("/api/models");
-    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-    state.models = (await resp.json()).models;
+    if (WEB) state.models = [WEB.config];
+    else {
+      const resp = await fetch("/api/models");
+      if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+      state.models = (await resp.json()).models;
+    }
   } catch (e) {
     setStatus(`Cannot list the models: ${e.message || e}`, true);
     return;
@@ -325,13 +343,13 @@ function scheduleTranslate() {
 }
 
 function canvasBlob() {
-  // toBlob copies the bitmap when called, so the request is the canvas as of now.
-  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  return Promise.resolve(storedPng(pixels));  // the request is the canvas as of now
 }
 
 async function pump() {
   if (net.controller) return;  // its answer will call pump again
   if (!net.dirty || !state.model) { delete document.body.dataset.busy; return; }
+  if (RUN === "browser") return pumpBrowser();
   net.dirty = false;
   const controller = new AbortController();
   const seq = ++net.seq, version = state.version, model = state.model.name;
@@ -340,6 +358,7 @@ async function pump() {
   const t0 = performance.now();
   try {
     const body = await canvasBlob();
+    const tEncoded = performance.now();
     const resp = await fetch(`/api/translate?model=${encodeURIComponent(model)}`, {
       method: "POST", body, headers: { "Content-Type": "image/png" }, signal: controller.signal,
     });
@@ -350,6 +369,10 @@ async function pump() {
     const image = await resp.blob();
     const ms = performance.now() - t0;
     if (!(await show(image, seq, version, model, controller.signal))) return;
+    const entry = record(version, null, +resp.headers.get("X-Forward-Ms"));
+    entry.encode_ms = tEncoded - t0;
+    entry.round_trip_ms = ms;
+    entry.server_ms = +((resp.headers.get("Server-Timing") || "").match(/total;dur=([\d.]+)/) || [0, 0])[1];
     const forward = resp.headers.get("X-Forward-Ms"), batch = resp.headers.get("X-Batch-Size");
     $("latency").textContent = `${Math.round(ms)} ms` + (forward ? ` (forward ${Math.round(+forward)} ms${batch > 1 ? `, batch ${batch}` : ""})` : "");
     setStatus("");
@@ -384,7 +407,35 @@ async function show(image, seq, version, model, signal) {
   return true;
 }
 
+// ---- what each shown output cost ---------------------------------------------------------------
+
+// What the page shows for the shown output: stroke-to-output and the inference or forward time.
+function record(version, inferenceMs, forwardMs) {
+  const t = editTimes.get(version);
+  const entry = { version, stroke_to_output_ms: t === undefined ? null : performance.now() - t,
+                  inference_ms: inferenceMs, forward_ms: forwardMs, run: RUN };
+  window.pix2pixStats.shown.push(entry);
+  for (const v of [...editTimes.keys()]) if (v < version) editTimes.delete(v);
+  return entry;
+}
+
 // ---- wiring ----------------------------------------------------------------------------------
+
+// In browser mode the output is a canvas: encode it as PNG only when asked to download it.
+$("download").addEventListener("click", (event) => {
+  if (RUN !== "browser" || event.target.dataset.encoded) return;
+  event.preventDefault();
+  $("output-canvas").toBlob((blob) => {
+    const link = $("download");
+    if (net.url) URL.revokeObjectURL(net.url);
+    net.url = URL.createObjectURL(blob);
+    link.href = net.url;
+    link.dataset.encoded = "1";
+    link.click();
+    delete link.dataset.encoded;
+  }, "image/png");
+});
+
 
 for (const b of document.querySelectorAll(".tool")) b.addEventListener("click", () => setTool(b.dataset.tool));
 $("size").addEventListener("input", (e) => setSize(Number(e.target.value)));
@@ -409,6 +460,23 @@ document.addEventListener("keydown", (event) => {
   else if (key === "]") setSize(state.size + 1);
 });
 
+const runSelect = $("run");
+if (WEB) {
+  for (const el of document.querySelectorAll("[data-served-only]")) el.hidden = true;
+} else {
+  runSelect.value = RUN;
+  runSelect.addEventListener("change", () => {
+    const url = new URL(location.href);
+    if (runSelect.value === "browser") url.searchParams.set("run", "browser"); else url.searchParams.delete("run");
+    location.href = url.href;
+  });
+}
+document.body.dataset.run = RUN;
+if (RUN === "browser") {
+  output.hidden = true;
+  $("engine").hidden = false;
+}
+
 setSize(state.size);
 resetCanvas(canvas.width, canvas.height, WHITE);
-loadModels();
+isolate().then((reloading) => { if (!reloading) loadModels(); });

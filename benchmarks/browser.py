@@ -1,0 +1,170 @@
+"""The studio in the browser: ONNX Runtime Web (WASM) beside Python ONNX Runtime, and stroke-to-output.
+
+    python benchmarks/browser.py [--models unet_128:32,unet_256:64] [--strokes 20] [--size 256]
+
+For each model (random weights: the time does not depend on them) this exports the page with
+`export --web` (fp16 weights, the default; and fp32), then, in the same run and interleaved so both
+see the same machine load (it is shared):
+  1. Python ONNX Runtime on the same fp32/fp16 file, 1 and 2 intra-op threads: ms per --size² frame;
+  2. Debian's Chromium (headless, Playwright) on the exported page, from file:// (WASM, 1 thread)
+     and from `python -m http.server` (cross-origin isolated by the page's service worker: WASM,
+     2 threads): a --size² image is opened, then --strokes strokes are drawn; per stroke the page's
+     own figures: inference ms (session.run in the worker) and stroke-to-output ms (last edit of the
+     stroke to the output drawn);
+  3. for the first model, `pix2pix serve` (ONNX Runtime backend) with the studio drawing on a fresh
+     canvas at the model's training size: stroke-to-output in server mode beside its forward, and in
+     browser mode (`/?run=browser`);
+and prints the compute floor (FLOPs / measured matmul rate) beside the frame times. Only 127.0.0.1
+and files are touched (ONNX Runtime Web comes from the pix2pix cache, fetched once if missing).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # two processes share the cores: no spinning
+
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]  # tests/serve before benchmarks/serve.py
+
+from common import count_flops, matmul_rate  # noqa: E402
+from serve.serve_support import free_port, wait_healthy  # noqa: E402
+from web.web_support import (ARGS, CHROMIUM, IN_SYNC, export, lively_model, stroke_latencies,  # noqa: E402
+                             summary)
+
+SERVER_SYNC = """() => { const o = document.getElementById('output'), c = document.getElementById('input');
+  return o.dataset.version === c.dataset.version && !document.body.dataset.busy && o.complete && o.naturalWidth > 0; }"""
+
+
+def ort_frame_ms(model: bytes, size: int, threads: int, repeats: int) -> float:
+    from pix2pix.export import ort_session, run_onnx
+
+    s = ort_session(model, threads=threads)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
+    run_onnx(s, x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run_onnx(s, x)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def page_figures(browser, url: str, image: Path, strokes: int, sync: str = IN_SYNC) -> dict:
+    page = browser.new_page(viewport={"width": 1280, "height": 820})
+    page.goto(url)
+    page.wait_for_function(sync, timeout=300000)
+    if image is not None:
+        page.set_input_files("#upload", str(image))
+        page.wait_for_function(f"() => document.getElementById('input').width === {Image.open(image).width}")
+        page.wait_for_function(sync, timeout=300000)
+    n0 = len(page.evaluate("() => window.pix2pixStats.shown"))
+    ms = stroke_latencies(page, strokes, sync)
+    shown = page.evaluate("() => window.pix2pixStats.shown")[n0:]
+    engine = page.locator("#engine").inner_text()
+    page.close()
+    cost = [e["inference_ms"] if e["inference_ms"] is not None else e["forward_ms"] for e in shown]
+    return {"stroke": ms, "cost": cost, "engine": engine}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="unet_128:32,unet_256:64")
+    ap.add_argument("--strokes", type=int, default=20)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--no-served", action="store_true", help="skip the `pix2pix serve` part")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from pix2pix.models import build_generator
+    from pix2pix.config import ModelConfig
+    from pix2pix.web.export import read_model_bytes
+
+    print(f"CPU: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at start (shared machine)")
+    rates = {t: (torch.set_num_threads(t), matmul_rate(1024, 5))[1] for t in (1, 2)}
+    print(f"matmul rate: {rates[1] / 1e9:.0f} GFLOP/s on 1 thread, {rates[2] / 1e9:.0f} on 2")
+    work = Path(tempfile.mkdtemp(prefix="pix2pix-browser-bench-"))
+    rng = np.random.default_rng(1)
+    image = work / "input.png"
+    Image.fromarray(np.kron(rng.integers(0, 256, (args.size // 8, args.size // 8, 3), dtype=np.uint8),
+                            np.ones((8, 8, 1), np.uint8))).save(image)
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        for k, spec in enumerate(args.models.split(",")):
+            arch, base = spec.split(":")
+            train = 128 if arch == "unet_128" else 256
+            model_dir = lively_model(work / f"{arch}-{base}", arch, int(base), train)
+            g = build_generator(ModelConfig(generator=arch, base_channels=int(base))).eval()
+            with torch.no_grad():
+                flops = count_flops(lambda: g(torch.zeros(1, 3, args.size, args.size)))
+            t = time.perf_counter()
+            pages = {kind: export(model_dir, work / f"{arch}-{base}-{kind}", fp32=kind == "fp32")
+                     for kind in ("fp16", "fp32")}
+            print(f"\n{arch}/{base}: {flops / 1e9:.1f} GFLOP per {args.size}² frame; floor "
+                  f"{flops / rates[1] * 1000:.0f} ms (1 thread), {flops / rates[2] * 1000:.0f} ms (2); "
+                  f"exports took {time.perf_counter() - t:.0f} s")
+            for kind, r in pages.items():
+                print(f"  export {kind}: model {r.model_mb:.1f} MB + runtime {r.runtime_mb:.1f} MB = folder "
+                      f"{r.folder_mb:.1f} MB (WASM only; WebGPU adds 26.8 MB raw, 35.9 MB in the folder)")
+            port = free_port()
+            http = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(work), "--bind", "127.0.0.1",
+                                     str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+            try:
+                for kind in ("fp16", "fp32"):
+                    folder = pages[kind].folder
+                    model = read_model_bytes(folder)
+                    # Interleaved: native, page from disk, native, page over HTTP.
+                    native1 = ort_frame_ms(model, args.size, 1, 10)
+                    disk = page_figures(browser, (folder / "index.html").as_uri(), image, args.strokes)
+                    native2 = ort_frame_ms(model, args.size, 2, 10)
+                    served = page_figures(browser, f"http://127.0.0.1:{port}/{folder.name}/", image, args.strokes)
+                    for label, fig, native in (("file://", disk, native1), ("http.server", served, native2)):
+                        wasm = statistics.median(fig["cost"])
+                        rows.append((f"{arch}/{base} {kind}", label, fig["engine"], wasm, native, wasm / native,
+                                     statistics.median(fig["stroke"])))
+                        print(f"  {kind} {label:11s} [{fig['engine']}]: WASM {wasm:.0f} ms/frame vs Python ORT "
+                              f"{native:.0f} ms ({wasm / native:.2f}x); stroke-to-output {summary(fig['stroke'])}")
+            finally:
+                http.terminate()
+                http.wait()
+            if k == 0 and not args.no_served:
+                served_studio(browser, model_dir, args.strokes, train)
+        browser.close()
+    print("\nmodel            page         engine                          WASM ms  ORT ms  ratio  stroke->output ms")
+    for r in rows:
+        print(f"{r[0]:16s} {r[1]:12s} {r[2]:31s} {r[3]:7.0f} {r[4]:7.0f} {r[5]:6.2f} {r[6]:9.0f}")
+
+
+def served_studio(browser, model_dir: Path, strokes: int, train: int) -> None:
+    port, log = free_port(), model_dir.parent / "server.log"
+    proc = subprocess.Popen([sys.executable, "-m", "pix2pix", "serve", "--port", str(port), "--model", str(model_dir)],
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log)
+        for run, sync, path in (("server", SERVER_SYNC, "/"), ("browser", IN_SYNC, "/?run=browser"),
+                                ("server", SERVER_SYNC, "/"), ("browser", IN_SYNC, "/?run=browser")):
+            fig = page_figures(browser, url + path, None, strokes // 2, sync)
+            what = "server forward" if run == "server" else "in-browser inference"
+            print(f"  served studio, {run} mode, {train}² canvas [{fig['engine'] or 'server'}]: stroke-to-output "
+                  f"{summary(fig['stroke'])}; {what} median {statistics.median(fig['cost']):.0f} ms")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Helpers for the in-browser studio tests: models, exported folders, Chromium, page probes."""
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# In the page: the shown output canvas's pixels as base64 RGBA.
+OUTPUT_PIXELS = """() => {
+  const c = document.getElementById('output-canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let s = '';
+  for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode(...d.subarray(i, i + 8192));
+  return [c.width, c.height, btoa(s)];
+}"""
+# The output shows the canvas's latest version and nothing is in flight.
+IN_SYNC = """() => {
+  const o = document.getElementById('output-canvas'), c = document.getElementById('input');
+  return o.dataset.version === c.dataset.version && !document.body.dataset.busy && !o.hidden;
+}"""
+FAILED = "() => document.getElementById('status').classList.contains('error')"
+
+
+def need_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        pytest.fail(f"{CHROMIUM} is missing although apt-get can install it here: run `make test`")
+    pytest.skip(f"{CHROMIUM} is not installed and cannot be installed here (needs root and apt-get)")
+
+
+def lively_model(out: Path, generator: str, base: int, size: int, seed: int = 0) -> Path:
+    """A generator whose output uses the whole range and depends on every level (He-scaled weights,
+    batch-norm statistics measured on noise): an untrained N(0, 0.02) one is nearly constant, which
+    would let a broken page pass a parity test."""
+    from pix2pix.checkpoint import PretrainedInfo, save_pretrained
+    from pix2pix.config import ModelConfig
+    from pix2pix.models import build_generator
+
+    torch.manual_seed(seed)
+    cfg = ModelConfig(generator=generator, base_channels=base)
+    g = build_generator(cfg)
+    for m in g.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            fan_in = m.weight[0].numel() if isinstance(m, torch.nn.Conv2d) else m.weight.shape[0] * 4
+            torch.nn.init.normal_(m.weight, 0.0, (2.0 / fan_in) ** 0.5)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None
+            m.reset_running_stats()
+    g.train()
+    with torch.no_grad():
+        g(torch.rand(4, 3, size, size) * 2 - 1)
+    return save_pretrained(g.eval(), PretrainedInfo(model=cfg, image_size=size), out)
+
+
+def export(model_dir: Path, folder: Path, *, fp32: bool = False):
+    from pix2pix.inference import Translator
+    from pix2pix.web.export import export_web
+
+    t = Translator.from_pretrained(model_dir, device="cpu")
+    return export_web(t, folder, source=model_dir, name=model_dir.name, fp32=fp32, webgpu=False)
+
+
+def block_network(context) -> list[str]:
+    """Abort every request that would leave the machine; returns the list of those tried."""
+    tried: list[str] = []
+
+    def abort(route):
+        tried.append(route.request.url)
+        route.abort()
+
+    context.route(re.compile(r"^(https?|wss?|ftp)://(?!127\.0\.0\.1[:/]|localhost[:/])"), abort)
+    return tried
+
+
+def output_pixels(page) -> np.ndarray:
+    w, h, data = page.evaluate(OUTPUT_PIXELS)
+    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(h, w, 4)
+
+
+def stroke(page, points, steps: int = 6) -> None:
+    """Drag the mouse through ``points`` given as fractions of the canvas."""
+    box = page.locator("#input").bounding_box()
+    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for p in xy[1:]:
+        page.mouse.move(*p, steps=steps)
+    page.mouse.up()
+
+
+def stroke_latencies(page, n: int = 20, sync: str = IN_SYNC) -> list[float]:
+    """Stroke-to-output ms (as the page measures it: last edit of the stroke to the output shown)
+    for ``n`` strokes, each waited for."""
+    rng = np.random.default_rng(7)
+    out = []
+    for _ in range(n):
+        a, b = rng.uniform(0.1, 0.9, 2), rng.uniform(0.1, 0.9, 2)
+        stroke(page, [tuple(a), tuple(b)])
+        page.wait_for_function(sync, timeout=30000)
+        version = int(page.evaluate("() => document.getElementById('input').dataset.version"))
+        shown = page.evaluate("() => window.pix2pixStats.shown")
+        entry = next(e for e in reversed(shown) if e["version"] == version)
+        out.append(entry["stroke_to_output_ms"])
+    return out
+
+
+def summary(ms: list[float]) -> str:
+    return f"median {statistics.median(ms):.0f} ms (min {min(ms):.0f}, max {max(ms):.0f}, n={len(ms)})"
+
+
+def ort_reference(onnx_bytes: bytes, rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 through Python ONNX Runtime on the same model bytes -> (H, W, 3) uint8,
+    pre- and post-processed as pix2pix.inference.Translator does."""
+    from pix2pix.export import ort_session, run_onnx
+
+    x = (rgb.astype(np.float32) / 255.0 * 2 - 1).transpose(2, 0, 1)[None]
+    y = run_onnx(ort_session(onnx_bytes, threads=1), x)[0]
+    return (np.clip((y + 1) / 2, 0, 1) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0)
