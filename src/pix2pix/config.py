@@ -132,6 +132,12 @@ class TrainConfig:
     ema: float = 0.0
     # Stop cleanly (with a checkpoint) after this many seconds of this invocation.
     max_time: Optional[float] = None
+    # ---- recipe options (0 / 1: the paper's). Perceptual loss weight: distance between the
+    # LPIPS backbone's unit-normalised features of output and target (see perceptual.py), on
+    # `perceptual_net` ("alex" or "vgg"). D's learning rate is lr * d_lr_mult (two time scales).
+    perceptual_weight: float = 0.0
+    perceptual_net: str = "alex"
+    d_lr_mult: float = 1.0
     distill: DistillConfig = field(default_factory=DistillConfig)
 
     @property
@@ -147,7 +153,9 @@ class TrainConfig:
         for name in ("batch_size", "lr", "log_every", "sample_every", "checkpoint_every",
                      "keep_checkpoints"):
             check_positive(name, getattr(self, name))
-        for name in ("epochs", "decay_epochs", "l1_weight", "gan_weight"):
+        check_choice("train.perceptual_net", self.perceptual_net, ("alex", "vgg"))
+        check_positive("d_lr_mult", self.d_lr_mult)
+        for name in ("epochs", "decay_epochs", "l1_weight", "gan_weight", "perceptual_weight"):
             check_positive(name, getattr(self, name), allow_zero=True)
         if self.epochs + self.decay_epochs == 0 and not self.max_steps:
             raise ValueError("nothing to train: epochs + decay_epochs is 0 and max_steps is not set")
@@ -155,8 +163,10 @@ class TrainConfig:
             check_positive("max_steps", self.max_steps)
         self.distill.validate()
         teacher_loss = self.distill.teacher_weight if self.distill.enabled else 0.0
-        if self.l1_weight == 0 and self.gan_weight == 0 and teacher_loss == 0:
-            raise ValueError("l1_weight and gan_weight are both 0: the generator would learn nothing")
+        if self.l1_weight == 0 and self.gan_weight == 0 and self.perceptual_weight == 0 \
+                and teacher_loss == 0:
+            raise ValueError("l1_weight, gan_weight and perceptual_weight are all 0: the generator "
+                             "would learn nothing")
         if not self.data.root:
             raise ValueError("data.root is empty: pass --data DIR (a folder with train/ inside)")
         self._validate_scale()

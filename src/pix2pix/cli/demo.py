@@ -10,6 +10,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=1200, help="training steps (batch 4)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-time", type=float, default=None,
+                   help="cap on training seconds (default 190, so the demo ends in ~4 min on a "
+                        "slow or busy machine; 0: no cap)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training config field, e.g. --set lr=4e-4")
     p.set_defaults(run=run)
@@ -18,13 +21,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
+    cap = {} if args.max_time is None else {"max_time": args.max_time or None}
     r = run_demo(args.out, steps=args.steps, seed=args.seed, device=args.device,
-                 overrides=args.overrides)
+                 overrides=args.overrides, **cap)
     t, b = r["test"], r["baselines_l1"]
-    print(f"\nheld-out test band ({r['test_pairs']} tiles, trained on {r['train_pairs']}):")
+    capped = f" (time cap: {r['steps_planned']} planned)" if r["steps"] < r["steps_planned"] else ""
+    print(f"\n{r['steps']} steps{capped}, {r['seconds']:.0f} s in all ({r['data_seconds']:.0f} s of data setup)")
+    print(f"held-out test band ({r['test_pairs']} tiles, trained on {r['train_pairs']}):")
     print(f"  pix2pix          L1 {t['l1']:.4f}   PSNR {t['psnr']:.2f} dB")
     print(f"  output = input   L1 {b['identity']:.4f}")
-    print(f"  mean map colour  L1 {b['mean_colour']:.4f}")
+    margin = 100 * (1 - t["l1"] / b["mean_colour"])
+    print(f"  mean map colour  L1 {b['mean_colour']:.4f}   (pix2pix {abs(margin):.0f}% "
+          f"{'below' if margin >= 0 else 'above'} it)")
     print(f"side by side (input | output | target): {r['grid']}")
     print(f"metrics: {args.out}/metrics.json   model: {r['run_dir']}")
     import os

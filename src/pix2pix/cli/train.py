@@ -8,6 +8,8 @@ import re
 import sys
 from pathlib import Path
 
+from ..recipes import RECIPES, recipe_overrides
+
 
 def duration(text: str) -> float:
     """'90' (seconds), '45m', '2h30m', '1d' -> seconds."""
@@ -71,6 +73,9 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "val_metrics": ("val_metrics", str, "comma list of l1, psnr, ssim, lpips, fid"),
     "best_metric": ("best_metric", metric_or_none, "metric that picks best/ (none: keep no best/)"),
     "ema": ("ema", float, "EMA decay of the generator weights, e.g. 0.999 (0: off)"),
+    "upsample": ("model.upsample", str, "decoder upsampling: transpose (paper) or resize (no checkerboard)"),
+    "perceptual_weight": ("perceptual_weight", float, "weight of the perceptual loss (0: off, as in the paper)"),
+    "d_lr_mult": ("d_lr_mult", float, "D learning rate = lr * this (two time-scale update rule)"),
     "max_time": ("max_time", duration, "stop cleanly after this long, e.g. 3600, 90m, 2h30m"),
     "tensorboard": ("tensorboard", str, "auto (when installed), on or off"),
     "wandb": ("wandb_project", str, "Weights & Biases project to log to (off when empty)"),
@@ -79,7 +84,7 @@ FLAGS: dict[str, tuple[str, type, str]] = {
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a generator on a paired dataset",
-                       description="Train a pix2pix generator. Precedence: defaults < --config file "
+                       description="Train a pix2pix generator. Precedence: defaults < --recipe < --config file "
                                    "< options < --set overrides. With --resume the run's saved "
                                    "config is the starting point.")
     add_options(p)
@@ -100,6 +105,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout [channels_last]")
     p.add_argument("--sync-batchnorm", action="store_true",
                    help="batch-norm statistics over all processes [sync_batchnorm]")
+    p.add_argument("--spectral-norm", action="store_true",
+                   help="spectral norm on every discriminator convolution [model.d_spectral_norm]")
+    p.add_argument("--recipe", choices=list(RECIPES),
+                   help="a named recipe applied first: paper (the defaults, exactly the paper's) or "
+                        "modern (resize-conv decoder + perceptual loss + weight EMA; see README)")
     p.add_argument("--objective", choices=list(OBJECTIVES),
                    help="the paper's loss ablations: l1+cgan (default), l1+gan, cgan, gan, l1")
     p.add_argument("--num-processes", type=int, default=1, metavar="N",
@@ -125,6 +135,9 @@ def build_config(args: argparse.Namespace, base=None):
         if not saved.is_file():
             raise FileNotFoundError(f"{saved} not found: {args.out} is not a training run to resume")
         cfg = from_dict(TrainConfig, json.loads(saved.read_text()))
+    if args.recipe:
+        # A recipe comes first, so a config file, the run's own options and --set refine it.
+        cfg = apply_overrides(cfg, recipe_overrides(args.recipe))
     if args.config:
         cfg = merge(cfg, load_config_file(args.config))
     if args.objective:
@@ -143,6 +156,8 @@ def build_config(args: argparse.Namespace, base=None):
         options["channels_last"] = True
     if args.sync_batchnorm:
         options["sync_batchnorm"] = True
+    if args.spectral_norm:
+        options.setdefault("model", {})["d_spectral_norm"] = True
     cfg = apply_overrides(merge(cfg, options), args.overrides)
     cfg.validate()
     return cfg

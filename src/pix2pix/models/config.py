@@ -25,6 +25,10 @@ class ModelConfig:
     d_base_channels: int = 64
     # The conditional D sees (input, output); False gives the paper's unconditional "GAN" ablation.
     conditional: bool = True
+    # ---- recipe options (off: the paper's). Generator decoder upsampling: "transpose" (paper) or
+    # "resize" (nearest x2 + 3x3 conv, no checkerboard); spectral norm on every D convolution.
+    upsample: str = "transpose"
+    d_spectral_norm: bool = False
 
     def validate(self) -> None:
         check_model_names(self)

@@ -11,7 +11,7 @@ from .layers import NORMS, init_weights
 from .mobile_unet import MobileUNet
 from .patchgan import PatchGAN, PixelGAN
 from .resnet import ResNetGenerator
-from .unet import UNet
+from .unet import UPSAMPLES, UNet
 
 if TYPE_CHECKING:  # annotations only: ModelConfig validates itself with this module
     from .config import ModelConfig
@@ -28,13 +28,13 @@ class GeneratorSpec:
 def _unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
     return lambda c: UNet(in_channels=c.in_channels, out_channels=c.out_channels,
                           base_channels=c.base_channels, depth=depth, norm=c.norm, dropout=c.dropout,
-                          dropout_start=c.dropout_start)
+                          dropout_start=c.dropout_start, upsample=c.upsample)
 
 
 def _resnet(blocks: int) -> Callable[[ModelConfig], nn.Module]:
     return lambda c: ResNetGenerator(in_channels=c.in_channels, out_channels=c.out_channels,
                                      base_channels=c.base_channels, blocks=blocks, norm=c.norm,
-                                     dropout=c.dropout)
+                                     dropout=c.dropout, upsample=c.upsample)
 
 
 def _mobile_unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
@@ -97,6 +97,20 @@ def build_discriminator(cfg: ModelConfig, *, init: bool = True) -> nn.Module:
                          f"{', '.join(DISCRIMINATORS)}")
     if init:
         init_weights(net)
+    if cfg.d_spectral_norm:
+        apply_spectral_norm(net)
+    return net
+
+
+def apply_spectral_norm(net: nn.Module) -> nn.Module:
+    """Divide every convolution's weight by its top singular value (Miyato et al. 2018), estimated
+    by one power iteration per training forward: D becomes ~1-Lipschitz per layer, so it cannot
+    sharpen its decision boundary faster than G can follow."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for module in list(net.modules()):
+        if isinstance(module, nn.Conv2d):
+            spectral_norm(module)
     return net
 
 
@@ -110,6 +124,7 @@ def check_model_names(cfg: ModelConfig) -> None:
     check_choice("model.generator", cfg.generator, tuple(GENERATORS))
     check_choice("model.discriminator", cfg.discriminator, tuple(DISCRIMINATORS))
     check_choice("model.norm", cfg.norm, NORMS)
+    check_choice("model.upsample", cfg.upsample, UPSAMPLES)
 
 
 def check_image_size(cfg: ModelConfig, image_size: int, preprocess: str) -> None:

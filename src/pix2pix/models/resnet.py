@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .layers import Norm, check_norm, conv_bias, norm_layer
+from .unet import UPSAMPLES
 
 
 class ResidualBlock(nn.Module):
@@ -31,9 +32,13 @@ class ResNetGenerator(nn.Module):
     """(N, in_channels, H, W) in [-1, 1] -> (N, out_channels, H, W) in [-1, 1]; H, W multiples of 4."""
 
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
-                 blocks: int = 9, norm: Norm = "instance", dropout: float = 0.0) -> None:
+                 blocks: int = 9, norm: Norm = "instance", dropout: float = 0.0,
+                 upsample: str = "transpose") -> None:
+        """``upsample`` "resize": nearest x2 + 3x3 conv instead of transposed convs (see UNet)."""
         super().__init__()
         check_norm(norm)
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"ResNet upsample={upsample!r} is not valid; choose one of {', '.join(UPSAMPLES)}")
         bias = conv_bias(norm)
         c = base_channels
         self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, c, 7, bias=bias),
@@ -43,11 +48,14 @@ class ResNetGenerator(nn.Module):
             nn.Conv2d(2 * c, 4 * c, 3, 2, 1, bias=bias), norm_layer(norm, 4 * c), nn.ReLU(inplace=True),
         )
         self.blocks = nn.Sequential(*[ResidualBlock(4 * c, norm, dropout) for _ in range(blocks)])
+        def double(c_in: int, c_out: int) -> list[nn.Module]:
+            if upsample == "resize":
+                return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
+            return [nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=1, bias=bias)]
+
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(4 * c, 2 * c, 3, 2, 1, output_padding=1, bias=bias),
-            norm_layer(norm, 2 * c), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(2 * c, c, 3, 2, 1, output_padding=1, bias=bias),
-            norm_layer(norm, c), nn.ReLU(inplace=True),
+            *double(4 * c, 2 * c), norm_layer(norm, 2 * c), nn.ReLU(inplace=True),
+            *double(2 * c, c), norm_layer(norm, c), nn.ReLU(inplace=True),
         )
         self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(c, out_channels, 7), nn.Tanh())
 

@@ -19,6 +19,18 @@ def level_channels(base_channels: int, level: int) -> int:
     return base_channels * min(2**level, 8)
 
 
+UPSAMPLES = ("transpose", "resize")
+
+
+def up_layers(c_in: int, c_out: int, upsample: str, *, bias: bool) -> OrderedDict:
+    """The decoder's size-doubling step of kind ``upsample`` (see ``UNet``), as named layers; the
+    convolution is always called ``conv`` so that weight names do not depend on the kind."""
+    if upsample == "resize":
+        return OrderedDict(resize=nn.Upsample(scale_factor=2, mode="nearest"),
+                           conv=nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
+    return OrderedDict(conv=nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias))
+
+
 class UNet(nn.Module):
     """U-Net mapping (N, in_channels, H, W) in [-1, 1] to (N, out_channels, H, W) in [-1, 1].
 
@@ -26,13 +38,22 @@ class UNet(nn.Module):
     ``dropout_layers`` decoder layers, counted from the bottleneck and starting at
     ``dropout_start``, use dropout ``dropout``: the paper's CD512-CD1024-CD1024 are the first three
     (start 0); the reference PyTorch code puts them one level further out (start 1).
+
+    ``upsample`` "transpose" is the paper's 4x4 stride-2 transposed convolution; "resize" doubles
+    the size by nearest-neighbour resizing, then applies a 3x3 convolution (Odena et al. 2016,
+    "Deconvolution and checkerboard artifacts"): every output pixel gets the same number of kernel
+    taps, so the decoder cannot paint the checkerboard a transposed convolution's uneven overlap
+    makes. Same output shapes and weight names; the kernels are 3x3 instead of 4x4.
     """
 
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
                  depth: int = 8, norm: Norm = "batch", dropout: float = 0.5,
-                 dropout_layers: int = 3, dropout_start: int = 0) -> None:
+                 dropout_layers: int = 3, dropout_start: int = 0,
+                 upsample: str = "transpose") -> None:
         super().__init__()
         check_norm(norm)
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"U-Net upsample={upsample!r} is not valid; choose one of {', '.join(UPSAMPLES)}")
         if depth < 2:
             raise ValueError(f"U-Net depth must be at least 2, got {depth}")
         self.depth = depth
@@ -56,14 +77,14 @@ class UNet(nn.Module):
             if outermost:
                 up.append(nn.Sequential(OrderedDict(
                     act=nn.ReLU(inplace=True),
-                    conv=nn.ConvTranspose2d(c_in, out_channels, 4, 2, 1),
+                    **up_layers(c_in, out_channels, upsample, bias=True),
                     tanh=nn.Tanh(),
                 )))
                 continue
             c_out = level_channels(base_channels, level - 1)
             layers = OrderedDict(
                 act=nn.ReLU(inplace=True),
-                conv=nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias),
+                **up_layers(c_in, c_out, upsample, bias=bias),
                 norm=norm_layer(norm, c_out),
             )
             # Decoder layer index counted from the bottleneck: 0 for the innermost.

@@ -26,6 +26,7 @@ from ..data.palette import dataset_palette
 from ..device import resolve_device
 from ..models import build_discriminator, build_generator, check_image_size
 from . import distributed
+from .background import BackgroundWriter, snapshot
 from .datasets import build_datasets, validation_set
 from .distributed import DistContext
 from .distill import DistillTargets
@@ -57,10 +58,11 @@ def _has_batchnorm(module: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
-def _optimizer(module: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
+def _optimizer(module: torch.nn.Module, cfg: TrainConfig, device: torch.device,
+               lr: float) -> torch.optim.Adam:
     # The fused kernel makes one pass over each tensor instead of ~8 (a fifth of a CPU step).
     fused = device.type in ("cpu", "cuda")
-    return torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
@@ -112,7 +114,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     generator = generator.to(device, memory_format=memory_format)
     discriminator = discriminator.to(device, memory_format=memory_format)
-    opt_g, opt_d = _optimizer(generator, cfg, device), _optimizer(discriminator, cfg, device)
+    opt_g = _optimizer(generator, cfg, device, cfg.lr)
+    opt_d = _optimizer(discriminator, cfg, device, cfg.lr * cfg.d_lr_mult)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
     ema = EMA(generator, cfg.ema) if cfg.ema > 0 else None
     # Distillation: a frozen teacher supplies targets; D may start from the teacher's D.
@@ -150,8 +153,14 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional,
                           amp_dtype=AMP_DTYPES[cfg.precision],
                           fuse_d=not _has_batchnorm(discriminator),
+                          perceptual_weight=cfg.perceptual_weight,
                           teacher_weight=cfg.distill.teacher_weight if teacher is not None else 0.0,
                           feature_weight=cfg.distill.feature_weight if teacher is not None else 0.0)
+    perceptual = None
+    if cfg.perceptual_weight > 0:
+        from ..perceptual import build_perceptual
+
+        perceptual = build_perceptual(cfg.perceptual_net, device=device)
     sampler.start_step = step
     workers = cfg.data.workers
     # One loader for the whole run: workers persist and prefetch across epoch boundaries. A
@@ -184,8 +193,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     status = {"state": "running", "step": step, "total_steps": total, "processes": ctx.world,
               "device": str(device), "precision": cfg.precision}
 
-    def save(at_step: int) -> Path:
-        """Collective: every process hands its RNG state to rank 0, which writes."""
+    writer = BackgroundWriter()
+
+    def save(at_step: int, background: bool = False) -> Path:
+        """Collective: every process hands its RNG state to rank 0, which writes. ``background``:
+        rank 0 snapshots the tensors and writes them in a thread while training goes on."""
         rngs = distributed.gather(ctx, rng_state(device))
         path = checkpoint_dir(run_dir, at_step)
         if ctx.main:
@@ -194,10 +206,14 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                      "world_size": ctx.world, "config": json.dumps(to_dict(cfg))}
             if scaler is not None:
                 state["scaler"] = scaler.state_dict()
-            path = save_training_checkpoint(run_dir, step=at_step, generator=export_model,
-                                            discriminator=discriminator, info=info, state=state,
-                                            keep=cfg.keep_checkpoints,
-                                            train_generator=generator if ema is not None else None)
+            kwargs = dict(generator=export_model, discriminator=discriminator, info=info, state=state,
+                          train_generator=generator if ema is not None else None)
+            if background:
+                writer.submit(save_training_checkpoint, run_dir, step=at_step,
+                              keep=cfg.keep_checkpoints, **snapshot(kwargs))
+            else:
+                writer.wait()
+                path = save_training_checkpoint(run_dir, step=at_step, keep=cfg.keep_checkpoints, **kwargs)
         return path
 
     def sample(at_step: int) -> None:
@@ -245,14 +261,14 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     stop_reason = ""
     memory = (lambda t: t.contiguous(memory_format=torch.channels_last)) if cfg.channels_last else (lambda t: t)
     batches = iter(loader)
-    with stop_on_signals() as signals:
+    with writer.joined(), stop_on_signals() as signals:
         while step < total:
             # (a) batch, (b) lr for this step
             batch = next(batches)
             lr = cfg.lr * lr_factor(step, decay_start=decay_start, decay_end=decay_end,
                                     schedule=cfg.lr_schedule)
             set_lr(opt_g, lr)
-            set_lr(opt_d, lr)
+            set_lr(opt_d, lr * cfg.d_lr_mult)
             real_a = memory(batch["input"].to(device, non_blocking=True))
             real_b = memory(batch["target"].to(device, non_blocking=True))
             distill = None
@@ -261,7 +277,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                 distill = DistillTargets(t_out, t_feats, student_taps)
             # (c) D step, G step, weight average
             metrics = train_step(g_run, d_run, opt_g, opt_d, real_a, real_b, step_cfg, scaler=scaler,
-                                 frozen_discriminator=d_frozen, distill=distill)
+                                 frozen_discriminator=d_frozen, perceptual=perceptual,
+                                 distill=distill)
             if ema is not None:
                 ema.update(generator, step)
             # Accumulated on the device: no host sync per step on a GPU.
@@ -312,7 +329,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                     run_validation(step)
                 distributed.barrier(ctx)
             if save_now:
-                save(step)
+                # The run's last checkpoint is written in the foreground below.
+                save(step, background=step < total and not signals and not stop_reason)
                 last_saved = step
             if ctx.main and (sample_now or val_now):
                 report()
@@ -321,6 +339,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                 break
         if bar is not None:
             bar.close()
+        writer.wait()  # a checkpoint still being written is complete before the run reports
         path = save(step) if last_saved != step else checkpoint_dir(run_dir, step)
         if ctx.main:
             status["state"] = ("interrupted" if signals else

@@ -25,6 +25,8 @@ class StepConfig:
     # One D forward on [real; fake] instead of two. Only equivalent when D has no batch norm
     # (batch statistics would mix real and fake); the loop turns it on for instance/no norm.
     fuse_d: bool = False
+    # Weight of the perceptual loss (train_step's ``perceptual`` module); 0 as in the paper.
+    perceptual_weight: float = 0.0
     # Distillation (`pix2pix distill`): weights of L1 to the teacher's output and of the
     # attention-transfer loss on decoder features; used when train_step gets ``distill`` targets.
     teacher_weight: float = 0.0
@@ -45,12 +47,14 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
                opt_d: torch.optim.Optimizer, real_a: torch.Tensor, real_b: torch.Tensor,
                cfg: StepConfig, *, scaler: Optional[torch.amp.GradScaler] = None,
                frozen_discriminator: Optional[nn.Module] = None,
+               perceptual: Optional[nn.Module] = None,
                distill: Optional[DistillTargets] = None) -> dict[str, torch.Tensor]:
     """Update D then G on ``real_a`` (N, C_in, H, W) -> ``real_b`` (N, C_out, H, W), both in [-1, 1].
 
     ``scaler`` (fp16) scales both losses; it is updated once, after both steps.
     ``frozen_discriminator`` is the same D used for the G step: the bare module when
     ``discriminator`` is a DDP wrapper, whose gradient hooks must not fire when D is frozen.
+    ``perceptual`` (fake, real) -> scalar is added to G's loss times ``cfg.perceptual_weight``.
     ``distill`` (teacher output and feature maps) adds ``teacher_weight * L1(fake, teacher)`` and
     ``feature_weight * attention loss`` to G's loss; D still sees the real target as real.
     Returns detached scalar losses keyed like ``loss/g_l1``; reading them is left to the caller so
@@ -107,6 +111,10 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
         g_l1 = l1_loss(fake_b.float(), real_b.float())
         if cfg.l1_weight > 0:
             loss_g = loss_g + cfg.l1_weight * g_l1
+        if perceptual is not None and cfg.perceptual_weight > 0:
+            g_perceptual = perceptual(fake_b, real_b)
+            loss_g = loss_g + cfg.perceptual_weight * g_perceptual
+            metrics["loss/g_perceptual"] = g_perceptual.detach()
         if distill is not None:
             g_teacher = l1_loss(fake_b.float(), distill.output)
             loss_g = loss_g + cfg.teacher_weight * g_teacher

@@ -1,0 +1,245 @@
+"""Equal-compute recipe ablation: each candidate recipe trains for the same time budget on several
+built-in examples, and is scored on the held-out test split against the paper recipe and trivial
+baselines (input copied through; every pixel the mean training target colour).
+
+Fair budgets on a shared machine: a raw wall-clock budget would hand whichever candidate happened
+to run while the neighbours were idle more steps. So the script first measures every candidate's
+step time *interleaved* (round-robin, median of several rounds, on the same real batches) as
+process CPU time on ``--threads`` threads (1 by default: CPU time then counts only work, not
+OpenMP spin-waits, and is nearly load-independent), and gives each a step budget =
+budget_seconds / its step time; then trains. Load during training slows every candidate's
+wall-clock without changing how many steps it gets.
+
+    .venv/bin/python benchmarks/recipes.py --budget 150 --examples maps,relief,edges2photos
+
+Needs the LPIPS weights (`pix2pix evaluate --install-lpips`) for the LPIPS column and for the
+perceptual-loss candidates. Prints one table (markdown) and writes --json.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from pix2pix.config import DataConfig, ModelConfig, TrainConfig, apply_overrides
+from pix2pix.data import Jitter, PairedDataset, scan_pairs
+from pix2pix.data.examples import make_example
+from pix2pix.inference import Translator
+from pix2pix.metrics import Evaluator, evaluate
+from pix2pix.models import build_discriminator, build_generator
+from pix2pix.recipes import RECIPES
+from pix2pix.training import StepConfig, train, train_step
+
+METRICS = ("l1", "psnr", "ssim", "lpips")
+# Candidates: recipe name -> overrides on top of that recipe ("name+key=value" style is allowed
+# with --candidate NAME=OVERRIDES,...).
+DEFAULT_CANDIDATES = "paper,modern,paper+perceptual"
+EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
+         "paper+resize": ("paper", ["model.upsample=resize"])}
+
+
+def candidate_overrides(name: str) -> list[str]:
+    if name in RECIPES:
+        return list(RECIPES[name])
+    if name in EXTRA:
+        base, extra = EXTRA[name]
+        return list(RECIPES[base]) + extra
+    raise SystemExit(f"unknown candidate {name!r}; choose from {', '.join([*RECIPES, *EXTRA])}")
+
+
+def base_config(root: Path, out: Path, size: int, generator: str, width: int = 64) -> TrainConfig:
+    # Cadences off the critical path: no samples/validation, one checkpoint at the end.
+    return TrainConfig(model=ModelConfig(generator=generator, base_channels=width, d_base_channels=width),
+                       data=DataConfig(root=str(root), image_size=size),
+                       out=str(out), epochs=1, decay_epochs=1, seed=0, device="cpu",
+                       log_every=50, sample_every=10**9, checkpoint_every=10**9, tensorboard="off")
+
+
+def step_timer(cfg: TrainConfig, batches: list[tuple[torch.Tensor, torch.Tensor]]):
+    """A callable running ``len(batches)`` training steps of ``cfg``'s recipe; returns s/step."""
+    from pix2pix.perceptual import build_perceptual
+
+    torch.manual_seed(0)
+    g, d = build_generator(cfg.model), build_discriminator(cfg.model)
+    og = torch.optim.Adam(g.parameters(), cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
+    od = torch.optim.Adam(d.parameters(), cfg.lr * cfg.d_lr_mult, betas=(cfg.beta1, cfg.beta2), fused=True)
+    perceptual = build_perceptual(cfg.perceptual_net) if cfg.perceptual_weight > 0 else None
+    step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional,
+                          fuse_d=not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules()), perceptual_weight=cfg.perceptual_weight)
+    g.train(), d.train()
+
+    def run() -> float:
+        t = time.process_time()
+        for a, b in batches:
+            train_step(g, d, og, od, a, b, step_cfg, perceptual=perceptual)
+        return (time.process_time() - t) / len(batches)
+
+    return run
+
+
+def measure_step_times(cfgs: dict[str, TrainConfig], train_set: PairedDataset, rounds: int,
+                       steps: int) -> dict[str, float]:
+    """Median seconds per step of every candidate, measured round-robin (same load for all)."""
+    times: dict[str, list[float]] = {k: [] for k in cfgs}
+    timers = {}
+    for name, cfg in cfgs.items():
+        items = [train_set[(i, 0)] for i in range(steps * cfg.batch_size)]
+        batches = [(torch.stack([x["input"] for x in items[j:j + cfg.batch_size]]),
+                    torch.stack([x["target"] for x in items[j:j + cfg.batch_size]]))
+                   for j in range(0, len(items), cfg.batch_size)]
+        timers[name] = step_timer(cfg, batches)
+        timers[name]()  # warm-up: first-call kernel selection
+    for _ in range(rounds):
+        for name in cfgs:
+            times[name].append(timers[name]())
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def baseline_scores(train_set: PairedDataset, test_set: PairedDataset) -> dict[str, dict]:
+    mean = torch.stack([train_set[i]["target"].mean(dim=(1, 2)) for i in range(len(train_set))]).mean(0)
+    out = {}
+    for name, predict in (("identity (copy input)", lambda x, t: x if x.shape == t.shape else None),
+                          ("mean colour", lambda x, t: mean[:, None, None].expand_as(t))):
+        ev = Evaluator(METRICS)
+        ok = True
+        for i in range(len(test_set)):
+            item = test_set[i]
+            fake = predict(item["input"], item["target"])
+            if fake is None:  # gray input, colour target: no identity baseline
+                ok = False
+                break
+            ev.add(fake[None], item["target"][None])
+        if ok:
+            out[name] = ev.result()
+    return out
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--examples", default="maps,relief,edges2photos")
+    p.add_argument("--candidates", default=DEFAULT_CANDIDATES)
+    p.add_argument("--budget", type=float, default=150.0, help="seconds of training per candidate per example")
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--generator", default="unet_128")
+    p.add_argument("--base-channels", type=int, default=32,
+                   help="G and D width for every candidate (64 in the paper; 32 gets 4x the steps)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    p.add_argument("--timing-steps", type=int, default=4, help="steps per timing round")
+    p.add_argument("--work", default="bench-recipes", help="folder for datasets and runs")
+    p.add_argument("--json", default=None, help="write all figures here")
+    p.add_argument("--table", default=None, metavar="A.json,B.json",
+                   help="only print the combined table of earlier runs (e.g. one per example, run in parallel)")
+    args = p.parse_args()
+    if args.table:
+        parts = [json.loads(Path(f).read_text()) for f in args.table.split(",")]
+        merged = dict(parts[0], examples={k: v for r in parts for k, v in r["examples"].items()},
+                      total_s=max(r.get("total_s", 0) for r in parts),
+                      load_start=[max(r["load_start"][0] for r in parts)])
+        print(table(merged))
+        return 0
+
+    torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    candidates = args.candidates.split(",")
+    results: dict = {"budget_s": args.budget, "size": args.size, "generator": args.generator,
+                     "base_channels": args.base_channels,
+                     "cpu": cpu_name(), "threads": torch.get_num_threads(),
+                     "load_start": os.getloadavg(), "examples": {}}
+    t0 = time.time()
+    for example in args.examples.split(","):
+        data = work / "data" / f"{example}{args.size}"
+        if not (data / "train").is_dir():
+            make_example(example, data, size=args.size)
+        jitter = Jitter("resize_crop", args.size, int(round(args.size * 286 / 256)), True)
+        train_set = PairedDataset(scan_pairs(data, "train"), jitter=jitter, train=True)
+        plain = Jitter("none", args.size, args.size, False)
+        test_set = PairedDataset(scan_pairs(data, "test"), jitter=plain, train=False)
+        cfgs = {}
+        for name in candidates:
+            cfg = apply_overrides(base_config(data, work / "runs" / example / name, args.size, args.generator,
+                                              args.base_channels),
+                                  candidate_overrides(name))
+            cfgs[name] = cfg
+        step_s = measure_step_times(cfgs, train_set, args.rounds, args.timing_steps)
+        ex: dict = {"train_pairs": len(train_set), "test_pairs": len(test_set),
+                    "baselines": baseline_scores(PairedDataset(train_set.pairs, jitter=plain, train=False),
+                                                 test_set),
+                    "candidates": {}}
+        for name, cfg in cfgs.items():
+            steps = max(1, int(args.budget / step_s[name]))
+            per_epoch = len(train_set) // cfg.batch_size
+            # The paper's schedule shortened to the budget: constant lr, then linear decay to 0
+            # over the second half (whole epochs when the budget spans several, else constant).
+            half = max(1, steps // per_epoch // 2)
+            cfg = dataclasses.replace(cfg, max_steps=steps, epochs=half, decay_epochs=half)
+            out = Path(cfg.out)
+            if out.exists():  # a fresh run each time
+                import shutil
+
+                shutil.rmtree(out)
+            t = time.time()
+            run_dir = train(cfg, progress=False)
+            wall = time.time() - t
+            scores = evaluate(Translator.from_pretrained(run_dir, device="cpu"), test_set, metrics=METRICS)
+            ex["candidates"][name] = {"step_s": step_s[name], "steps": steps, "train_wall_s": wall,
+                                      "overrides": candidate_overrides(name),
+                                      **{m: scores[m] for m in METRICS if m in scores}}
+            print(f"[{time.time() - t0:6.0f}s] {example} {name}: {steps} steps "
+                  f"({step_s[name]:.3f} CPU-s/step measured, {wall:.0f} s wall) "
+                  + " ".join(f"{m}={scores.get(m, float('nan')):.4f}" for m in METRICS), flush=True)
+        results["examples"][example] = ex
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    results["load_end"] = os.getloadavg()
+    results["total_s"] = time.time() - t0
+    print(table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def table(results: dict) -> str:
+    lines = [f"Equal-compute ablation: {results['budget_s']:.0f} CPU-s of training per candidate per "
+             f"example (step budget = budget / interleaved median CPU time per step), "
+             f"{results['generator']} width {results['base_channels']} at "
+             f"{results['size']}², batch per recipe, {results['threads']} thread(s), CPU {results['cpu']}, "
+             f"load avg {results['load_start'][0]:.1f} at start, total {results.get('total_s', 0) / 60:.0f} min.",
+             "", "| example | recipe | steps | CPU-s/step | L1 ↓ | PSNR ↑ | SSIM ↑ | LPIPS ↓ | ΔL1 vs paper | ΔLPIPS vs paper |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for example, ex in results["examples"].items():
+        paper = ex["candidates"].get("paper")
+        for name, base in ex["baselines"].items():
+            lines.append(f"| {example} | *{name}* | – | – | {base['l1']:.4f} | {base['psnr']:.2f} | "
+                         f"{base['ssim']:.3f} | {base.get('lpips', float('nan')):.4f} | | |")
+        for name, c in ex["candidates"].items():
+            d_l1 = d_lp = ""
+            if paper and name != "paper":
+                d_l1 = f"{100 * (c['l1'] / paper['l1'] - 1):+.1f}%"
+                d_lp = f"{100 * (c['lpips'] / paper['lpips'] - 1):+.1f}%" if "lpips" in c else ""
+            lines.append(f"| {example} | {name} | {c['steps']} | {c['step_s']:.3f} | {c['l1']:.4f} | "
+                         f"{c['psnr']:.2f} | {c['ssim']:.3f} | {c.get('lpips', float('nan')):.4f} | "
+                         f"{d_l1} | {d_lp} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
