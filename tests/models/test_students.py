@@ -59,6 +59,8 @@ def test_macs_match_the_published_counts():
     assert round(resnet.macs_torchprofile / 1e9, 1) == 56.8
     mobile = profile(build_generator(ModelConfig(generator="mobile_unet_256", base_channels=16)), size=256)
     assert mobile.macs == mobile.macs_torchprofile  # resize-convs: no transposed convs
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in
+                   build_generator(ModelConfig(generator="mobile_unet_128")).modules())
     assert unet.macs / mobile.macs > 40
 
 
