@@ -62,6 +62,32 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation (`pix2pix distill`): the generator learns a teacher's outputs."""
+
+    # Teacher: pretrained, checkpoint or run directory ("" is ordinary training).
+    teacher: str = ""
+    # Weight of L1(student output, teacher output); the loss to the real target stays l1_weight.
+    teacher_weight: float = 100.0
+    # Attention-transfer loss on decoder feature maps of matching size (0: off; U-Net families).
+    feature_weight: float = 0.0
+    # Start D from the teacher run's discriminator when the checkpoint has one of the same shape.
+    teacher_discriminator: bool = True
+    # Keep teacher outputs in memory: "auto" (when the jitter is off, so outputs repeat), "off".
+    cache: str = "auto"
+    cache_mb: int = 2048
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.teacher)
+
+    def validate(self) -> None:
+        check_choice("distill.cache", self.cache, ("auto", "off"))
+        for name in ("teacher_weight", "feature_weight", "cache_mb"):
+            check_positive(f"distill.{name}", getattr(self, name), allow_zero=True)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One training run: model, data and optimisation."""
 
@@ -114,6 +140,7 @@ class TrainConfig:
     perceptual_weight: float = 0.0
     perceptual_net: str = "alex"
     d_lr_mult: float = 1.0
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     @property
     def val_metric_list(self) -> list[str]:
@@ -137,7 +164,10 @@ class TrainConfig:
             raise ValueError("nothing to train: epochs + decay_epochs is 0 and max_steps is not set")
         if self.max_steps is not None:
             check_positive("max_steps", self.max_steps)
-        if self.l1_weight == 0 and self.gan_weight == 0 and self.perceptual_weight == 0:
+        self.distill.validate()
+        teacher_loss = self.distill.teacher_weight if self.distill.enabled else 0.0
+        if self.l1_weight == 0 and self.gan_weight == 0 and self.perceptual_weight == 0 \
+                and teacher_loss == 0:
             raise ValueError("l1_weight, gan_weight and perceptual_weight are all 0: the generator "
                              "would learn nothing")
         if not self.data.root:

@@ -15,6 +15,16 @@ def _train() -> ModuleType:
     return train
 
 
+def _distill() -> ModuleType:
+    from . import distill
+    return distill
+
+
+def _models() -> ModuleType:
+    from . import models
+    return models
+
+
 def _translate() -> ModuleType:
     from . import translate
     return translate
@@ -56,8 +66,9 @@ def _serve() -> ModuleType:
 
 
 COMMANDS: dict[str, Callable[[], ModuleType]] = {
-    "train": _train, "translate": _translate, "data": _data, "demo": _demo, "evaluate": _evaluate,
-    "evaluate-video": _evaluate_video, "export": _export, "import-weights": _import_weights, "serve": _serve,
+    "train": _train, "distill": _distill, "translate": _translate, "data": _data, "demo": _demo,
+    "evaluate": _evaluate, "evaluate-video": _evaluate_video, "export": _export,
+    "import-weights": _import_weights, "serve": _serve, "models": _models,
 }
 
 

@@ -35,4 +35,11 @@ def run(args: argparse.Namespace) -> int:
           f"{'below' if margin >= 0 else 'above'} it)")
     print(f"side by side (input | output | target): {r['grid']}")
     print(f"metrics: {args.out}/metrics.json   model: {r['run_dir']}")
+    import os
+    import sys
+
+    # The command as this shell can run it (make demo calls .venv/bin/pix2pix).
+    exe = os.path.relpath(sys.argv[0]) if os.path.basename(sys.argv[0]) == "pix2pix" else "pix2pix"
+    print(f"open the studio: {exe} serve --model {r['run_dir']}   (with no --model it serves the "
+          f"built-in relief map -> satellite model)")
     return 0

@@ -11,9 +11,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Serve trained models: a drawing studio at / that translates "
                                    "live, POST /api/translate, GET /api/models, GET /health, and "
                                    "the API docs at /docs. Works offline.")
-    p.add_argument("--model", action="append", required=True, metavar="[NAME=]DIR",
+    p.add_argument("--model", action="append", metavar="[NAME=]DIR",
                    help="pretrained, checkpoint or run directory; repeat for several models "
-                        "(the first is the default; NAME defaults to the directory's name)")
+                        "(the first is the default; NAME defaults to the directory's name). "
+                        "Without --model: the built-in relief map -> satellite model")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
@@ -54,7 +55,14 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
     limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels)
-    models = load_models(args.model, device=args.device, backend=args.backend)
+    specs = args.model
+    if not specs:
+        from ..builtin import BUILTIN_NAME, builtin_model_dir
+
+        specs = [f"{BUILTIN_NAME}={builtin_model_dir()}"]
+        print(f"no --model given: serving the built-in model {BUILTIN_NAME} (paint a relief map "
+              f"in its palette, get satellite imagery; pass --model DIR for your own)")
+    models = load_models(specs, device=args.device, backend=args.backend)
     video_limits = VideoLimits(max_bytes=int(args.max_video_mb * 1024 * 1024),
                                max_seconds=args.max_video_seconds, max_frames=args.max_video_frames)
     app = create_app(models, limits=limits, max_batch=args.max_batch, max_pending=args.max_queue,

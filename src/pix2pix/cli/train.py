@@ -83,15 +83,21 @@ FLAGS: dict[str, tuple[str, type, str]] = {
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a generator on a paired dataset",
+                       description="Train a pix2pix generator. Precedence: defaults < --recipe < --config file "
+                                   "< options < --set overrides. With --resume the run's saved "
+                                   "config is the starting point.")
+    add_options(p)
+    p.set_defaults(run=run)
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """The training options, shared by `pix2pix train` and `pix2pix distill`."""
     from ..models import DISCRIMINATORS, GENERATORS
     from ..models.layers import NORMS
 
     names = {"generators": ", ".join(GENERATORS), "discriminators": " or ".join(DISCRIMINATORS),
              "norms": ", ".join(NORMS)}
-    p = sub.add_parser("train", help="train a generator on a paired dataset",
-                       description="Train a pix2pix generator. Precedence: defaults < --recipe < --config file "
-                                   "< options < --set overrides. With --resume the run's saved "
-                                   "config is the starting point.")
     for flag, (path, tp, help_) in FLAGS.items():
         p.add_argument("--" + flag.replace("_", "-"), dest=flag, type=tp, default=None,
                        help=f"{help_.format(**names)} [{path}]")
@@ -114,13 +120,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--dry-run", action="store_true", help="check config and data, print, do not train")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(run=run)
 
 
-def build_config(args: argparse.Namespace):
+def build_config(args: argparse.Namespace, base=None):
+    """The run's TrainConfig: ``base`` (default: the defaults) < --config < options < --set; with
+    --resume, the run's saved config instead of ``base``."""
     from ..config import TrainConfig, apply_overrides, from_dict, load_config_file, merge
 
-    cfg = TrainConfig()
+    cfg = base if base is not None else TrainConfig()
     if args.resume:
         if not args.out:
             raise ValueError("--resume needs --out RUN_DIR (the run to continue)")
@@ -176,11 +183,12 @@ def _launch(cfg, args: argparse.Namespace) -> int:
         os.unlink(tmp)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, cfg=None, command: str = "train") -> int:
+    """Train ``cfg`` (default: built from ``args``); ``command`` names the CLI in messages."""
     from ..config import to_dict
     from ..training.distributed import world_from_env
 
-    cfg = build_config(args)
+    cfg = cfg if cfg is not None else build_config(args)
     # Under torchrun or --num-processes every process runs this; only rank 0 prints.
     main = os.environ.get("RANK", "0") == "0"
     child = world_from_env() > 1
@@ -203,11 +211,11 @@ def run(args: argparse.Namespace) -> int:
     except TrainingInterrupted as e:
         if main:
             print(f"interrupted: checkpoint saved at {e.checkpoint}; continue with "
-                  f"`pix2pix train --resume --out {cfg.out}`", file=sys.stderr)
+                  f"`pix2pix {command} --resume --out {cfg.out}`", file=sys.stderr)
         return 130
     except TrainingDiverged as e:
         if main:
-            print(f"pix2pix train: stopped: {e}", file=sys.stderr)
+            print(f"pix2pix {command}: stopped: {e}", file=sys.stderr)
         return 3
     if not main:
         return 0
@@ -215,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     status = json.loads(status_file.read_text()) if status_file.is_file() else {}
     if status.get("state", "finished") != "finished":
         print(f"{status['state']} at step {status['step']} of {status['total_steps']}; continue with "
-              f"`pix2pix train --resume --out {cfg.out}`")
+              f"`pix2pix {command} --resume --out {cfg.out}`")
         return 0
     print(f"done: model in {run_dir} (translate with `pix2pix translate --model {run_dir} IMAGES --out DIR`)")
     if (Path(run_dir) / "best").is_dir():

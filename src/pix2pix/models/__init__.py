@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from .config import ModelConfig
 from .layers import count_parameters
+from .mobile_unet import MobileUNet
 from .patchgan import PatchGAN, PixelGAN
-from .registry import (DISCRIMINATORS, GENERATORS, GeneratorSpec, apply_spectral_norm,
+from .registry import (DISCRIMINATORS, GENERATORS, STUDENTS, GeneratorSpec, apply_spectral_norm,
                        build_discriminator, build_generator, check_image_size, check_model_names,
                        generator_multiple)
 from .resnet import ResNetGenerator
 from .unet import UNet
 
-__all__ = ["GENERATORS", "DISCRIMINATORS", "GeneratorSpec", "ModelConfig", "build_generator",
-           "build_discriminator", "apply_spectral_norm", "generator_multiple", "check_model_names", "check_image_size",
+__all__ = ["GENERATORS", "DISCRIMINATORS", "STUDENTS", "MobileUNet", "GeneratorSpec", "ModelConfig",
+           "build_generator", "build_discriminator", "apply_spectral_norm", "generator_multiple",
+           "check_model_names", "check_image_size",
            "count_parameters", "UNet", "ResNetGenerator", "PatchGAN", "PixelGAN"]

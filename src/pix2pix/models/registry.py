@@ -8,6 +8,7 @@ from torch import nn
 
 from ..checks import check_choice
 from .layers import NORMS, init_weights
+from .mobile_unet import MobileUNet
 from .patchgan import PatchGAN, PixelGAN
 from .resnet import ResNetGenerator
 from .unet import UPSAMPLES, UNet
@@ -36,11 +37,35 @@ def _resnet(blocks: int) -> Callable[[ModelConfig], nn.Module]:
                                      dropout=c.dropout, upsample=c.upsample)
 
 
+def _mobile_unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
+    return lambda c: MobileUNet(in_channels=c.in_channels, out_channels=c.out_channels,
+                                base_channels=c.base_channels, depth=depth, norm=c.norm,
+                                dropout=c.dropout)
+
+
 GENERATORS: dict[str, GeneratorSpec] = {
     "unet_256": GeneratorSpec(_unet(8), 256, "U-Net, 8 downsamplings (the paper's generator)"),
     "unet_128": GeneratorSpec(_unet(7), 128, "U-Net, 7 downsamplings"),
     "resnet_9blocks": GeneratorSpec(_resnet(9), 4, "ResNet, 9 residual blocks"),
     "resnet_6blocks": GeneratorSpec(_resnet(6), 4, "ResNet, 6 residual blocks"),
+    "mobile_unet_256": GeneratorSpec(_mobile_unet(8), 256, "U-Net with separable convs, resize-conv "
+                                     "decoder, channels capped at 4x base (a fast student)"),
+    "mobile_unet_128": GeneratorSpec(_mobile_unet(7), 128, "mobile_unet_256 with 7 downsamplings"),
+}
+
+# Distillation students: a generator and a width (``--student NAME`` in `pix2pix distill`); any
+# generator with ``--base-channels`` works as well, these are the presets listed and tested.
+STUDENTS: dict[str, tuple[str, int]] = {
+    "unet_256_w8": ("unet_256", 8),
+    "unet_256_w16": ("unet_256", 16),
+    "unet_256_w32": ("unet_256", 32),
+    "unet_128_w8": ("unet_128", 8),
+    "unet_128_w16": ("unet_128", 16),
+    "unet_128_w32": ("unet_128", 32),
+    "mobile_unet_256_w16": ("mobile_unet_256", 16),
+    "mobile_unet_256_w32": ("mobile_unet_256", 32),
+    "mobile_unet_128_w16": ("mobile_unet_128", 16),
+    "mobile_unet_128_w32": ("mobile_unet_128", 32),
 }
 
 DISCRIMINATORS: dict[str, str] = {

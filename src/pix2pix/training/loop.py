@@ -29,6 +29,7 @@ from . import distributed
 from .background import BackgroundWriter, snapshot
 from .datasets import build_datasets, validation_set
 from .distributed import DistContext
+from .distill import DistillTargets
 from .ema import EMA
 from .report import write_report
 from .sampler import RunBatchSampler
@@ -117,8 +118,20 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     opt_d = _optimizer(discriminator, cfg, device, cfg.lr * cfg.d_lr_mult)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
     ema = EMA(generator, cfg.ema) if cfg.ema > 0 else None
+    # Distillation: a frozen teacher supplies targets; D may start from the teacher's D.
+    teacher, student_taps = None, None
+    if cfg.distill.enabled:
+        from .distill import FeatureTaps, Teacher
+
+        with torch.random.fork_rng(devices=[]):  # building the teacher must not move the RNG
+            teacher = Teacher(cfg, device)
+        if cfg.distill.teacher_discriminator and not resume:
+            teacher.init_discriminator(discriminator)
+        student_taps = (FeatureTaps(generator, training_only=True)
+                        if cfg.distill.feature_weight > 0 else None)
     info = PretrainedInfo(model=cfg.model, direction=cfg.data.direction, image_size=cfg.data.image_size,
-                          palette=dataset_palette(train_set) if ctx.main else None)
+                          palette=dataset_palette(train_set) if ctx.main else None,
+                          extra={"distilled_from": cfg.distill.teacher} if teacher is not None else {})
     if ctx.rank:
         # Dropout differs between processes, as it would between the images of one batch.
         torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank)
@@ -140,7 +153,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional,
                           amp_dtype=AMP_DTYPES[cfg.precision],
                           fuse_d=not _has_batchnorm(discriminator),
-                          perceptual_weight=cfg.perceptual_weight, shift_weight=cfg.shift_weight)
+                          perceptual_weight=cfg.perceptual_weight, shift_weight=cfg.shift_weight,
+                          teacher_weight=cfg.distill.teacher_weight if teacher is not None else 0.0,
+                          feature_weight=cfg.distill.feature_weight if teacher is not None else 0.0)
     perceptual = None
     if cfg.perceptual_weight > 0:
         from ..perceptual import build_perceptual
@@ -256,9 +271,14 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             set_lr(opt_d, lr * cfg.d_lr_mult)
             real_a = memory(batch["input"].to(device, non_blocking=True))
             real_b = memory(batch["target"].to(device, non_blocking=True))
+            distill = None
+            if teacher is not None:
+                t_out, t_feats = teacher.targets(list(batch["name"]), real_a)
+                distill = DistillTargets(t_out, t_feats, student_taps)
             # (c) D step, G step, weight average
             metrics = train_step(g_run, d_run, opt_g, opt_d, real_a, real_b, step_cfg, scaler=scaler,
-                                 frozen_discriminator=d_frozen, perceptual=perceptual)
+                                 frozen_discriminator=d_frozen, perceptual=perceptual,
+                                 distill=distill)
             if ema is not None:
                 ema.update(generator, step)
             # Accumulated on the device: no host sync per step on a GPU.

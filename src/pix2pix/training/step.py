@@ -10,6 +10,7 @@ from torch import nn
 
 from ..losses import discriminator_loss, generator_adversarial_loss, l1_loss
 from ..models.layers import set_requires_grad
+from .distill import DistillTargets, attention_loss
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class StepConfig:
     # interior, for a random shift of up to shift_max px per step (0: off; one more G pass).
     shift_weight: float = 0.0
     shift_max: int = 4
+    # Distillation (`pix2pix distill`): weights of L1 to the teacher's output and of the
+    # attention-transfer loss on decoder features; used when train_step gets ``distill`` targets.
+    teacher_weight: float = 0.0
+    feature_weight: float = 0.0
 
 
 def _d_input(real_a: torch.Tensor, b: torch.Tensor, conditional: bool) -> torch.Tensor:
@@ -67,13 +72,16 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
                opt_d: torch.optim.Optimizer, real_a: torch.Tensor, real_b: torch.Tensor,
                cfg: StepConfig, *, scaler: Optional[torch.amp.GradScaler] = None,
                frozen_discriminator: Optional[nn.Module] = None,
-               perceptual: Optional[nn.Module] = None) -> dict[str, torch.Tensor]:
+               perceptual: Optional[nn.Module] = None,
+               distill: Optional[DistillTargets] = None) -> dict[str, torch.Tensor]:
     """Update D then G on ``real_a`` (N, C_in, H, W) -> ``real_b`` (N, C_out, H, W), both in [-1, 1].
 
     ``scaler`` (fp16) scales both losses; it is updated once, after both steps.
     ``frozen_discriminator`` is the same D used for the G step: the bare module when
     ``discriminator`` is a DDP wrapper, whose gradient hooks must not fire when D is frozen.
     ``perceptual`` (fake, real) -> scalar is added to G's loss times ``cfg.perceptual_weight``.
+    ``distill`` (teacher output and feature maps) adds ``teacher_weight * L1(fake, teacher)`` and
+    ``feature_weight * attention loss`` to G's loss; D still sees the real target as real.
     Returns detached scalar losses keyed like ``loss/g_l1``; reading them is left to the caller so
     that a GPU step does not wait on a host sync.
     """
@@ -88,8 +96,13 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
             scaler.scale(loss).backward()
             scaler.step(opt)
 
+    taps = distill.taps if distill is not None else None
+    if taps is not None:
+        taps.take()  # drop maps left by sampling/validation forwards
     with amp:
         fake_b = generator(real_a)
+    # The student's decoder maps, collected by hooks during that forward (feature distillation).
+    student_features = taps.take() if taps is not None else []
     metrics: dict[str, torch.Tensor] = {}
     use_gan = cfg.gan_weight > 0
 
@@ -131,6 +144,14 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
             g_shift = shift_equivariance_loss(generator, real_a, fake_b, cfg.shift_max)
             loss_g = loss_g + cfg.shift_weight * g_shift
             metrics["loss/g_shift"] = g_shift.detach()
+        if distill is not None:
+            g_teacher = l1_loss(fake_b.float(), distill.output)
+            loss_g = loss_g + cfg.teacher_weight * g_teacher
+            metrics["loss/g_teacher"] = g_teacher.detach()
+            if cfg.feature_weight > 0:
+                g_feat = attention_loss(student_features, distill.features)
+                loss_g = loss_g + cfg.feature_weight * g_feat
+                metrics["loss/g_feature"] = g_feat.detach()
     backward_step(loss_g, opt_g)
     if scaler is not None:
         scaler.update()

@@ -1,0 +1,34 @@
+"""`pix2pix serve` with no --model serves the built-in model, and says so."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+from pix2pix.builtin import BUILTIN_NAME, builtin_model_dir
+
+from .serve_support import free_port, wait_healthy
+
+
+def test_serve_without_a_model_serves_the_builtin(tmp_path):
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "pix2pix", "serve", "--port", str(port),
+                                 "--backend", "eager"], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log)
+        with urllib.request.urlopen(f"{url}/api/models", timeout=30) as r:
+            models = json.loads(r.read())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    listed = models["models"] if isinstance(models, dict) else models
+    assert listed[0]["name"] == BUILTIN_NAME
+    assert listed[0]["palette"] == json.loads((builtin_model_dir() / "config.json").read_text())["palette"]
+    assert "serving the built-in model" in log.read_text()

@@ -1,0 +1,87 @@
+"""The built-in model: ships in the package, loads, is intact, beats trivial baselines on held-out
+tiles (tests/serve/test_builtin_default.py: `pix2pix serve` with no model serves it)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pix2pix.builtin import builtin_metrics, builtin_model_dir, paint_relief, verify_builtin
+from pix2pix.data.examples import MAP_BANDS_DEG, MAP_SPLIT_BANDS
+from pix2pix.inference import Translator
+from pix2pix.metrics import l1
+
+# The margins README.md states, from the whole test band: L1 0.47x copying the input's, LPIPS
+# 0.77x the mean colour's. (Against the per-colour mean, L1 rewards the blurry conditional mean:
+# 0.249 vs the model's 0.282, LPIPS 0.551 vs 0.637; the model loses there, and README says so.)
+L1_MARGIN = {"identity": 0.6}
+LPIPS_MARGIN = {"mean_colour": 0.85}
+SIZE = 128
+
+
+def test_builtin_ships_small_and_intact():
+    folder = builtin_model_dir()
+    weights = folder / "generator.safetensors"
+    assert weights.stat().st_size <= 10 * 2**20
+    verify_builtin()  # sha256 of the shipped weights
+    info = json.loads((folder / "config.json").read_text())
+    assert info["palette"] and len(info["palette"]) == len(builtin_metrics()["palette"])
+
+
+def held_out_tiles(world, n: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(painted map, satellite) 128 px tiles from the test longitude band only, on the grid the
+    training script tiles (so none was seen in training), land-rich, within 70 degrees of the equator."""
+    sat, relief = world
+    height, width = sat.shape[:2]
+    px_per_deg = width / 360.0
+    band = next(b for b, s in MAP_SPLIT_BANDS.items() if s == "test")
+    lo, hi = int(np.ceil(band * MAP_BANDS_DEG * px_per_deg)), int((band + 1) * MAP_BANDS_DEG * px_per_deg)
+    palette = np.asarray(builtin_metrics()["palette"], dtype=np.uint8)
+    r, g, b = (relief[..., i].astype(np.int16) for i in range(3))
+    land = ~((b > r + 25) & (b > g - 10))
+    tiles = []
+    for top in range(int(20 * px_per_deg), height - int(20 * px_per_deg) - SIZE, SIZE):
+        for left in range((lo + 63) // 64 * 64, hi - SIZE, SIZE):
+            if land[top:top + SIZE, left:left + SIZE].mean() >= 0.2:
+                tiles.append((paint_relief(relief[top:top + SIZE, left:left + SIZE], palette),
+                              sat[top:top + SIZE, left:left + SIZE]))
+    step = max(1, len(tiles) // n)
+    return tiles[::step][:n]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_builtin_beats_trivial_baselines_on_held_out_tiles(world, lpips_weights):
+    from pix2pix.metrics import Evaluator
+
+    translator = Translator.from_pretrained(builtin_model_dir(), device="cpu")
+    metrics = builtin_metrics()
+    tiles = held_out_tiles(world)
+    assert len(tiles) >= 8
+    to_t = lambda a: torch.from_numpy(a.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)
+    x = torch.stack([to_t(a) for a, _ in tiles])
+    y = torch.stack([to_t(b) for _, b in tiles])
+    out = translator.translate_tensor(x)
+    model = l1(out, y)
+    palette = torch.tensor(metrics["palette"], dtype=torch.float32) / 127.5 - 1
+    colour_means = torch.tensor(metrics["per_map_colour_means"], dtype=torch.float32)
+    labels = ((x.permute(0, 2, 3, 1)[..., None, :] - palette) ** 2).sum(-1).argmin(-1)
+    mean = torch.tensor(metrics["mean_target_colour"], dtype=torch.float32)[None, :, None, None]
+    baselines = {"identity": l1(x, y), "mean_colour": l1(mean.expand_as(y), y),
+                 "per_map_colour_mean": l1(colour_means[labels].permute(0, 3, 1, 2), y)}
+    for name, margin in L1_MARGIN.items():
+        assert model < margin * baselines[name], (name, model, baselines[name])
+    preds = {"mean_colour": mean.expand_as(y).contiguous(),
+             "per_map_colour_mean": colour_means[labels].permute(0, 3, 1, 2).contiguous()}
+
+    def lpips(pred):
+        ev = Evaluator(("lpips",), strict=True)
+        ev.add(pred, y)
+        return ev.result()["lpips"]
+
+    model_lpips = lpips(out)
+    for name, margin in LPIPS_MARGIN.items():
+        assert model_lpips < margin * lpips(preds[name]), (name, model_lpips)
+    # And the figure matches the one the training script measured on the whole test band.
+    assert abs(model - metrics["test"]["l1"]) < 0.25 * metrics["test"]["l1"]
