@@ -25,6 +25,7 @@ from ..checkpoint import PretrainedInfo, checkpoint_dir, load_training_checkpoin
 from ..config import TrainConfig, save_config, to_dict
 from ..data import Jitter, PairedDataset, load_pair, open_split
 from ..data.palette import find_palette
+from ..fsutil import atomic_write_text
 from ..imageio import read_image
 from ..models import build_discriminator, build_generator, generator_multiple
 from . import distributed
@@ -214,8 +215,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                     cfg.seed) if resume else 0
     if ctx.main:
         save_config(cfg, run_dir / "config.json")
-        if resume:
-            truncate_log(run_dir / "metrics.jsonl", step)
+        # Resumed: the steps after the checkpoint are run again. New: lines left by a run killed
+        # before its first checkpoint belong to no checkpoint.
+        truncate_log(run_dir / "metrics.jsonl", step)
 
     # ---- (5) wrappers: DDP averages gradients over processes; compile fuses the graphs.
     g_run, d_run, d_frozen = (distributed.wrap(generator, ctx, device),
@@ -299,7 +301,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         status.update(step=step, elapsed_s=round(time.monotonic() - t_start, 1))
         if rate:
             status.update(it_per_s=round(rate, 3), eta_s=round((total - step) / rate))
-        (run_dir / "status.json").write_text(json.dumps(status) + "\n")
+        atomic_write_text(run_dir / "status.json", json.dumps(status) + "\n", durable=False)
         write_report(run_dir, status=status, config=to_dict(cfg), lines=tracker.log.read(),
                      best=best.best if best is not None else None)
 
