@@ -245,3 +245,25 @@ def test_sigkill_at_24_moments_then_resume_gives_the_uninterrupted_weights(tiny_
             assert torch.equal(a[k], b[k]), k
     steps = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, TOTAL + 1))
+
+
+def test_resume_is_bit_exact_with_validation_on(tiny_dataset, tmp_path, lpips_weights, one_thread):
+    """Validation (with the LPIPS network, built after the RNG is restored) draws no random number
+    from the training stream: 2 + 2 resumed steps equal 4 steps bit for bit."""
+    from dataclasses import replace
+
+    from pix2pix.training import train
+
+    def cfg(out, steps):
+        return replace(_config(tiny_dataset, tmp_path / out), max_steps=steps, val_every=1,
+                       val_metrics="l1,lpips", best_metric="lpips", checkpoint_every=2)
+
+    full = train(cfg("full", 4), progress=False)
+    half = train(cfg("half", 2), progress=False)
+    train(cfg("half", 4), resume=True, progress=False)
+    a, b = load_training_checkpoint(full), load_training_checkpoint(half)
+    for x, y in ((a[1], b[1]), (a[2], b[2])):
+        for k in x:
+            assert torch.equal(x[k], y[k]), k
+    lines = [json.loads(l) for l in (half / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines if "val/lpips" in l] == [1, 2, 3, 4]
