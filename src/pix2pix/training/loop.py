@@ -10,6 +10,7 @@ a checkpoint first, or on a NaN/inf loss, keeping the last good checkpoint.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -22,15 +23,17 @@ from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from ..checkpoint import PretrainedInfo, checkpoint_dir, load_training_checkpoint, save_training_checkpoint
-from ..config import TrainConfig, save_config, to_dict
+from ..config import TrainConfig, from_dict, save_config, to_dict
 from ..data import Jitter, PairedDataset, load_pair, open_split
 from ..data.palette import find_palette
 from ..fsutil import atomic_write_text
 from ..imageio import read_image
+from ..precision import resolve_precision
 from ..models import build_discriminator, build_generator, generator_multiple
 from . import distributed
 from .distributed import DistContext
 from .ema import EMA
+from .preflight import check_geometry, check_world, resume_changes
 from .report import write_report
 from .sampler import RunBatchSampler
 from .schedule import lr_factor, set_lr
@@ -75,9 +78,16 @@ def build_datasets(cfg: TrainConfig, verify: Optional[bool] = None) -> tuple[Pai
     common = dict(in_channels=m.in_channels, out_channels=m.out_channels, direction=d.direction,
                   seed=cfg.seed)
     train = open_split(d.root, d.train_split, jitter=jitter, train=True, verify=verify, **common)
+    geometry = dict(preprocess=d.preprocess, image_size=d.image_size,
+                    multiple=generator_multiple(m.generator))
+    check_geometry(train.pairs, batch_size=cfg.batch_size, split=f"{d.root}/{d.train_split}", **geometry)
     if (Path(d.root) / d.val_split).is_dir():
         # A validation split that exists but is broken is an error, not a silent fallback.
         samples = open_split(d.root, d.val_split, jitter=jitter, train=False, verify=verify, **common)
+        # The sample grid stacks the first num_samples images: they must share a size.
+        n = min(cfg.num_samples, len(samples.pairs))
+        check_geometry(samples.pairs[:n], batch_size=n, split=f"{d.root}/{d.val_split}", **geometry)
+        check_geometry(samples.pairs, batch_size=1, split=f"{d.root}/{d.val_split}", **geometry)
     else:
         samples = PairedDataset(train.pairs, jitter=jitter, train=False, **common)
     return train, samples
@@ -165,6 +175,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
         raise ValueError(f"{run_dir} already holds a training run; pass --resume to continue it, "
                          f"or choose another --out")
     ctx, device = distributed.init(resolve_device(cfg.device))
+    # Checked on this device before anything is built: a precision the hardware only emulates
+    # would make every step many times slower.
+    cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))
     try:
         result = _train(cfg, ctx, device, run_dir, resume=resume, progress=progress)
         # Leave together: a process that tears the group down while rank 0 is still writing its
@@ -212,7 +225,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
 
     # ---- (4) resume: weights, optimisers, loss scale, weight average, step, every RNG.
     step = _restore(run_dir, ctx, device, generator, discriminator, ema, opt_g, opt_d, scaler,
-                    cfg.seed) if resume else 0
+                    cfg.seed, cfg) if resume else 0
     if ctx.main:
         save_config(cfg, run_dir / "config.json")
         # Resumed: the steps after the checkpoint are run again. New: lines left by a run killed
@@ -408,9 +421,14 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
 
 
 def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, discriminator,
-             ema: Optional[EMA], opt_g, opt_d, scaler, seed: int) -> int:
+             ema: Optional[EMA], opt_g, opt_d, scaler, seed: int, cfg: TrainConfig) -> int:
     """Load the newest checkpoint into the training objects; returns its step."""
     path, g_state, d_state, state = load_training_checkpoint(run_dir)
+    saved_cfg = from_dict(TrainConfig, json.loads(state["config"])) if "config" in state else None
+    if saved_cfg is not None:
+        for change in resume_changes(saved_cfg, cfg):
+            log.warning("resume applies a changed setting: %s", change)
+        check_world(int(state.get("world_size", 1)), ctx.world, saved_cfg.batch_size, cfg.batch_size)
     raw_file = path / "generator_train.safetensors"
     # With EMA on, model/ holds the average and the trained weights sit beside it.
     generator.load_state_dict(load_file(str(raw_file)) if raw_file.is_file() else g_state)
