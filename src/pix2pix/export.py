@@ -133,7 +133,11 @@ def read_onnx_info(path: str | Path) -> PretrainedInfo:
 
     from .checkpoint import info_from_dict
 
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends
+        raise ValueError(f"{path} is not a readable ONNX file ({type(e).__name__}: {str(e)[:200]}); "
+                         f"it is truncated or not ONNX: re-export it with `pix2pix export`") from None
     meta = {p.key: p.value for p in model.metadata_props}
     if METADATA_KEY not in meta:
         raise ValueError(f"{path} has no pix2pix metadata: it was not written by `pix2pix export`, "
@@ -166,7 +170,13 @@ def ort_session(model: str | Path | bytes, *, device: str | torch.device = "cpu"
         raise ValueError(f"the onnxruntime backend does not run on device {device.type}; "
                          f"use --backend eager or --device cpu")
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options, providers=providers)
+    try:
+        return ort.InferenceSession(source, options, providers=providers)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for a bad graph
+        name = "the ONNX model" if isinstance(model, bytes) else str(model)
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{name} cannot be loaded by ONNX Runtime ({first}); it is truncated, "
+                         f"corrupt or not an ONNX file: re-export it with `pix2pix export`") from None
 
 
 def run_onnx(session, x: np.ndarray) -> np.ndarray:

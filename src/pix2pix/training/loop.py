@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from ..checkpoint import PretrainedInfo, checkpoint_dir, load_training_checkpoint, save_training_checkpoint
 from ..config import TrainConfig, from_dict, save_config, to_dict
-from ..data import Jitter, PairedDataset, load_pair, open_split
+from ..data import Jitter, PairedDataset, load_pair, open_split, scan_pairs
 from ..data.palette import find_palette
 from ..fsutil import atomic_write_text
 from ..imageio import read_image
@@ -77,17 +77,21 @@ def build_datasets(cfg: TrainConfig, verify: Optional[bool] = None) -> tuple[Pai
     jitter = Jitter(d.preprocess, d.image_size, d.resolved_load_size, d.flip)
     common = dict(in_channels=m.in_channels, out_channels=m.out_channels, direction=d.direction,
                   seed=cfg.seed)
-    train = open_split(d.root, d.train_split, jitter=jitter, train=True, verify=verify, **common)
     geometry = dict(preprocess=d.preprocess, image_size=d.image_size,
                     multiple=generator_multiple(m.generator))
-    check_geometry(train.pairs, batch_size=cfg.batch_size, split=f"{d.root}/{d.train_split}", **geometry)
+    # Every image's header against the crop and the generator first (the split's own check
+    # decodes only its first pair).
+    check_geometry(scan_pairs(d.root, d.train_split), batch_size=cfg.batch_size,
+                   split=f"{d.root}/{d.train_split}", **geometry)
+    train = open_split(d.root, d.train_split, jitter=jitter, train=True, verify=verify, **common)
     if (Path(d.root) / d.val_split).is_dir():
         # A validation split that exists but is broken is an error, not a silent fallback.
-        samples = open_split(d.root, d.val_split, jitter=jitter, train=False, verify=verify, **common)
+        val_pairs = scan_pairs(d.root, d.val_split)
         # The sample grid stacks the first num_samples images: they must share a size.
-        n = min(cfg.num_samples, len(samples.pairs))
-        check_geometry(samples.pairs[:n], batch_size=n, split=f"{d.root}/{d.val_split}", **geometry)
-        check_geometry(samples.pairs, batch_size=1, split=f"{d.root}/{d.val_split}", **geometry)
+        n = min(cfg.num_samples, len(val_pairs))
+        check_geometry(val_pairs[:n], batch_size=n, split=f"{d.root}/{d.val_split}", **geometry)
+        check_geometry(val_pairs, batch_size=1, split=f"{d.root}/{d.val_split}", **geometry)
+        samples = open_split(d.root, d.val_split, jitter=jitter, train=False, verify=verify, **common)
     else:
         samples = PairedDataset(train.pairs, jitter=jitter, train=False, **common)
     return train, samples
