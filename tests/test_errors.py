@@ -3,6 +3,7 @@ do, and exit status 2 (never a traceback). Run through the CLI's own entry point
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -158,6 +159,7 @@ def test_duplicate_stems_and_clashing_output_names(world, tmp_path, image, model
 
 
 def test_resume_refuses_an_other_architecture_and_applies_lr(tiny_dataset, tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO)
     run = tmp_path / "run"
     code, err = cli(capsys, "train", "--data", tiny_dataset, "--out", run, *TINY, "--max-steps", 1,
                     "--batch-size", 2)
@@ -199,3 +201,26 @@ def test_half_precision_is_checked_against_this_cpu(tiny_dataset, tmp_path, caps
     else:
         err = error(capsys, *args)
         assert "precision fp16 on this CPU would be emulated" in err and "--precision fp32" in err
+
+
+@pytest.mark.parametrize("victim", ["discriminator.safetensors", "state.pt", "model/generator.safetensors"])
+def test_damaged_newest_checkpoint_falls_back_to_the_older_one(tiny_dataset, tmp_path, capsys, caplog, victim):
+    caplog.set_level(logging.INFO)
+    run = tmp_path / "run"
+    code, err = cli(capsys, "train", "--data", tiny_dataset, "--out", run, *TINY, "--max-steps", 2,
+                    "--checkpoint-every", 1, "--log-every", 1)
+    assert code == 0, err
+    newest = run / "checkpoints" / "step_00000002"
+    data = (newest / victim).read_bytes()
+    (newest / victim).write_bytes(data[: len(data) // 3])
+    code, err = cli(capsys, "train", "--resume", "--out", run, "--max-steps", 3, "--no-progress")
+    assert code == 0, err
+    assert "step_00000002 is damaged" in caplog.text and "resuming from the older checkpoint" in caplog.text
+    assert "at step 1" in caplog.text
+    lines = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert lines == [1, 2, 3]
+    # With every checkpoint damaged, the error lists them all and says what to do.
+    for ckpt in (run / "checkpoints").glob("step_*"):
+        (ckpt / "state.pt").write_bytes(b"")
+    err = error(capsys, "train", "--resume", "--out", run, "--max-steps", 4, "--no-progress")
+    assert "has no complete checkpoint" in err and "state.pt" in err and "another --out" in err

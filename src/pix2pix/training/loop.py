@@ -431,7 +431,7 @@ def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, d
     saved_cfg = from_dict(TrainConfig, json.loads(state["config"])) if "config" in state else None
     if saved_cfg is not None:
         for change in resume_changes(saved_cfg, cfg):
-            log.warning("resume applies a changed setting: %s", change)
+            log.info("resume applies a changed setting: %s", change)
         check_world(int(state.get("world_size", 1)), ctx.world, saved_cfg.batch_size, cfg.batch_size)
     raw_file = path / "generator_train.safetensors"
     # With EMA on, model/ holds the average and the trained weights sit beside it.
