@@ -24,7 +24,8 @@ from common import count_flops, matmul_rate  # noqa: E402
 from pix2pix.data.examples import example_photos  # noqa: E402
 from pix2pix.data.hed import HED  # noqa: E402
 from pix2pix.data.pairmakers import CannyEdges, HedEdges, Tiling, make_pairs  # noqa: E402
-from pix2pix.data.prepare import combine, default_workers  # noqa: E402
+from pix2pix.data.helpers import default_workers  # noqa: E402
+from pix2pix.data.prepare import combine  # noqa: E402
 
 
 def _rate(n: int, seconds: float) -> str:

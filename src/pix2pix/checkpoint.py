@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "generator.safetensors"
+CHECKPOINTS = "checkpoints"  # run_dir/checkpoints/step_NNNNNNNN/
+STEP_PREFIX = "step_"
+# With a weight average on, model/ holds the average and the trained weights sit beside it.
+TRAIN_GENERATOR_NAME = "generator_train.safetensors"
 
 
 @dataclass(frozen=True)
@@ -191,28 +195,33 @@ def safetensors_problem(file: Path) -> Optional[str]:
 # ---- resumable training state -------------------------------------------------------------------
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
-    return run_dir / "checkpoints" / f"step_{step:08d}"
+    return run_dir / CHECKPOINTS / f"{STEP_PREFIX}{step:08d}"
+
+
+def is_checkpoint_dir(path: Path) -> bool:
+    """True for a run's ``checkpoints/step_NNNNNNNN`` folder (by its place in the run, not its files)."""
+    return path.name.startswith(STEP_PREFIX) and path.parent.name == CHECKPOINTS
 
 
 def save_training_checkpoint(run_dir: str | Path, *, step: int, generator: nn.Module,
                              discriminator: nn.Module, info: PretrainedInfo, state: dict[str, Any],
-                             keep: int = 2, extra: Optional[dict[str, nn.Module]] = None) -> Path:
+                             keep: int = 2, train_generator: Optional[nn.Module] = None) -> Path:
     """Write a complete checkpoint atomically, point ``latest.json`` at it, prune old ones.
 
-    ``extra`` modules are saved as ``NAME.safetensors`` beside the discriminator (e.g. the raw
-    generator when ``model/`` holds its moving average).
+    ``train_generator``: the trained weights, when ``generator`` (saved as ``model/``) is their
+    moving average; see :func:`load_train_generator`.
     """
     run_dir = Path(run_dir)
     final = checkpoint_dir(run_dir, step)
     tmp = final.with_name("." + final.name + ".tmp")
     # Half-written checkpoints of a run killed earlier: never complete, never pointed at.
-    for stale in final.parent.glob(".step_*.*") if final.parent.is_dir() else []:
+    for stale in final.parent.glob(f".{STEP_PREFIX}*.*") if final.parent.is_dir() else []:
         shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_pretrained(generator, info, tmp / "model")
     save_file(_state_dict(discriminator), str(tmp / "discriminator.safetensors"))
-    for name, module in (extra or {}).items():
-        save_file(_state_dict(module), str(tmp / f"{name}.safetensors"))
+    if train_generator is not None:
+        save_file(_state_dict(train_generator), str(tmp / TRAIN_GENERATOR_NAME))
     torch.save(state, tmp / "state.pt")
     # Every byte on disk before the rename, and the rename before latest.json names it: after a
     # crash or power cut, latest.json never points at a checkpoint that is not whole.
@@ -223,7 +232,7 @@ def save_training_checkpoint(run_dir: str | Path, *, step: int, generator: nn.Mo
     fsync_dir(final.parent)
     _fsync_write(run_dir / "latest.json",
                  (json.dumps({"step": step, "path": str(final.relative_to(run_dir))}) + "\n").encode())
-    old = sorted(p for p in (run_dir / "checkpoints").glob("step_*") if p != final)
+    old = sorted(p for p in (run_dir / CHECKPOINTS).glob(STEP_PREFIX + "*") if p != final)
     for p in old[:max(0, len(old) - (keep - 1))]:
         _remove_checkpoint(p)
     return final
@@ -268,8 +277,9 @@ def _checkpoint_candidates(run_dir: Path) -> list[Path]:
         named = [run_dir / json.loads(pointer.read_text())["path"]]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    others = sorted((p for p in (run_dir / "checkpoints").glob("step_*") if p.is_dir() and p not in named),
-                    reverse=True) if (run_dir / "checkpoints").is_dir() else []
+    folder = run_dir / CHECKPOINTS
+    others = sorted((p for p in folder.glob(STEP_PREFIX + "*") if p.is_dir() and p not in named),
+                    reverse=True) if folder.is_dir() else []
     return named + others
 
 
@@ -318,3 +328,25 @@ def load_training_checkpoint(run_dir: str | Path) -> tuple[Path, dict[str, torch
                                 f"no checkpoints/step_*)")
     raise ValueError(f"{run_dir} has no complete checkpoint to resume from: " + "; ".join(skipped)
                      + ". Start a new run (another --out), or restore a checkpoint from a backup")
+
+
+def load_train_generator(path: Path) -> Optional[dict[str, torch.Tensor]]:
+    """The trained generator tensors of checkpoint ``path`` when ``model/`` holds their moving
+    average, else None (``model/`` then holds the trained weights themselves)."""
+    file = path / TRAIN_GENERATOR_NAME
+    return load_file(str(file)) if file.is_file() else None
+
+
+def rng_state(device: torch.device) -> dict:
+    """The RNG state a resumed run needs to draw the same numbers (CPU, and the GPU's when on one)."""
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    """Restore what :func:`rng_state` captured."""
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .checks import check_choice, check_positive
+# ModelConfig lives beside the architecture registry it is checked against; re-exported here
+# because a TrainConfig is made of it.
+from .models.config import ModelConfig
+
 DIRECTIONS = ("AtoB", "BtoA")
 PREPROCESS = ("resize_crop", "crop", "resize", "none")
 GAN_MODES = ("vanilla", "lsgan", "hinge")
@@ -21,49 +26,6 @@ PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 # Validation metrics and whether a higher value is better.
 METRICS = {"l1": False, "psnr": True, "ssim": True, "lpips": False, "fid": False}
-
-
-def _choice(name: str, value: object, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(map(str, choices))}")
-
-
-def _positive(name: str, value: float, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name}={value!r} must be {'>= 0' if allow_zero else '> 0'}")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Generator and discriminator architecture."""
-
-    generator: str = "unet_256"
-    in_channels: int = 3
-    out_channels: int = 3
-    base_channels: int = 64
-    norm: str = "batch"
-    dropout: float = 0.5
-    # U-Net decoder level (from the bottleneck) where dropout begins: 0 as in the paper, 1 as in
-    # the reference PyTorch code (models imported with `pix2pix import-weights`).
-    dropout_start: int = 0
-    discriminator: str = "patch"
-    d_layers: int = 3
-    d_base_channels: int = 64
-    # The conditional D sees (input, output); False gives the paper's unconditional "GAN" ablation.
-    conditional: bool = True
-
-    def validate(self) -> None:
-        from .models import DISCRIMINATORS, GENERATORS
-        from .models.layers import NORMS
-
-        _choice("model.generator", self.generator, tuple(GENERATORS))
-        _choice("model.discriminator", self.discriminator, tuple(DISCRIMINATORS))
-        _choice("model.norm", self.norm, NORMS)
-        for name in ("in_channels", "out_channels", "base_channels", "d_base_channels", "d_layers"):
-            _positive(f"model.{name}", getattr(self, name))
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"model.dropout={self.dropout!r} must be in [0, 1)")
-        _positive("model.dropout_start", self.dropout_start, allow_zero=True)
 
 
 @dataclass(frozen=True)
@@ -89,11 +51,11 @@ class DataConfig:
         return self.load_size or int(round(self.image_size * 286 / 256))
 
     def validate(self) -> None:
-        _choice("data.direction", self.direction, DIRECTIONS)
-        _choice("data.preprocess", self.preprocess, PREPROCESS)
-        _positive("data.image_size", self.image_size)
-        _positive("data.workers", self.workers, allow_zero=True)
-        _positive("data.prefetch", self.prefetch)
+        check_choice("data.direction", self.direction, DIRECTIONS)
+        check_choice("data.preprocess", self.preprocess, PREPROCESS)
+        check_positive("data.image_size", self.image_size)
+        check_positive("data.workers", self.workers, allow_zero=True)
+        check_positive("data.prefetch", self.prefetch)
         if self.load_size is not None and self.load_size < self.image_size:
             raise ValueError(f"data.load_size={self.load_size} is smaller than data.image_size="
                              f"{self.image_size}; it must be at least the crop size")
@@ -152,22 +114,22 @@ class TrainConfig:
     def validate(self) -> None:
         self.model.validate()
         self.data.validate()
-        _choice("train.gan_mode", self.gan_mode, GAN_MODES)
-        _choice("train.device", self.device, DEVICES)
-        _choice("train.lr_schedule", self.lr_schedule, ("linear", "constant"))
+        check_choice("train.gan_mode", self.gan_mode, GAN_MODES)
+        check_choice("train.device", self.device, DEVICES)
+        check_choice("train.lr_schedule", self.lr_schedule, ("linear", "constant"))
         for name in ("batch_size", "lr", "log_every", "sample_every", "checkpoint_every",
                      "keep_checkpoints", "num_samples"):
-            _positive(name, getattr(self, name))
+            check_positive(name, getattr(self, name))
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be in [0, 1) (Adam's decay rates)")
         self._validate_discriminator_depth()
         for name in ("epochs", "decay_epochs", "l1_weight", "gan_weight"):
-            _positive(name, getattr(self, name), allow_zero=True)
+            check_positive(name, getattr(self, name), allow_zero=True)
         if self.epochs + self.decay_epochs == 0 and not self.max_steps:
             raise ValueError("nothing to train: epochs + decay_epochs is 0 and max_steps is not set")
         if self.max_steps is not None:
-            _positive("max_steps", self.max_steps)
+            check_positive("max_steps", self.max_steps)
         if self.l1_weight == 0 and self.gan_weight == 0:
             raise ValueError("l1_weight and gan_weight are both 0: the generator would learn nothing")
         if not self.data.root:
@@ -187,22 +149,22 @@ class TrainConfig:
                              f"then loses 2 px); use --d-layers {fits} or less, or a larger --image-size")
 
     def _validate_scale(self) -> None:
-        _choice("train.precision", self.precision, PRECISIONS)
-        _choice("train.compile", self.compile, COMPILE_MODES)
-        _choice("train.tensorboard", self.tensorboard, ("auto", "on", "off"))
-        _positive("val_every", self.val_every, allow_zero=True)
-        _positive("val_max_images", self.val_max_images)
+        check_choice("train.precision", self.precision, PRECISIONS)
+        check_choice("train.compile", self.compile, COMPILE_MODES)
+        check_choice("train.tensorboard", self.tensorboard, ("auto", "on", "off"))
+        check_positive("val_every", self.val_every, allow_zero=True)
+        check_positive("val_max_images", self.val_max_images)
         for name in self.val_metric_list:
-            _choice("val_metrics entry", name, tuple(METRICS))
+            check_choice("val_metrics entry", name, tuple(METRICS))
         if self.best_metric:
-            _choice("best_metric", self.best_metric, tuple(METRICS))
+            check_choice("best_metric", self.best_metric, tuple(METRICS))
             if self.val_every and self.best_metric not in self.val_metric_list:
                 raise ValueError(f"best_metric={self.best_metric!r} is not among val_metrics="
                                  f"{self.val_metrics!r}; add it there or pick one of those")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema={self.ema!r} must be in [0, 1): a decay such as 0.999, or 0 for off")
         if self.max_time is not None:
-            _positive("max_time", self.max_time)
+            check_positive("max_time", self.max_time)
         if self.sync_batchnorm and self.model.norm != "batch":
             raise ValueError(f"sync_batchnorm is on but model.norm={self.model.norm!r}; it only "
                              f"applies to batch norm (instance norm needs no syncing)")
@@ -258,7 +220,8 @@ def _coerce(path: str, value: Any, tp: Any) -> Any:
                 raise ValueError
             return float(value)
         if tp is str:
-            return str(value)
+            # A file's null for a text field means "off", as "" does (best_metric, wandb_project).
+            return "" if value is None else str(value)
     except (TypeError, ValueError):
         raise ValueError(f"{path}={value!r} is not a valid {getattr(tp, '__name__', tp)}") from None
     return value
@@ -273,6 +236,21 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
                          f"valid keys: {', '.join(prefix + k for k in hints)}")
     kwargs = {k: _coerce(prefix + k, v, hints[k]) for k, v in data.items()}
     return cls(**kwargs)
+
+
+def merge(cfg: Any, data: dict) -> Any:
+    """Overlay a nested mapping (a config file, the CLI's options) on dataclass ``cfg``.
+
+    Sections merge key by key, so ``{"model": {"norm": "instance"}}`` keeps the other model
+    fields; every value is checked against its field's type and unknown keys are errors.
+    """
+    def overlay(base: dict, top: dict) -> dict:
+        out = dict(base)
+        for k, v in top.items():
+            out[k] = overlay(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        return out
+
+    return from_dict(type(cfg), overlay(to_dict(cfg), data))
 
 
 def apply_overrides(cfg: Any, overrides: list[str]) -> Any:

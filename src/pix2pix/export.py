@@ -34,6 +34,7 @@ from .checkpoint import PretrainedInfo, info_to_dict
 from .config import to_dict
 from .fsutil import atomic_write_text, fsync_file
 from .models import generator_multiple
+from .ranges import to_signed
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,7 @@ def export_checked(generator: nn.Module, info: PretrainedInfo, out: str | Path, 
         m = generator_multiple(info.model.generator)
         g = torch.Generator().manual_seed(seed)
         # Non-square, so the check exercises both dynamic sides.
-        sample = torch.rand(1, info.model.in_channels, m, 2 * m, generator=g) * 2 - 1
+        sample = to_signed(torch.rand(1, info.model.in_channels, m, 2 * m, generator=g))
     diff, out_fp = check_parity(generator, path, sample)
     tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
     report = ExportReport(path=path, opset=written, max_abs_diff=diff, check_shape=tuple(sample.shape), fp16=fp16,

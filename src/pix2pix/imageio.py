@@ -72,7 +72,7 @@ def image_size(path: Path) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
-def _is_16bit_colour(im: Image.Image) -> bool:
+def is_16bit_colour(im: Image.Image) -> bool:
     """True for 16-bit-per-channel RGB(A) files, which PIL decodes to 8 bits."""
     if im.mode not in ("RGB", "RGBA"):
         return False
@@ -81,6 +81,24 @@ def _is_16bit_colour(im: Image.Image) -> bool:
         if isinstance(rawmode, str) and ";16" in rawmode:
             return True
     return False
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder`` (not recursive), sorted; [] if it does not exist."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+
+
+def bit_depth(path: Path) -> int:
+    """16 for 16-bit PNG/TIFF and uint16 ``.npy``, else 8 (header only)."""
+    if path.suffix.lower() == ".npy":
+        return 16 if np.load(path, mmap_mode="r", allow_pickle=False).dtype == np.uint16 else 8
+    try:
+        with Image.open(path) as im:
+            return 16 if im.mode.startswith("I") or is_16bit_colour(im) else 8
+    except Exception:  # unreadable files are reported by read_image, with the reason
+        return 8
 
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
@@ -102,8 +120,9 @@ def _read_16bit_colour(path: Path, orientation: int) -> np.ndarray:
     return _orient(rgb.astype(np.float32) / 65535.0, orientation)
 
 
-def _pil_to_array(im: Image.Image) -> np.ndarray:
-    """PIL image of any mode -> (H, W, C) float32 in [0, 1]."""
+def pil_to_array(im: Image.Image) -> np.ndarray:
+    """PIL image of any mode -> (H, W, C) float32 in [0, 1], pixels as stored (no EXIF rotation:
+    users' images go through :func:`decode_pil`)."""
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif im.mode == "CMYK" or im.mode == "YCbCr" or im.mode == "LAB" or im.mode == "HSV":
@@ -146,7 +165,7 @@ def _npy_to_array(path: Path) -> np.ndarray:
 def decode_pil(im: Image.Image) -> np.ndarray:
     """Fully decode an opened PIL image to (H, W, C) float32 in [0, 1], EXIF orientation applied."""
     im.load()
-    return _pil_to_array(ImageOps.exif_transpose(im))
+    return pil_to_array(ImageOps.exif_transpose(im))
 
 
 def read_image(path: str | Path, *, shrink_to: Optional[int] = None) -> np.ndarray:
@@ -168,7 +187,7 @@ def read_image(path: str | Path, *, shrink_to: Optional[int] = None) -> np.ndarr
             raise ImageReadError(f"{path}: cannot read array ({e}); re-save it with numpy.save") from None
     try:
         with _open(path) as im:
-            if _is_16bit_colour(im):
+            if is_16bit_colour(im):
                 return _read_16bit_colour(path, im.getexif().get(0x0112, 1))
             if shrink_to and im.format == "JPEG" and min(im.size) >= 2 * shrink_to:
                 scale = min(im.size) / shrink_to
@@ -223,15 +242,35 @@ def array_to_pil(arr: np.ndarray, bits: int = 8) -> Image.Image:
         return Image.fromarray(data, "RGB")
     if c == 4:
         return Image.fromarray(data, "RGBA")
-    raise ValueError(f"cannot make an image from {c} channels; save it with save_array (.npy)")
+    raise ValueError(f"cannot make an image from {c} channels; save it as .npy with save_image")
 
 
-def save_array(arr: np.ndarray, path: str | Path) -> Path:
-    """Write (H, W, C) in [0, 1]: ``.npy`` keeps every channel, image formats need 1 to 4."""
+def save_image(arr: np.ndarray, path: str | Path, *, bits: int = 8, quality: int = 95) -> Path:
+    """Write (H, W, C) in [0, 1]: ``.npy`` keeps every channel as float32; image formats take 1 to 4
+    channels (16-bit PNG/TIFF when ``bits`` is 16; JPEG without alpha, composited on white)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".npy":
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
         np.save(path, np.clip(arr, 0, 1).astype(np.float32))
-    else:
-        array_to_pil(arr).save(path)
+        return path
+    if arr.shape[2] == 2:  # gray + alpha: PIL's LA cannot go everywhere; RGBA can
+        arr = to_channels(arr, 4, str(path))
+    if suffix in (".jpg", ".jpeg") and arr.shape[2] == 4:
+        arr = to_channels(arr, 3, str(path))  # JPEG has no alpha: composite on white
+    if bits == 16 and suffix in (".png", ".tif", ".tiff") and arr.shape[2] in (1, 3, 4):
+        import cv2
+
+        data = (np.clip(arr, 0, 1) * 65535.0 + 0.5).astype(np.uint16)
+        if data.shape[2] >= 3:
+            data = data[:, :, [2, 1, 0, 3][:data.shape[2]]]  # OpenCV writes BGR(A)
+        if not cv2.imwrite(str(path), data):
+            raise OSError(f"{path}: OpenCV could not write this 16-bit image")
+        return path
+    options: dict = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
+    if suffix == ".png":
+        options["compress_level"] = 3  # 2.5x faster than PIL's 6 for about 10 % larger files
+    if suffix in (".jpg", ".jpeg"):
+        options["subsampling"] = 0  # full-resolution colour: 4:2:0 would bleed B's colour into A at the seam
+    array_to_pil(arr).save(path, **options)
     return path

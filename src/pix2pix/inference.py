@@ -17,8 +17,10 @@ from torch import nn
 
 from .checkpoint import PretrainedInfo, load_pretrained
 from .data.dataset import to_tensor
-from .imageio import _pil_to_array, array_to_pil, read_image, to_channels
+from .device import resolve_device
+from .imageio import array_to_pil, decode_pil, read_image, to_channels
 from .models import generator_multiple
+from .ranges import to_unit
 
 log = logging.getLogger(__name__)
 ImageLike = Union[Image.Image, np.ndarray, str, Path]
@@ -78,8 +80,6 @@ class Translator:
                         batch_stats: bool = False, backend: str = "eager") -> "Translator":
         """Load a pretrained directory, a checkpoint, a run directory (its latest checkpoint), or an
         ``.onnx`` file written by `pix2pix export` (onnxruntime backend)."""
-        from .training.loop import resolve_device
-
         dev = resolve_device(device)
         if Path(path).suffix.lower() == ".onnx":
             from .export import read_onnx_info
@@ -126,7 +126,7 @@ class Translator:
 
     def finish(self, y: torch.Tensor, alpha: Optional[np.ndarray]) -> np.ndarray:
         """(C_out, H, W) in [-1, 1] -> (H, W, C_out [+ alpha]) in [0, 1]."""
-        return self._with_alpha(y.add(1).div(2).clamp(0, 1).permute(1, 2, 0).cpu().numpy(), alpha)
+        return self._with_alpha(to_unit(y).clamp(0, 1).permute(1, 2, 0).cpu().numpy(), alpha)
 
     def translate_array(self, arr: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None,
                         batch_size: int = 1, progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
@@ -161,8 +161,7 @@ class Translator:
         y = translate_tiled(arr, run, tile=tile, overlap=overlap, out_channels=self.out_channels,
                             align=self.multiple, batch_size=batch_size, progress=progress)
         # In place: for a 10,000 x 5,000 image each temporary would be another 600 MB.
-        y += 1
-        y *= 0.5
+        to_unit(y, inplace=True)
         return self._with_alpha(np.clip(y, 0, 1, out=y), alpha)
 
     def translate_batch(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -186,7 +185,7 @@ class Translator:
         if isinstance(image, (str, Path)):
             arr = read_image(image)
         elif isinstance(image, Image.Image):
-            arr = _pil_to_array(image)
+            arr = decode_pil(image)  # the uploads' conversion: EXIF orientation applied
         else:
             raise TypeError(f"cannot translate a {type(image).__name__}; pass a PIL image, a path, "
                             f"or a (H, W, C) float array in [0, 1]")

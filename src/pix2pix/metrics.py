@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import METRICS
+from .ranges import to_unit
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 def _unit(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] -> [0, 1] in float64 where the device has it (the metrics are sums of small terms)."""
     dtype = torch.float32 if x.device.type == "mps" else torch.float64
-    return x.to(dtype).add(1).div(2).clamp(0, 1)
+    return to_unit(x.to(dtype)).clamp(0, 1)
 
 
 def l1(fake: torch.Tensor, real: torch.Tensor) -> float:

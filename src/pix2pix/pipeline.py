@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .imageio import read_image, save_array
+from .imageio import read_image, save_image
 from .inference import Translator
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], 
         writes: deque[Future] = deque()
 
         def write(i: int, result: np.ndarray) -> None:
-            writes.append(encode_pool.submit(save_array, result,
+            writes.append(encode_pool.submit(save_image, result,
                                              output_path(out_dir, items[i][1], result.shape[2])))
             # Bound the encode queue; .result() re-raises a failed write here, naming its file.
             while len(writes) > 2 * batch_size + workers:

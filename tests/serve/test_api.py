@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from pix2pix import Translator
-from pix2pix.imageio import _pil_to_array
+from pix2pix.imageio import pil_to_array
 
 from .serve_support import MAX_UPLOAD_MB, PALETTE, decode, png_bytes, random_image
 
@@ -22,7 +22,7 @@ from .serve_support import MAX_UPLOAD_MB, PALETTE, decode, png_bytes, random_ima
 def expected(model_dir, data: bytes) -> np.ndarray:
     """What the server must answer: the Translator applied to the same decoded upload."""
     t = Translator.from_pretrained(model_dir, device="cpu")
-    out = t.translate_array(_pil_to_array(Image.open(io.BytesIO(data))))
+    out = t.translate_array(pil_to_array(Image.open(io.BytesIO(data))))
     out = (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
     return out[:, :, 0] if out.shape[2] == 1 else out
 

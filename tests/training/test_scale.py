@@ -83,9 +83,10 @@ def test_two_processes_equal_one_process_with_double_batch(tiny_dataset, tmp_pat
     for name, (x, y) in [(n, (g1[n], g2[n])) for n in g1 if n not in skip] + \
                         [(n, (d1[n], d2[n])) for n in d1 if n not in skip]:
         diff = (x.float() - y.float()).abs()
-        # Float tolerance: a few elements whose gradient is near Adam's eps may differ by a
-        # fraction of one step; a wrong shard or unsynced statistics move whole tensors by steps.
-        assert diff.max() < 2e-4, name
+        # Float tolerance: a few elements whose gradient is near zero may take Adam's +lr or -lr
+        # step in each run (up to 2 * lr * k apart, seen at 4e-4 on busy machines); a wrong shard
+        # or unsynced statistics move whole tensors, which the fraction check below catches.
+        assert diff.max() < 2 * 2e-4 * k, name
         assert (diff > 1e-5).float().mean() < 1e-3, name
     assert moved > 1e-4  # and training did move the weights
     # The outputs of the two generators agree.

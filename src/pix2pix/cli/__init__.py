@@ -2,15 +2,60 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
-from typing import Optional
+from types import ModuleType
+from typing import Callable, Optional
 
 from ..extras import MissingExtra, missing_extra_message
 
-COMMANDS = ("train", "translate", "data", "demo", "evaluate", "export", "import-weights",
-            "serve")
+
+# Each subcommand's module, imported only when the parser is built (spelled out, so that grep and
+# type checkers can follow them; the heavy imports stay inside each command's run()).
+def _train() -> ModuleType:
+    from . import train
+    return train
+
+
+def _translate() -> ModuleType:
+    from . import translate
+    return translate
+
+
+def _data() -> ModuleType:
+    from . import data
+    return data
+
+
+def _demo() -> ModuleType:
+    from . import demo
+    return demo
+
+
+def _evaluate() -> ModuleType:
+    from . import evaluate
+    return evaluate
+
+
+def _export() -> ModuleType:
+    from . import export
+    return export
+
+
+def _import_weights() -> ModuleType:
+    from . import import_weights
+    return import_weights
+
+
+def _serve() -> ModuleType:
+    from . import serve
+    return serve
+
+
+COMMANDS: dict[str, Callable[[], ModuleType]] = {
+    "train": _train, "translate": _translate, "data": _data, "demo": _demo, "evaluate": _evaluate,
+    "export": _export, "import-weights": _import_weights, "serve": _serve,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,9 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pix2pix", description="Paired image-to-image translation with conditional GANs.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        module = importlib.import_module(f"pix2pix.cli.{name.replace('-', '_')}")
-        module.add_parser(sub)
+    for load in COMMANDS.values():
+        load().add_parser(sub)
     return parser
 
 

@@ -5,6 +5,9 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..models import GENERATORS
+    from ..models.layers import NORMS
+
     p = sub.add_parser(
         "import-weights", help="convert a reference PyTorch generator (latest_net_G.pth) to our format",
         description="Convert a generator state dict saved by the reference PyTorch pix2pix/CycleGAN "
@@ -16,9 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "mode matches the reference code.")
     p.add_argument("file", help="the .pth state dict (e.g. latest_net_G.pth)")
     p.add_argument("--arch", required=True,
-                   help="generator it was trained as: unet_256, unet_128, resnet_9blocks, resnet_6blocks")
+                   help=f"generator it was trained as: {', '.join(GENERATORS)}")
     p.add_argument("--out", required=True, help="output pretrained directory")
-    p.add_argument("--norm", choices=("batch", "instance", "none"), default=None,
+    p.add_argument("--norm", choices=NORMS, default=None,
                    help="normalisation (default: batch if the file has batch statistics, else instance)")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
                    help="direction it was trained in, kept as metadata (facades label->photo is BtoA)")

@@ -21,22 +21,27 @@ def duration(text: str) -> float:
 
 # The paper's loss ablations (Table 1), each one flag away: L1 and adversarial weights, and whether
 # D sees the input (conditional) or only the output ("GAN").
-OBJECTIVES = {
-    "l1+cgan": ["gan_weight=1", "l1_weight=100", "model.conditional=true"],
-    "l1+gan": ["gan_weight=1", "l1_weight=100", "model.conditional=false"],
-    "cgan": ["gan_weight=1", "l1_weight=0", "model.conditional=true"],
-    "gan": ["gan_weight=1", "l1_weight=0", "model.conditional=false"],
-    "l1": ["gan_weight=0", "l1_weight=100"],
+OBJECTIVES: dict[str, dict] = {
+    "l1+cgan": {"gan_weight": 1.0, "l1_weight": 100.0, "model": {"conditional": True}},
+    "l1+gan": {"gan_weight": 1.0, "l1_weight": 100.0, "model": {"conditional": False}},
+    "cgan": {"gan_weight": 1.0, "l1_weight": 0.0, "model": {"conditional": True}},
+    "gan": {"gan_weight": 1.0, "l1_weight": 0.0, "model": {"conditional": False}},
+    "l1": {"gan_weight": 0.0, "l1_weight": 100.0},
 }
+
+
+def metric_or_none(text: str) -> str:
+    """``--best-metric none`` keeps no best/ checkpoint (the config's empty string)."""
+    return "" if text.strip().lower() == "none" else text
 
 # CLI flag -> config path. Defaults live in the dataclasses, not here.
 FLAGS: dict[str, tuple[str, type, str]] = {
     "data": ("data.root", str, "dataset folder holding train/ (and val/, test/)"),
     "out": ("out", str, "run directory for checkpoints, logs and samples"),
-    "arch": ("model.generator", str, "generator: unet_256, unet_128, resnet_9blocks, resnet_6blocks"),
-    "discriminator": ("model.discriminator", str, "patch or pixel"),
+    "arch": ("model.generator", str, "generator: {generators}"),
+    "discriminator": ("model.discriminator", str, "{discriminators}"),
     "d_layers": ("model.d_layers", int, "PatchGAN layers: 1 (16px), 3 (70px), 5 (286px)"),
-    "norm": ("model.norm", str, "batch, instance or none"),
+    "norm": ("model.norm", str, "{norms}"),
     "base_channels": ("model.base_channels", int, "generator width (64 in the paper)"),
     "in_channels": ("model.in_channels", int, "input image channels"),
     "out_channels": ("model.out_channels", int, "output image channels"),
@@ -64,7 +69,7 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "prefetch": ("data.prefetch", int, "batches each loader worker prepares ahead"),
     "val_every": ("val_every", int, "steps between validations on the val split (0: never)"),
     "val_metrics": ("val_metrics", str, "comma list of l1, psnr, ssim, lpips, fid"),
-    "best_metric": ("best_metric", str, "metric that picks best/ (none: keep no best/)"),
+    "best_metric": ("best_metric", metric_or_none, "metric that picks best/ (none: keep no best/)"),
     "ema": ("ema", float, "EMA decay of the generator weights, e.g. 0.999 (0: off)"),
     "max_time": ("max_time", duration, "stop cleanly after this long, e.g. 3600, 90m, 2h30m"),
     "tensorboard": ("tensorboard", str, "auto (when installed), on or off"),
@@ -73,13 +78,18 @@ FLAGS: dict[str, tuple[str, type, str]] = {
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..models import DISCRIMINATORS, GENERATORS
+    from ..models.layers import NORMS
+
+    names = {"generators": ", ".join(GENERATORS), "discriminators": " or ".join(DISCRIMINATORS),
+             "norms": ", ".join(NORMS)}
     p = sub.add_parser("train", help="train a generator on a paired dataset",
                        description="Train a pix2pix generator. Precedence: defaults < --config file "
                                    "< options < --set overrides. With --resume the run's saved "
                                    "config is the starting point.")
     for flag, (path, tp, help_) in FLAGS.items():
         p.add_argument("--" + flag.replace("_", "-"), dest=flag, type=tp, default=None,
-                       help=f"{help_} [{path}]")
+                       help=f"{help_.format(**names)} [{path}]")
     p.add_argument("--no-flip", dest="no_flip", action="store_true", help="no horizontal flips")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout [channels_last]")
     p.add_argument("--sync-batchnorm", action="store_true",
@@ -98,7 +108,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace):
-    from ..config import TrainConfig, apply_overrides, from_dict, load_config_file
+    from ..config import TrainConfig, apply_overrides, from_dict, load_config_file, merge
 
     cfg = TrainConfig()
     if args.resume:
@@ -109,30 +119,26 @@ def build_config(args: argparse.Namespace):
             raise FileNotFoundError(f"{saved} not found: {args.out} is not a training run to resume")
         cfg = from_dict(TrainConfig, json.loads(saved.read_text()))
     if args.config:
-        cfg = apply_overrides(cfg, _flatten(load_config_file(args.config)))
-    overrides = list(OBJECTIVES[args.objective]) if args.objective else []
-    overrides += [f"{path}={getattr(args, flag)}" for flag, (path, _, _) in FLAGS.items()
-                  if getattr(args, flag) is not None]
+        cfg = merge(cfg, load_config_file(args.config))
+    if args.objective:
+        cfg = merge(cfg, OBJECTIVES[args.objective])
+    options: dict = {}
+    for flag, (path, _, _) in FLAGS.items():
+        if getattr(args, flag) is not None:
+            *sections, key = path.split(".")
+            node = options
+            for section in sections:
+                node = node.setdefault(section, {})
+            node[key] = getattr(args, flag)
     if args.no_flip:
-        overrides.append("data.flip=false")
+        options.setdefault("data", {})["flip"] = False
     if args.channels_last:
-        overrides.append("channels_last=true")
+        options["channels_last"] = True
     if args.sync_batchnorm:
-        overrides.append("sync_batchnorm=true")
-    overrides = [o.replace("best_metric=none", "best_metric=") for o in overrides]
-    cfg = apply_overrides(cfg, overrides + args.overrides)
+        options["sync_batchnorm"] = True
+    cfg = apply_overrides(merge(cfg, options), args.overrides)
     cfg.validate()
     return cfg
-
-
-def _flatten(data: dict, prefix: str = "") -> list[str]:
-    items: list[str] = []
-    for k, v in data.items():
-        if isinstance(v, dict):
-            items += _flatten(v, f"{prefix}{k}.")
-        else:
-            items.append(f"{prefix}{k}={'none' if v is None else v}")
-    return items
 
 
 def _launch(cfg, args: argparse.Namespace) -> int:
@@ -168,9 +174,10 @@ def run(args: argparse.Namespace) -> int:
     if args.num_processes > 1 and not child and not args.dry_run:
         return _launch(cfg, args)
     if args.dry_run:
-        from ..training.loop import _check_size, build_datasets
+        from ..models import check_image_size
+        from ..training.datasets import build_datasets
 
-        _check_size(cfg)
+        check_image_size(cfg.model, cfg.data.image_size, cfg.data.preprocess)
         train_set, samples = build_datasets(cfg)
         print(f"dry run: {len(train_set)} training pairs, {len(samples)} sample pairs; config is valid")
         return 0

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..imageio import ImageReadError, image_size, is_image_file, read_image, to_channels
+from ..imageio import ImageReadError, image_size, list_images, read_image, to_channels
+from ..ranges import to_signed
 from .transforms import Jitter, apply_params, draw_params
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,6 @@ class Pair:
     a: Path
     # None for the side-by-side layout, where ``a`` holds both halves.
     b: Optional[Path] = None
-
-
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
 
 
 def layout_of(split_dir: Path) -> str:
@@ -68,7 +65,7 @@ def scan_pairs(root: str | Path, split: str) -> list[Pair]:
                            f"(found: {', '.join(found) or 'no folders'}). Expected {root}/{split}/ with "
                            f"A|B images, or {root}/{split}/A/ and {root}/{split}/B/")
     if layout_of(split_dir) == "folders":
-        a_list, b_list = _images(split_dir / "A"), _images(split_dir / "B")
+        a_list, b_list = list_images(split_dir / "A"), list_images(split_dir / "B")
         _refuse_duplicate_stems(split_dir, a_list + b_list)
         a_files = {p.stem: p for p in a_list}
         b_files = {p.stem: p for p in b_list}
@@ -83,32 +80,37 @@ def scan_pairs(root: str | Path, split: str) -> list[Pair]:
                                f"file name without extension; rename or remove the strays")
         pairs = [Pair(stem, a_files[stem], b_files[stem]) for stem in sorted(a_files)]
     else:
-        pairs = [Pair(p.stem, p) for p in _images(split_dir)]
+        pairs = [Pair(p.stem, p) for p in list_images(split_dir)]
     if not pairs:
         raise DatasetError(f"{split_dir} holds no image pairs: put A|B side-by-side images there, "
                            f"or A/ and B/ folders with matching file names")
     return pairs
 
 
-def _check_pair(pair: Pair, decode: bool) -> Optional[str]:
-    """None if the pair is usable, else a message naming the file and the fix."""
+def pair_size(pair: Pair) -> tuple[int, int]:
+    """(width, height) of the pair's images, from the headers; raises DatasetError naming the file
+    for an odd A|B width or two sizes that differ, ImageReadError for an unreadable header."""
+    if pair.b is None:
+        w, h = image_size(pair.a)
+        if w % 2:
+            raise DatasetError(f"{pair.a}: width {w} is odd, so it cannot be split into A|B halves; "
+                               f"side-by-side pairs need two halves of equal width")
+        return w // 2, h
+    (wa, ha), (wb, hb) = image_size(pair.a), image_size(pair.b)
+    if (wa, ha) != (wb, hb):
+        raise DatasetError(f"{pair.a} is {wa}x{ha} but {pair.b} is {wb}x{hb}; the two images of a pair "
+                           f"must be the same size (resize one with `pix2pix data resize`)")
+    return wa, ha
+
+
+def check_pair(pair: Pair, decode: bool = True) -> Optional[str]:
+    """None if the pair is usable, else a message naming the file and the fix (the one pair check,
+    used by training and by `pix2pix data check`)."""
     try:
-        if pair.b is None:
-            w, h = image_size(pair.a)
-            if w % 2:
-                return (f"{pair.a}: width {w} is odd, so it cannot be split into A|B halves; "
-                        f"side-by-side pairs need two halves of equal width")
-        else:
-            wa, ha = image_size(pair.a)
-            wb, hb = image_size(pair.b)
-            if (wa, ha) != (wb, hb):
-                return (f"{pair.a} is {wa}x{ha} but {pair.b} is {wb}x{hb}; the two images of a pair "
-                        f"must be the same size (resize one with `pix2pix data resize`)")
+        pair_size(pair)
         if decode:
-            read_image(pair.a)
-            if pair.b is not None:
-                read_image(pair.b)
-    except ImageReadError as e:
+            load_pair(pair)
+    except (DatasetError, ImageReadError) as e:
         return str(e)
     return None
 
@@ -116,7 +118,7 @@ def _check_pair(pair: Pair, decode: bool) -> Optional[str]:
 def check_pairs(pairs: list[Pair], decode: bool = True, workers: int = 4) -> None:
     """Raise DatasetError listing every broken pair (size mismatch, unreadable or truncated file)."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        problems = [m for m in pool.map(lambda p: _check_pair(p, decode), pairs) if m]
+        problems = [m for m in pool.map(lambda p: check_pair(p, decode), pairs) if m]
     if problems:
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
         raise DatasetError(f"{len(problems)} broken pair(s):\n  " + "\n  ".join(problems[:10]) + more)
@@ -133,7 +135,7 @@ def load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """(H, W, C) in [0, 1] -> (C, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).mul(2.0).sub(1.0)
+    return to_signed(torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))))
 
 
 class PairedDataset(Dataset):

@@ -18,7 +18,9 @@ import cv2
 import numpy as np
 
 from ..imageio import LUMA, ImageReadError, is_image_file, read_image, to_channels
-from .prepare import SPLITS, match_channels, parallel_map, resize_array, save_image
+from ..imageio import save_image
+from .helpers import match_channels, parallel_map
+from .prepare import SPLITS, resize_array
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,12 @@ the palette from all pixels, leaving out colours that are mixtures of two palett
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
+
+from ..imageio import read_image
+from .dataset import PairedDataset, load_pair
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +145,19 @@ def find_palette(images: Iterable[np.ndarray], *, max_colours: int = 32, toleran
             palette.append(rgb[first])
     log.debug("palette of %d input(s): %d colours", n, len(palette))
     return [[int(v) for v in c] for c in palette]
+
+
+def dataset_palette(train_set: PairedDataset, limit: int = 64) -> Optional[list]:
+    """The input colours of a label-map dataset (saved for the studio's palette), else None."""
+    if train_set.in_channels not in (1, 3, 4):
+        return None
+
+    def inputs() -> Iterator:
+        for pair in train_set.pairs[:limit]:
+            if pair.b is None:  # side by side: the input is one half of the file
+                a, b = load_pair(pair)
+                yield b if train_set.direction == "BtoA" else a
+            else:  # two files: decode only the input one
+                yield read_image(pair.b if train_set.direction == "BtoA" else pair.a)
+
+    return find_palette(inputs())

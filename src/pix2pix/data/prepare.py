@@ -12,107 +12,20 @@ import os
 import re
 import shutil
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, TypeVar
+from typing import Iterable, Optional
 
 import numpy as np
 from PIL import Image
 
-from ..imageio import (ImageReadError, _is_16bit_colour, array_to_pil, image_size, is_image_file,
-                       read_image, save_array, to_channels)
-from .dataset import Pair, layout_of, load_pair
+from ..imageio import ImageReadError, bit_depth, is_16bit_colour, list_images, read_image, save_image
+from .dataset import DatasetError, Pair, layout_of, load_pair, pair_size
+from .helpers import by_stem, match_channels, parallel_map
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-# ---- small shared helpers ---------------------------------------------------------------------
-
-def default_workers() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
-
-
-def parallel_map(fn: Callable[[T], R], items: list[T], *, workers: Optional[int] = None,
-                 progress: bool = False, desc: str = "", unit: str = "pair") -> Iterator[R]:
-    """``fn`` over ``items`` in threads (decoders and encoders release the GIL), in completion order."""
-    from tqdm import tqdm
-
-    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        futures = [pool.submit(fn, item) for item in items]
-        for fut in tqdm(as_completed(futures), total=len(futures), desc=desc, unit=unit,
-                        disable=not progress, dynamic_ncols=True):
-            yield fut.result()
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder`` (not recursive), sorted; [] if it does not exist."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
-
-
-def by_stem(files: Iterable[Path]) -> tuple[dict[str, Path], list[str]]:
-    """{stem: path} and the stems that occur more than once (x.png beside x.jpg is ambiguous)."""
-    groups: dict[str, list[Path]] = defaultdict(list)
-    for f in files:
-        groups[f.stem].append(f)
-    dup = sorted(f"{', '.join(p.name for p in ps)} share the name '{s}'" for s, ps in groups.items()
-                 if len(ps) > 1)
-    return {s: ps[0] for s, ps in groups.items() if len(ps) == 1}, dup
-
-
-def bit_depth(path: Path) -> int:
-    """16 for 16-bit PNG/TIFF and uint16 ``.npy``, else 8 (header only)."""
-    if path.suffix.lower() == ".npy":
-        return 16 if np.load(path, mmap_mode="r", allow_pickle=False).dtype == np.uint16 else 8
-    try:
-        with Image.open(path) as im:
-            return 16 if im.mode.startswith("I") or _is_16bit_colour(im) else 8
-    except Exception:  # unreadable files are reported by read_image, with the reason
-        return 8
-
-
-def save_image(arr: np.ndarray, path: Path, *, bits: int = 8, quality: int = 95) -> Path:
-    """Write (H, W, C) in [0, 1]: 16-bit PNG/TIFF when ``bits`` is 16, JPEG without alpha, .npy as is."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return save_array(arr, path)
-    if arr.shape[2] == 2:  # gray + alpha: PIL's LA cannot go everywhere; RGBA can
-        arr = to_channels(arr, 4, str(path))
-    if suffix in (".jpg", ".jpeg") and arr.shape[2] == 4:
-        arr = to_channels(arr, 3, str(path))  # JPEG has no alpha: composite on white
-    if bits == 16 and suffix in (".png", ".tif", ".tiff") and arr.shape[2] in (1, 3, 4):
-        import cv2
-
-        data = (np.clip(arr, 0, 1) * 65535.0 + 0.5).astype(np.uint16)
-        if data.shape[2] >= 3:
-            data = data[:, :, [2, 1, 0, 3][:data.shape[2]]]  # OpenCV writes BGR(A)
-        if not cv2.imwrite(str(path), data):
-            raise OSError(f"{path}: OpenCV could not write this 16-bit image")
-        return path
-    options: dict = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
-    if suffix == ".png":
-        options["compress_level"] = 3  # 2.5x faster than PIL's 6 for about 10 % larger files
-    if suffix in (".jpg", ".jpeg"):
-        options["subsampling"] = 0  # full-resolution colour: 4:2:0 would bleed B's colour into A at the seam
-    array_to_pil(arr).save(path, **options)
-    return path
-
-
-def match_channels(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Give A and B one channel count so they fit side by side: gray stays gray, alpha is kept."""
-    ca, cb = a.shape[2], b.shape[2]
-    if ca == cb:
-        return a, b
-    target = 4 if (ca in (2, 4) or cb in (2, 4)) else 3
-
-    return to_channels(a, target), to_channels(b, target)
 
 
 def _size_text(arr: np.ndarray) -> str:
@@ -439,7 +352,7 @@ def _mode_text(path: Path) -> str:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
         return f"npy {arr.dtype} {arr.shape[2] if arr.ndim == 3 else 1}ch"
     with Image.open(path) as im:
-        return im.mode + (" 16-bit" if _is_16bit_colour(im) else "")
+        return im.mode + (" 16-bit" if is_16bit_colour(im) else "")
 
 
 def inspect_dataset(root: str | Path, *, splits: Iterable[str] = SPLITS, decode: bool = True,
@@ -477,27 +390,16 @@ def inspect_dataset(root: str | Path, *, splits: Iterable[str] = SPLITS, decode:
         def one(pair: Pair) -> dict:
             info: dict = {"pair": pair}
             try:
-                sides = [pair.a] if pair.b is None else [pair.a, pair.b]
-                sizes = [image_size(p) for p in sides]
-                info["modes"] = [_mode_text(p) for p in sides]
-                if pair.b is None:
-                    w, h = sizes[0]
-                    if w % 2:
-                        info["error"] = f"{pair.a}: width {w} is odd, so it cannot be split into A|B halves"
-                        return info
-                    info["size"] = (w // 2, h)
-                else:
-                    if sizes[0] != sizes[1]:
-                        info["error"] = (f"{pair.a} is {sizes[0][0]}x{sizes[0][1]} but {pair.b} is "
-                                         f"{sizes[1][0]}x{sizes[1][1]}; resize with `pix2pix data resize`")
-                        return info
-                    info["size"] = sizes[0]
+                # The geometry checks are training's own (dataset.pair_size), so `check` and
+                # `train` agree on what counts as a broken pair.
+                info["size"] = pair_size(pair)
+                info["modes"] = [_mode_text(p) for p in ([pair.a] if pair.b is None else [pair.a, pair.b])]
                 if decode:
                     a, b = load_pair(pair)
                     # A blank input (an empty edge map) is not a leak of anything; only pairs count.
                     info["digest"] = _digest(a) if float(a.max() - a.min()) > 0 else None
                     info["pair_digest"] = _digest(np.concatenate(match_channels(a, b), axis=1))
-            except ImageReadError as e:
+            except (DatasetError, ImageReadError) as e:
                 info["error"] = str(e)
             return info
 

@@ -1,81 +1,15 @@
-"""Named architectures: one creation entry point for generators and discriminators."""
+"""Named architectures: one creation entry point for generators and discriminators (registry.py),
+and ModelConfig, the architecture a checkpoint stores (config.py)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
-from torch import nn
-
-from ..config import ModelConfig
-from .layers import count_parameters, init_weights
+from .config import ModelConfig
+from .layers import count_parameters
 from .patchgan import PatchGAN, PixelGAN
+from .registry import (DISCRIMINATORS, GENERATORS, GeneratorSpec, build_discriminator, build_generator,
+                       check_image_size, check_model_names, generator_multiple)
 from .resnet import ResNetGenerator
 from .unet import UNet
 
-
-@dataclass(frozen=True)
-class GeneratorSpec:
-    build: Callable[[ModelConfig], nn.Module]
-    # Input sides must be multiples of this; the Translator pads to it.
-    multiple: int
-    description: str
-
-
-def _unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
-    return lambda c: UNet(in_channels=c.in_channels, out_channels=c.out_channels,
-                          base_channels=c.base_channels, depth=depth, norm=c.norm, dropout=c.dropout,
-                          dropout_start=c.dropout_start)
-
-
-def _resnet(blocks: int) -> Callable[[ModelConfig], nn.Module]:
-    return lambda c: ResNetGenerator(in_channels=c.in_channels, out_channels=c.out_channels,
-                                     base_channels=c.base_channels, blocks=blocks, norm=c.norm,
-                                     dropout=c.dropout)
-
-
-GENERATORS: dict[str, GeneratorSpec] = {
-    "unet_256": GeneratorSpec(_unet(8), 256, "U-Net, 8 downsamplings (the paper's generator)"),
-    "unet_128": GeneratorSpec(_unet(7), 128, "U-Net, 7 downsamplings"),
-    "resnet_9blocks": GeneratorSpec(_resnet(9), 4, "ResNet, 9 residual blocks"),
-    "resnet_6blocks": GeneratorSpec(_resnet(6), 4, "ResNet, 6 residual blocks"),
-}
-
-DISCRIMINATORS: dict[str, str] = {
-    "patch": "PatchGAN; receptive field set by d_layers (1: 16px, 3: 70px, 5: 286px)",
-    "pixel": "1x1 PixelGAN",
-}
-
-
-def build_generator(cfg: ModelConfig, *, init: bool = True) -> nn.Module:
-    """A generator for ``cfg``, weights drawn from N(0, 0.02) unless ``init`` is False."""
-    if cfg.generator not in GENERATORS:
-        raise ValueError(f"unknown generator {cfg.generator!r}; choose one of {', '.join(GENERATORS)}")
-    net = GENERATORS[cfg.generator].build(cfg)
-    if init:
-        init_weights(net)
-    return net
-
-
-def build_discriminator(cfg: ModelConfig, *, init: bool = True) -> nn.Module:
-    """The discriminator; it sees input and output concatenated unless ``cfg.conditional`` is off."""
-    channels = cfg.out_channels + (cfg.in_channels if cfg.conditional else 0)
-    if cfg.discriminator == "patch":
-        net: nn.Module = PatchGAN(in_channels=channels, base_channels=cfg.d_base_channels,
-                                  n_layers=cfg.d_layers, norm=cfg.norm)
-    elif cfg.discriminator == "pixel":
-        net = PixelGAN(in_channels=channels, base_channels=cfg.d_base_channels, norm=cfg.norm)
-    else:
-        raise ValueError(f"unknown discriminator {cfg.discriminator!r}; choose one of "
-                         f"{', '.join(DISCRIMINATORS)}")
-    if init:
-        init_weights(net)
-    return net
-
-
-def generator_multiple(name: str) -> int:
-    return GENERATORS[name].multiple
-
-
-__all__ = ["GENERATORS", "DISCRIMINATORS", "build_generator", "build_discriminator",
-           "generator_multiple", "count_parameters", "UNet", "ResNetGenerator", "PatchGAN",
-           "PixelGAN"]
+__all__ = ["GENERATORS", "DISCRIMINATORS", "GeneratorSpec", "ModelConfig", "build_generator",
+           "build_discriminator", "generator_multiple", "check_model_names", "check_image_size",
+           "count_parameters", "UNet", "ResNetGenerator", "PatchGAN", "PixelGAN"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..checkpoint import is_checkpoint_dir
 from ..inference import Translator
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,12 @@ def parse_model_spec(spec: str) -> tuple[str | None, Path]:
 def default_name(path: Path) -> str:
     """A readable name for a model directory: ``runs/maps`` -> ``maps``; ``.../maps/model`` ->
     ``maps``; a checkpoint ``runs/maps/checkpoints/step_00001000`` -> ``maps-step_00001000``."""
-    parts = [p for p in path.resolve().parts if p not in ("/", "")]
-    if parts and parts[-1] == "model":
-        parts = parts[:-1]
-    if len(parts) >= 3 and parts[-1].startswith("step_") and parts[-2] == "checkpoints":
-        return f"{parts[-3]}-{parts[-1]}"
-    raw = parts[-1] if parts else "model"
+    path = path.resolve()
+    if path.name == "model":
+        path = path.parent
+    if is_checkpoint_dir(path) and path.parent.parent.name:
+        return f"{path.parent.parent.name}-{path.name}"
+    raw = path.name or "model"
     return re.sub(r"[^A-Za-z0-9._-]", "-", raw)[:64] or "model"
 
 

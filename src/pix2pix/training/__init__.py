@@ -1,5 +1,6 @@
 """Training: pure steps, the loop, the lr schedule, run outputs, distributed helpers."""
-from .loop import TrainingDiverged, TrainingInterrupted, resolve_device, train
+from ..device import resolve_device
+from .loop import TrainingDiverged, TrainingInterrupted, train
 from .step import StepConfig, train_step
 
 __all__ = ["train", "train_step", "StepConfig", "TrainingInterrupted", "TrainingDiverged",

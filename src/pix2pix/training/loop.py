@@ -9,33 +9,33 @@ a checkpoint first, or on a NaN/inf loss, keeping the last good checkpoint.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import signal
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
-from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
-from ..checkpoint import PretrainedInfo, checkpoint_dir, load_training_checkpoint, save_training_checkpoint
+from ..checkpoint import (PretrainedInfo, checkpoint_dir, load_train_generator, load_training_checkpoint,
+                          rng_state, save_training_checkpoint, set_rng_state)
 from ..config import TrainConfig, from_dict, save_config, to_dict
-from ..data import Jitter, PairedDataset, load_pair, open_split, scan_pairs
-from ..data.palette import find_palette
+from ..data.palette import dataset_palette
+from ..device import resolve_device
 from ..fsutil import atomic_write_text
-from ..imageio import read_image
+from ..models import build_discriminator, build_generator, check_image_size
 from ..precision import resolve_precision
-from ..models import build_discriminator, build_generator, generator_multiple
 from . import distributed
+from .datasets import build_datasets, validation_set
 from .distributed import DistContext
 from .ema import EMA
-from .preflight import check_geometry, check_world, resume_changes
+from .preflight import check_world, resume_changes
 from .report import write_report
 from .sampler import RunBatchSampler
+from .signals import stop_on_signals
 from .schedule import lr_factor, set_lr
 from .step import StepConfig, train_step
 from .tracking import Tracker, save_grid, truncate_log
@@ -56,106 +56,6 @@ class TrainingDiverged(FloatingPointError):
     """A loss became NaN or inf; no checkpoint was written after it, the last good one is kept."""
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' was asked for but Apple MPS is not available; use --device cpu")
-    return torch.device(name)
-
-
-def build_datasets(cfg: TrainConfig, verify: Optional[bool] = None) -> tuple[PairedDataset, PairedDataset]:
-    """The training split (jittered) and a fixed sample set (val split if present, centre crops)."""
-    d, m = cfg.data, cfg.model
-    verify = d.verify if verify is None else verify
-    jitter = Jitter(d.preprocess, d.image_size, d.resolved_load_size, d.flip)
-    common = dict(in_channels=m.in_channels, out_channels=m.out_channels, direction=d.direction,
-                  seed=cfg.seed)
-    geometry = dict(preprocess=d.preprocess, image_size=d.image_size,
-                    multiple=generator_multiple(m.generator))
-    # Every image's header against the crop and the generator first (the split's own check
-    # decodes only its first pair).
-    check_geometry(scan_pairs(d.root, d.train_split), batch_size=cfg.batch_size,
-                   split=f"{d.root}/{d.train_split}", **geometry)
-    train = open_split(d.root, d.train_split, jitter=jitter, train=True, verify=verify, **common)
-    if (Path(d.root) / d.val_split).is_dir():
-        # A validation split that exists but is broken is an error, not a silent fallback.
-        val_pairs = scan_pairs(d.root, d.val_split)
-        # The sample grid stacks the first num_samples images: they must share a size.
-        n = min(cfg.num_samples, len(val_pairs))
-        check_geometry(val_pairs[:n], batch_size=n, split=f"{d.root}/{d.val_split}", **geometry)
-        check_geometry(val_pairs, batch_size=1, split=f"{d.root}/{d.val_split}", **geometry)
-        samples = open_split(d.root, d.val_split, jitter=jitter, train=False, verify=verify, **common)
-    else:
-        samples = PairedDataset(train.pairs, jitter=jitter, train=False, **common)
-    return train, samples
-
-
-def training_palette(train_set: PairedDataset, limit: int = 64) -> Optional[list]:
-    """The input colours of a label-map dataset (saved for the studio's palette), else None."""
-    if train_set.in_channels not in (1, 3, 4):
-        return None
-
-    def inputs() -> Iterator:
-        for pair in train_set.pairs[:limit]:
-            if pair.b is None:  # side by side: the input is one half of the file
-                a, b = load_pair(pair)
-                yield b if train_set.direction == "BtoA" else a
-            else:  # two files: decode only the input one
-                yield read_image(pair.b if train_set.direction == "BtoA" else pair.a)
-
-    return find_palette(inputs())
-
-
-def _check_size(cfg: TrainConfig) -> None:
-    multiple = generator_multiple(cfg.model.generator)
-    if cfg.data.preprocess != "none" and cfg.data.image_size % multiple:
-        raise ValueError(f"image_size {cfg.data.image_size} is not a multiple of {multiple}, which "
-                         f"{cfg.model.generator} needs; use --image-size {multiple} or another generator")
-
-
-def _rng_state(device: torch.device) -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[list[int]]:
-    """Turn SIGINT/SIGTERM into a flag the loop checks after each step (so it can save first)."""
-    received: list[int] = []
-
-    def handler(signum, _frame):
-        if received:  # a second Ctrl-C means "now"
-            raise KeyboardInterrupt
-        received.append(signum)
-
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread: leave signals alone
-            pass
-    try:
-        yield received
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def _has_batchnorm(module: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
@@ -173,7 +73,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
     --num-processes N``): ``cfg.batch_size`` is then the batch of each process.
     """
     cfg.validate()
-    _check_size(cfg)
+    check_image_size(cfg.model, cfg.data.image_size, cfg.data.preprocess)
     run_dir = Path(cfg.out)
     if (run_dir / "latest.json").exists() and not resume:
         raise ValueError(f"{run_dir} already holds a training run; pass --resume to continue it, "
@@ -222,7 +122,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
     ema = EMA(generator, cfg.ema) if cfg.ema > 0 else None
     info = PretrainedInfo(model=cfg.model, direction=cfg.data.direction, image_size=cfg.data.image_size,
-                          palette=training_palette(train_set) if ctx.main else None)
+                          palette=dataset_palette(train_set) if ctx.main else None)
     if ctx.rank:
         # Dropout differs between processes, as it would between the images of one batch.
         torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank)
@@ -269,7 +169,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             raise ValueError(f"best_metric {cfg.best_metric!r} cannot be computed: "
                              f"{evaluator.skipped[cfg.best_metric]}")
         best = BestKeeper(run_dir, cfg.best_metric) if cfg.best_metric else None
-    val_set = _validation_set(cfg, sample_set)
+    val_set = validation_set(cfg, sample_set)
     n_samples = min(cfg.num_samples, len(sample_set))
     fixed = [sample_set[i] for i in range(n_samples)]
     sample_in = torch.stack([s["input"] for s in fixed]).to(device)
@@ -279,7 +179,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
 
     def save(at_step: int) -> Path:
         """Collective: every process hands its RNG state to rank 0, which writes."""
-        rngs = distributed.gather(ctx, _rng_state(device))
+        rngs = distributed.gather(ctx, rng_state(device))
         path = checkpoint_dir(run_dir, at_step)
         if ctx.main:
             state = {"step": at_step, "epoch": at_step // steps_per_epoch, "opt_g": opt_g.state_dict(),
@@ -287,10 +187,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                      "world_size": ctx.world, "config": json.dumps(to_dict(cfg))}
             if scaler is not None:
                 state["scaler"] = scaler.state_dict()
-            extra = {"generator_train": generator} if ema is not None else None
             path = save_training_checkpoint(run_dir, step=at_step, generator=export_model,
                                             discriminator=discriminator, info=info, state=state,
-                                            keep=cfg.keep_checkpoints, extra=extra)
+                                            keep=cfg.keep_checkpoints,
+                                            train_generator=generator if ema is not None else None)
         return path
 
     def sample(at_step: int) -> None:
@@ -338,7 +238,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     stop_reason = ""
     memory = (lambda t: t.contiguous(memory_format=torch.channels_last)) if cfg.channels_last else (lambda t: t)
     batches = iter(loader)
-    with _stop_on_signals() as signals:
+    with stop_on_signals() as signals:
         while step < total:
             # (a) batch, (b) lr for this step
             batch = next(batches)
@@ -433,12 +333,11 @@ def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, d
         for change in resume_changes(saved_cfg, cfg):
             log.info("resume applies a changed setting: %s", change)
         check_world(int(state.get("world_size", 1)), ctx.world, saved_cfg.batch_size, cfg.batch_size)
-    raw_file = path / "generator_train.safetensors"
-    # With EMA on, model/ holds the average and the trained weights sit beside it.
-    generator.load_state_dict(load_file(str(raw_file)) if raw_file.is_file() else g_state)
+    trained = load_train_generator(path)  # None unless model/ holds a weight average
+    generator.load_state_dict(trained if trained is not None else g_state)
     discriminator.load_state_dict(d_state)
     if ema is not None:
-        ema.module.load_state_dict(g_state if raw_file.is_file() else generator.state_dict())
+        ema.module.load_state_dict(g_state if trained is not None else generator.state_dict())
     opt_g.load_state_dict(state["opt_g"])
     opt_d.load_state_dict(state["opt_d"])
     if scaler is not None and "scaler" in state:
@@ -447,23 +346,13 @@ def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, d
     saved_world = int(state.get("world_size", 1))
     if saved_world == ctx.world:
         ranks = state.get("rng_ranks") or [state["rng"]]
-        _set_rng_state(ranks[ctx.rank], device)
+        set_rng_state(ranks[ctx.rank], device)
     else:
         log.warning("resuming a %d-process run with %d processes: training continues, but not "
                     "bit-identically to an uninterrupted run", saved_world, ctx.world)
         torch.manual_seed(seed + 1_000_003 * ctx.rank + step)
     log.info("resumed from %s at step %d", path, step)
     return step
-
-
-def _validation_set(cfg: TrainConfig, sample_set: PairedDataset) -> PairedDataset:
-    """The val pairs as whole images at the training scale: resized to image_size, or centre
-    crops when training crops at native scale (as `pix2pix evaluate --image-size` does)."""
-    d = cfg.data
-    mode = {"none": "none", "crop": "crop"}.get(d.preprocess, "resize")
-    return PairedDataset(sample_set.pairs, jitter=Jitter(mode, d.image_size, d.image_size, False),
-                         train=False, in_channels=cfg.model.in_channels,
-                         out_channels=cfg.model.out_channels, direction=d.direction)
 
 
 def _diverged(metrics: dict, step: int, good_step: int, last_saved: Optional[int], run_dir: Path,

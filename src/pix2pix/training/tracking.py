@@ -12,6 +12,7 @@ import torch
 
 from ..fsutil import atomic_write_bytes, atomic_write_text
 from ..imageio import array_to_pil
+from ..ranges import to_unit
 
 
 class MetricsLog:
@@ -43,7 +44,8 @@ class MetricsLog:
 
 def to_display(images: torch.Tensor) -> np.ndarray:
     """(N, C, H, W) in [-1, 1] -> (N, H, W, 3) in [0, 1]; gray repeated, extra channels dropped."""
-    x = images.detach().float().cpu().clamp(-1, 1).add(1).div(2)
+    x = images.detach().float().cpu().clamp(-1, 1)
+    x = to_unit(x)
     if x.shape[1] == 1:
         x = x.repeat(1, 3, 1, 1)
     elif x.shape[1] == 2:

@@ -1,0 +1,35 @@
+"""ModelConfig: the architecture of a generator/discriminator pair, checked against the registry."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..checks import check_positive
+from .registry import check_model_names
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generator and discriminator architecture."""
+
+    generator: str = "unet_256"
+    in_channels: int = 3
+    out_channels: int = 3
+    base_channels: int = 64
+    norm: str = "batch"
+    dropout: float = 0.5
+    # U-Net decoder level (from the bottleneck) where dropout begins: 0 as in the paper, 1 as in
+    # the reference PyTorch code (models imported with `pix2pix import-weights`).
+    dropout_start: int = 0
+    discriminator: str = "patch"
+    d_layers: int = 3
+    d_base_channels: int = 64
+    # The conditional D sees (input, output); False gives the paper's unconditional "GAN" ablation.
+    conditional: bool = True
+
+    def validate(self) -> None:
+        check_model_names(self)
+        for name in ("in_channels", "out_channels", "base_channels", "d_base_channels", "d_layers"):
+            check_positive(f"model.{name}", getattr(self, name))
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"model.dropout={self.dropout!r} must be in [0, 1)")
+        check_positive("model.dropout_start", self.dropout_start, allow_zero=True)

@@ -1,0 +1,95 @@
+"""The registry of named architectures: one creation entry point, and the check that a config fits it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from torch import nn
+
+from ..checks import check_choice
+from .layers import NORMS, init_weights
+from .patchgan import PatchGAN, PixelGAN
+from .resnet import ResNetGenerator
+from .unet import UNet
+
+if TYPE_CHECKING:  # annotations only: ModelConfig validates itself with this module
+    from .config import ModelConfig
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    build: Callable[[ModelConfig], nn.Module]
+    # Input sides must be multiples of this; the Translator pads to it.
+    multiple: int
+    description: str
+
+
+def _unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
+    return lambda c: UNet(in_channels=c.in_channels, out_channels=c.out_channels,
+                          base_channels=c.base_channels, depth=depth, norm=c.norm, dropout=c.dropout,
+                          dropout_start=c.dropout_start)
+
+
+def _resnet(blocks: int) -> Callable[[ModelConfig], nn.Module]:
+    return lambda c: ResNetGenerator(in_channels=c.in_channels, out_channels=c.out_channels,
+                                     base_channels=c.base_channels, blocks=blocks, norm=c.norm,
+                                     dropout=c.dropout)
+
+
+GENERATORS: dict[str, GeneratorSpec] = {
+    "unet_256": GeneratorSpec(_unet(8), 256, "U-Net, 8 downsamplings (the paper's generator)"),
+    "unet_128": GeneratorSpec(_unet(7), 128, "U-Net, 7 downsamplings"),
+    "resnet_9blocks": GeneratorSpec(_resnet(9), 4, "ResNet, 9 residual blocks"),
+    "resnet_6blocks": GeneratorSpec(_resnet(6), 4, "ResNet, 6 residual blocks"),
+}
+
+DISCRIMINATORS: dict[str, str] = {
+    "patch": "PatchGAN; receptive field set by d_layers (1: 16px, 3: 70px, 5: 286px)",
+    "pixel": "1x1 PixelGAN",
+}
+
+
+def build_generator(cfg: ModelConfig, *, init: bool = True) -> nn.Module:
+    """A generator for ``cfg``, weights drawn from N(0, 0.02) unless ``init`` is False."""
+    if cfg.generator not in GENERATORS:
+        raise ValueError(f"unknown generator {cfg.generator!r}; choose one of {', '.join(GENERATORS)}")
+    net = GENERATORS[cfg.generator].build(cfg)
+    if init:
+        init_weights(net)
+    return net
+
+
+def build_discriminator(cfg: ModelConfig, *, init: bool = True) -> nn.Module:
+    """The discriminator; it sees input and output concatenated unless ``cfg.conditional`` is off."""
+    channels = cfg.out_channels + (cfg.in_channels if cfg.conditional else 0)
+    if cfg.discriminator == "patch":
+        net: nn.Module = PatchGAN(in_channels=channels, base_channels=cfg.d_base_channels,
+                                  n_layers=cfg.d_layers, norm=cfg.norm)
+    elif cfg.discriminator == "pixel":
+        net = PixelGAN(in_channels=channels, base_channels=cfg.d_base_channels, norm=cfg.norm)
+    else:
+        raise ValueError(f"unknown discriminator {cfg.discriminator!r}; choose one of "
+                         f"{', '.join(DISCRIMINATORS)}")
+    if init:
+        init_weights(net)
+    return net
+
+
+def generator_multiple(name: str) -> int:
+    return GENERATORS[name].multiple
+
+
+
+def check_model_names(cfg: ModelConfig) -> None:
+    """Raise ValueError unless the generator, discriminator and norm of ``cfg`` are in the registry."""
+    check_choice("model.generator", cfg.generator, tuple(GENERATORS))
+    check_choice("model.discriminator", cfg.discriminator, tuple(DISCRIMINATORS))
+    check_choice("model.norm", cfg.norm, NORMS)
+
+
+def check_image_size(cfg: ModelConfig, image_size: int, preprocess: str) -> None:
+    """Raise ValueError when training crops of ``image_size`` do not fit the generator's multiple."""
+    multiple = generator_multiple(cfg.generator)
+    if preprocess != "none" and image_size % multiple:
+        raise ValueError(f"image_size {image_size} is not a multiple of {multiple}, which "
+                         f"{cfg.generator} needs; use --image-size {multiple} or another generator")
