@@ -151,7 +151,7 @@ def test_duplicate_stems_and_clashing_output_names(world, tmp_path, image, model
     write_folders(root, "train", cut_pairs(world, 2, 128, seed=9))
     shutil.copy(root / "train" / "A" / "img000.png", root / "train" / "A" / "img000.jpg")
     err = error(capsys, "train", "--data", root, "--out", tmp_path / "r", *TINY)
-    assert "pairing is ambiguous" in err and "A/img000.jpg, img000.png" in err
+    assert "pairing is ambiguous" in err and "A/: img000.jpg, img000.png share the name 'img000'" in err
     shutil.copy(image, image.with_suffix(".jpg"))
     err = error(capsys, "translate", "--model", model_dir, image.parent, "--out", tmp_path / "o")
     assert "would be written twice" in err and "in.jpg and" in err and "in.png" in err

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..imageio import ImageReadError, image_size, list_images, read_image, to_channels
 from ..ranges import to_signed
+from .helpers import by_stem
 from .transforms import Jitter, apply_params, draw_params
 
 log = logging.getLogger(__name__)
@@ -40,15 +41,12 @@ def layout_of(split_dir: Path) -> str:
     return "folders" if (split_dir / "A").is_dir() and (split_dir / "B").is_dir() else "combined"
 
 
-def _refuse_duplicate_stems(split_dir: Path, files: list[Path]) -> None:
+def _refuse_duplicate_stems(split_dir: Path, sides: dict[str, list[Path]]) -> None:
     """x.png beside x.jpg in A/ (or B/): which one pairs is a guess, so neither is dropped silently."""
-    by_key: dict[tuple[str, str], list[str]] = {}
-    for p in files:
-        by_key.setdefault((p.parent.name, p.stem), []).append(p.name)
-    dup = [f"{side}/{', '.join(names)}" for (side, _), names in by_key.items() if len(names) > 1]
+    dup = [f"{side}/: {d}" for side, files in sides.items() for d in by_stem(files)[1]]
     if dup:
         raise DatasetError(f"{split_dir}: {len(dup)} name(s) appear with two extensions in one folder, "
-                           f"so the pairing is ambiguous: {'; '.join(dup[:5])}. Remove or rename one "
+                           f"so the pairing is ambiguous ({'; '.join(dup[:5])}). Remove or rename one "
                            f"of each")
 
 
@@ -66,7 +64,7 @@ def scan_pairs(root: str | Path, split: str) -> list[Pair]:
                            f"A|B images, or {root}/{split}/A/ and {root}/{split}/B/")
     if layout_of(split_dir) == "folders":
         a_list, b_list = list_images(split_dir / "A"), list_images(split_dir / "B")
-        _refuse_duplicate_stems(split_dir, a_list + b_list)
+        _refuse_duplicate_stems(split_dir, {"A": a_list, "B": b_list})
         a_files = {p.stem: p for p in a_list}
         b_files = {p.stem: p for p in b_list}
         only_a, only_b = sorted(set(a_files) - set(b_files)), sorted(set(b_files) - set(a_files))

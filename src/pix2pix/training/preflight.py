@@ -7,8 +7,7 @@ from collections import Counter
 from typing import Sequence
 
 from ..config import TrainConfig, to_dict
-from ..data.dataset import DatasetError, Pair
-from ..imageio import image_size
+from ..data.dataset import DatasetError, Pair, pair_size
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +17,6 @@ log = logging.getLogger(__name__)
 RESUME_FIXED = ("model.", "batch_size", "data.image_size", "data.direction")
 
 
-def _pair_size(pair: Pair) -> tuple[int, int]:
-    w, h = image_size(pair.a)
-    return (w // 2, h) if pair.b is None else (w, h)
-
-
 def check_geometry(pairs: Sequence[Pair], *, preprocess: str, image_size: int, multiple: int,
                    batch_size: int, split: str) -> None:
     """Raise DatasetError naming the images that cannot be trained on as configured: with
@@ -30,7 +24,7 @@ def check_geometry(pairs: Sequence[Pair], *, preprocess: str, image_size: int, m
     > 1) sizes that differ; with ``'crop'`` images smaller than the crop. Reads headers only."""
     if preprocess not in ("none", "crop"):
         return
-    sizes = {p: _pair_size(p) for p in pairs}
+    sizes = {p: pair_size(p) for p in pairs}
     problems: list[str] = []
     if preprocess == "crop":
         small = [f"{p.a} is {w}x{h}" for p, (w, h) in sizes.items() if w < image_size or h < image_size]
