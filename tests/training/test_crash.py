@@ -1,4 +1,4 @@
-"""Crashes lose at most one checkpoint interval: a short run killed with SIGKILL at 24 moments
+"""Crashes lose at most one checkpoint interval: a short run killed with SIGKILL at 24 planned moments (at least 20 must land)
 (during steps, inside checkpoint writes, sample and report writes), resumed after each kill, ends
 with the same weights as an uninterrupted run, bit for bit; no kill leaves a damaged file.
 
