@@ -31,8 +31,8 @@ TOTAL = 36
 def _config(data: Path, out: Path) -> TrainConfig:
     return TrainConfig(
         model=ModelConfig(generator="unet_128", base_channels=4, d_base_channels=4),
-        data=DataConfig(root=str(data), image_size=128), out=str(out), batch_size=1, epochs=4,
-        decay_epochs=4, max_steps=TOTAL, device="cpu", log_every=1, sample_every=2,
+        data=DataConfig(root=str(data), image_size=128), out=str(out), batch_size=1, epochs=5,
+        decay_epochs=5, max_steps=TOTAL, device="cpu", log_every=1, sample_every=2,
         checkpoint_every=3, keep_checkpoints=2, num_samples=2, tensorboard="off", seed=3)
 
 
