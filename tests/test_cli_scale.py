@@ -12,12 +12,18 @@ from pix2pix.cli.train import build_config
 
 TINY = ["--arch", "unet_128", "--base-channels", "8", "--image-size", "128", "--batch-size", "2",
         "--set", "model.d_base_channels=8", "--no-progress", "--device", "cpu"]
-ENV = dict(os.environ, OMP_NUM_THREADS="1")  # see tests/training/test_scale.py
+
+
+def env() -> dict:
+    """The environment at call time (not at import: the session's cache folder is set later than
+    this module could copy it), on one OpenMP thread (see tests/training/test_scale.py)."""
+    return dict(os.environ, OMP_NUM_THREADS="1")
+
 
 
 def cli(*args, check=True):
     proc = subprocess.run([sys.executable, "-m", "pix2pix", *map(str, args)], capture_output=True,
-                          text=True, timeout=300, env=ENV)
+                          text=True, timeout=300, env=env())
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -84,7 +90,7 @@ def test_sigterm_stops_a_two_process_run_with_a_checkpoint(tiny_dataset, tmp_pat
         ["--data", tiny_dataset, "--out", run, "--max-steps", 100000, "--log-every", 1,
          "--num-processes", 2, "--tensorboard", "off", "--arch", "unet_128", "--base-channels", 8,
          "--set", "model.d_base_channels=8", "--image-size", 128, "--batch-size", 1, "--no-progress",
-         "--device", "cpu"], run, env=ENV)
+         "--device", "cpu"], run, env=env())
     assert code == 130, err[-2000:]
     assert "checkpoint saved" in err and "--resume" in err
     step = json.loads((run / "latest.json").read_text())["step"]

@@ -14,8 +14,11 @@ tensors and containers only and is read with ``weights_only=True``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import struct
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -25,7 +28,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import ModelConfig, from_dict, to_dict
+from .fsutil import atomic_write_bytes, fsync_dir, fsync_file, fsync_tree
 
+log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "generator.safetensors"
@@ -48,12 +53,7 @@ class PretrainedInfo:
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
 
 
 def _state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -66,6 +66,7 @@ def save_pretrained(generator: nn.Module, info: PretrainedInfo, out_dir: str | P
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (WEIGHTS_NAME + ".tmp")
     save_file(_state_dict(generator), str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
+    fsync_file(tmp)
     os.replace(tmp, out / WEIGHTS_NAME)
     _fsync_write(out / CONFIG_NAME, (json.dumps(info_to_dict(info), indent=2) + "\n").encode())
     return out
@@ -99,14 +100,44 @@ def info_from_dict(raw: dict, source: str = "config") -> PretrainedInfo:
     if version != FORMAT_VERSION:
         raise ValueError(f"{source}: format_version {version!r} is not supported "
                          f"(this pix2pix reads version {FORMAT_VERSION})")
+    if not isinstance(raw.get("model"), dict):
+        raise ValueError(f"{source} has no 'model' section (the architecture), so the weights cannot "
+                         f"be rebuilt")
     model = from_dict(ModelConfig, raw.pop("model"), prefix="model.")
+    try:
+        model.validate()
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None
     known = {k: raw.pop(k) for k in ("direction", "image_size", "palette") if k in raw}
     return PretrainedInfo(model=model, extra=raw, **known)
 
 
 def read_info(path: str | Path) -> PretrainedInfo:
     folder = resolve_pretrained(path)
-    return info_from_dict(json.loads((folder / CONFIG_NAME).read_text()), source=str(folder / CONFIG_NAME))
+    file = folder / CONFIG_NAME
+    try:
+        raw = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{file} is not valid JSON ({e}); it is the model's description that pix2pix "
+                         f"writes beside {WEIGHTS_NAME}: restore it from the run's checkpoint, or "
+                         f"re-save the model") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+        raise ValueError(f"{file} has no 'model' section (the architecture: generator, channels, "
+                         f"norm, ...), so the weights cannot be rebuilt; restore the config.json "
+                         f"that was saved with {WEIGHTS_NAME}")
+    return info_from_dict(raw, source=str(file))
+
+
+def read_tensors(file: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors, or a ValueError naming the file when it is truncated or corrupt."""
+    problem = safetensors_problem(file)
+    if problem is None:
+        try:
+            return load_file(str(file), device="cpu")
+        except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
+            problem = f"it cannot be read ({e})"
+    raise ValueError(f"{file} is damaged: {problem}. Restore it from a backup or an older "
+                     f"checkpoint (checkpoints/step_*/), or retrain")
 
 
 def load_pretrained(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, PretrainedInfo]:
@@ -116,12 +147,49 @@ def load_pretrained(path: str | Path, device: str | torch.device = "cpu") -> tup
     folder = resolve_pretrained(path)
     info = read_info(folder)
     generator = build_generator(info.model, init=False)
-    state = load_file(str(folder / WEIGHTS_NAME), device="cpu")
-    missing, unexpected = generator.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{folder / WEIGHTS_NAME} does not match its config ({info.model.generator}): "
-                         f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+    file = folder / WEIGHTS_NAME
+    state = read_tensors(file)
+    expected = generator.state_dict()
+    wrong = [f"{k}: {tuple(v.shape)} in the file, {tuple(expected[k].shape)} in the architecture"
+             for k, v in state.items() if k in expected and v.shape != expected[k].shape]
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if wrong or missing or unexpected:
+        m = info.model
+        raise ValueError(
+            f"{file} does not match {folder / CONFIG_NAME} (generator {m.generator}, base_channels "
+            f"{m.base_channels}, {m.in_channels}->{m.out_channels} channels, norm {m.norm}): "
+            + "; ".join(filter(None, [f"{len(wrong)} tensor(s) of another shape, e.g. {wrong[0]}" if wrong else "",
+                                      f"missing {missing[:3]}" if missing else "",
+                                      f"unexpected {unexpected[:3]}" if unexpected else ""]))
+            + ". The config.json and the weights come from different models: put back the pair "
+              "that was saved together")
+    generator.load_state_dict(state)
     return generator.to(device), info
+
+
+def safetensors_problem(file: Path) -> Optional[str]:
+    """Why ``file`` is not a complete safetensors file (missing, truncated, bad header), or None.
+    Reads only the header and the size, so it is cheap for any file size."""
+    try:
+        size = file.stat().st_size
+        with open(file, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return f"it is {size} bytes, shorter than a safetensors header"
+            (n,) = struct.unpack("<Q", head)
+            if n > size - 8:
+                return f"its header claims {n:,} bytes but the file has {size:,}: it is truncated"
+            header = json.loads(f.read(n))
+    except FileNotFoundError:
+        return "it is missing"
+    except (OSError, ValueError) as e:
+        return f"its header is unreadable ({e})"
+    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+    if 8 + n + max(ends, default=0) != size:
+        return (f"it holds {size:,} bytes where its header describes {8 + n + max(ends, default=0):,}: "
+                f"it is truncated or has trailing garbage")
+    return None
 
 
 # ---- resumable training state -------------------------------------------------------------------
@@ -146,43 +214,120 @@ def save_training_checkpoint(run_dir: str | Path, *, step: int, generator: nn.Mo
     run_dir = Path(run_dir)
     final = checkpoint_dir(run_dir, step)
     tmp = final.with_name("." + final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    # Half-written checkpoints of a run killed earlier: never complete, never pointed at.
+    for stale in final.parent.glob(f".{STEP_PREFIX}*.*") if final.parent.is_dir() else []:
+        shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_pretrained(generator, info, tmp / "model")
     save_file(_state_dict(discriminator), str(tmp / "discriminator.safetensors"))
     if train_generator is not None:
         save_file(_state_dict(train_generator), str(tmp / TRAIN_GENERATOR_NAME))
     torch.save(state, tmp / "state.pt")
+    # Every byte on disk before the rename, and the rename before latest.json names it: after a
+    # crash or power cut, latest.json never points at a checkpoint that is not whole.
+    fsync_tree(tmp)
     if final.exists():
-        shutil.rmtree(final)
+        _remove_checkpoint(final)
     os.replace(tmp, final)
+    fsync_dir(final.parent)
     _fsync_write(run_dir / "latest.json",
                  (json.dumps({"step": step, "path": str(final.relative_to(run_dir))}) + "\n").encode())
     old = sorted(p for p in (run_dir / CHECKPOINTS).glob(STEP_PREFIX + "*") if p != final)
     for p in old[:max(0, len(old) - (keep - 1))]:
-        shutil.rmtree(p, ignore_errors=True)
+        _remove_checkpoint(p)
     return final
 
 
-def latest_checkpoint(run_dir: str | Path) -> Path:
-    run_dir = Path(run_dir)
+def _remove_checkpoint(path: Path) -> None:
+    """Rename away first, then delete: a crash mid-delete leaves a hidden folder that the next
+    save removes, never a half-deleted checkpoint under its real name."""
+    doomed = path.with_name(f".{path.name}.deleting")
+    shutil.rmtree(doomed, ignore_errors=True)
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def checkpoint_problem(path: Path) -> Optional[str]:
+    """Why the checkpoint folder ``path`` is not complete and readable, or None. Cheap: file
+    headers, sizes and the zip directory of state.pt, not every tensor."""
+    if not path.is_dir():
+        return "it is missing"
+    try:
+        json.loads((path / "model" / CONFIG_NAME).read_text())
+    except (OSError, ValueError) as e:
+        return f"model/{CONFIG_NAME} is unreadable ({e})"
+    for name in [f"model/{WEIGHTS_NAME}", "discriminator.safetensors",
+                 *(p.name for p in path.glob("*.safetensors") if p.name != "discriminator.safetensors")]:
+        problem = safetensors_problem(path / name)
+        if problem:
+            return f"{name}: {problem}"
+    try:
+        with zipfile.ZipFile(path / "state.pt") as z:
+            z.namelist()
+    except (OSError, zipfile.BadZipFile) as e:
+        return f"state.pt is unreadable or truncated ({e})"
+    return None
+
+
+def _checkpoint_candidates(run_dir: Path) -> list[Path]:
+    """The checkpoint latest.json names first, then every other one, newest first."""
+    named: list[Path] = []
     pointer = run_dir / "latest.json"
-    if not pointer.is_file():
-        raise FileNotFoundError(f"{run_dir} has no checkpoint to resume from (no latest.json)")
-    path = run_dir / json.loads(pointer.read_text())["path"]
-    if not (path / "state.pt").is_file():
-        raise FileNotFoundError(f"{pointer} points at {path}, which is incomplete or missing")
-    return path
+    try:
+        named = [run_dir / json.loads(pointer.read_text())["path"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    folder = run_dir / CHECKPOINTS
+    others = sorted((p for p in folder.glob(STEP_PREFIX + "*") if p.is_dir() and p not in named),
+                    reverse=True) if folder.is_dir() else []
+    return named + others
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path:
+    """The newest complete checkpoint: the one latest.json names, or, when that one is damaged,
+    the newest older one that is complete (with a warning naming what was skipped and why)."""
+    run_dir = Path(run_dir)
+    candidates = _checkpoint_candidates(run_dir)
+    if not candidates:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint to resume from (no latest.json and "
+                                f"no checkpoints/step_*)")
+    skipped = []
+    for path in candidates:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            if skipped:
+                log.warning("using the older checkpoint %s: %s", path, "; ".join(skipped))
+            return path
+        skipped.append(f"{path} is damaged ({problem})")
+    raise ValueError(f"{run_dir} has no complete checkpoint: " + "; ".join(skipped)
+                     + ". Start a new run (another --out), or restore a checkpoint from a backup")
 
 
 def load_training_checkpoint(run_dir: str | Path) -> tuple[Path, dict[str, torch.Tensor],
                                                            dict[str, torch.Tensor], dict[str, Any]]:
-    """(checkpoint path, generator tensors, discriminator tensors, state) of the newest checkpoint."""
-    path = latest_checkpoint(run_dir)
-    generator = load_file(str(path / "model" / WEIGHTS_NAME))
-    discriminator = load_file(str(path / "discriminator.safetensors"))
-    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    return path, generator, discriminator, state
+    """(checkpoint path, generator tensors, discriminator tensors, state) of the newest checkpoint
+    that reads in full; a damaged newer one is skipped with a warning that says why."""
+    run_dir = Path(run_dir)
+    skipped = []
+    for path in _checkpoint_candidates(run_dir):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            try:
+                generator = read_tensors(path / "model" / WEIGHTS_NAME)
+                discriminator = read_tensors(path / "discriminator.safetensors")
+                state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+            except Exception as e:  # noqa: BLE001 - any failure to read means: try an older one
+                problem = f"it cannot be read ({type(e).__name__}: {e})"
+            else:
+                if skipped:
+                    log.warning("resuming from the older checkpoint %s: %s", path, "; ".join(skipped))
+                return path, generator, discriminator, state
+        skipped.append(f"{path} is damaged ({problem})")
+    if not skipped:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint to resume from (no latest.json and "
+                                f"no checkpoints/step_*)")
+    raise ValueError(f"{run_dir} has no complete checkpoint to resume from: " + "; ".join(skipped)
+                     + ". Start a new run (another --out), or restore a checkpoint from a backup")
 
 
 def load_train_generator(path: Path) -> Optional[dict[str, torch.Tensor]]:

@@ -22,7 +22,7 @@ DIRECTIONS = ("AtoB", "BtoA")
 PREPROCESS = ("resize_crop", "crop", "resize", "none")
 GAN_MODES = ("vanilla", "lsgan", "hinge")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 # Validation metrics and whether a higher value is better.
 METRICS = {"l1": False, "psnr": True, "ssim": True, "lpips": False, "fid": False}
@@ -153,10 +153,14 @@ class TrainConfig:
         check_choice("train.device", self.device, DEVICES)
         check_choice("train.lr_schedule", self.lr_schedule, ("linear", "constant"))
         for name in ("batch_size", "lr", "log_every", "sample_every", "checkpoint_every",
-                     "keep_checkpoints"):
+                     "keep_checkpoints", "num_samples"):
             check_positive(name, getattr(self, name))
         check_choice("train.perceptual_net", self.perceptual_net, ("alex", "vgg"))
         check_positive("d_lr_mult", self.d_lr_mult)
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be in [0, 1) (Adam's decay rates)")
+        self._validate_discriminator_depth()
         for name in ("epochs", "decay_epochs", "l1_weight", "gan_weight", "perceptual_weight",
                      "shift_weight"):
             check_positive(name, getattr(self, name), allow_zero=True)
@@ -173,6 +177,18 @@ class TrainConfig:
         if not self.data.root:
             raise ValueError("data.root is empty: pass --data DIR (a folder with train/ inside)")
         self._validate_scale()
+
+    def _validate_discriminator_depth(self) -> None:
+        """A PatchGAN halves the crop at each of its d_layers, then loses 2 px: too deep a one
+        for the image size has no output at all (found here, not as a crash at step 1)."""
+        if self.model.discriminator != "patch":
+            return
+        size, layers = self.data.image_size, self.model.d_layers
+        if patch_output_size(size, layers) < 1:
+            fits = max((n for n in range(1, 12) if patch_output_size(size, n) >= 1), default=0)
+            raise ValueError(f"model.d_layers={layers} is too deep for data.image_size={size}: the "
+                             f"PatchGAN's output would be empty (it halves the image {layers} times, "
+                             f"then loses 2 px); use --d-layers {fits} or less, or a larger --image-size")
 
     def _validate_scale(self) -> None:
         check_choice("train.precision", self.precision, PRECISIONS)
@@ -194,6 +210,15 @@ class TrainConfig:
         if self.sync_batchnorm and self.model.norm != "batch":
             raise ValueError(f"sync_batchnorm is on but model.norm={self.model.norm!r}; it only "
                              f"applies to batch norm (instance norm needs no syncing)")
+
+
+def patch_output_size(image_size: int, d_layers: int) -> int:
+    """Side of a PatchGAN's output map for a square input: 4x4 convs, d_layers of stride 2 (each
+    halves, rounding down), then two of stride 1 (each loses 1 px). 30 for 256 px and 3 layers."""
+    side = image_size
+    for _ in range(d_layers):
+        side = (side + 2 - 4) // 2 + 1
+    return side - 2
 
 
 def to_dict(cfg: Any) -> dict:
@@ -298,13 +323,26 @@ def load_config_file(path: str | Path) -> dict:
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ValueError(f"config file {path} is not valid YAML{where}: {problem}; fix that line "
+                             f"(YAML nests with spaces, not tabs)") from None
     else:
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"config file {path} is not valid JSON at line {e.lineno}, column "
+                             f"{e.colno}: {e.msg}; fix that line (or use a .yaml file)") from None
     if not isinstance(data, dict):
         raise ValueError(f"config file {path} must hold a mapping at the top level")
     return data
 
 
 def save_config(cfg: Any, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    from .fsutil import atomic_write_text
+
+    atomic_write_text(path, json.dumps(to_dict(cfg), indent=2) + "\n")

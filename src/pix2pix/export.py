@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from torch import nn
 
 from .checkpoint import PretrainedInfo, info_to_dict
 from .config import to_dict
+from .fsutil import atomic_write_text, fsync_file
 from .models import generator_multiple
 from .ranges import to_signed
 
@@ -132,7 +134,11 @@ def read_onnx_info(path: str | Path) -> PretrainedInfo:
 
     from .checkpoint import info_from_dict
 
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends
+        raise ValueError(f"{path} is not a readable ONNX file ({type(e).__name__}: {str(e)[:200]}); "
+                         f"it is truncated or not ONNX: re-export it with `pix2pix export`") from None
     meta = {p.key: p.value for p in model.metadata_props}
     if METADATA_KEY not in meta:
         raise ValueError(f"{path} has no pix2pix metadata: it was not written by `pix2pix export`, "
@@ -165,7 +171,13 @@ def ort_session(model: str | Path | bytes, *, device: str | torch.device = "cpu"
         raise ValueError(f"the onnxruntime backend does not run on device {device.type}; "
                          f"use --backend eager or --device cpu")
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options, providers=providers)
+    try:
+        return ort.InferenceSession(source, options, providers=providers)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for a bad graph
+        name = "the ONNX model" if isinstance(model, bytes) else str(model)
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{name} cannot be loaded by ONNX Runtime ({first}); it is truncated, "
+                         f"corrupt or not an ONNX file: re-export it with `pix2pix export`") from None
 
 
 def run_onnx(session, x: np.ndarray) -> np.ndarray:
@@ -274,14 +286,47 @@ def weights_key(generator: nn.Module, info: PretrainedInfo) -> str:
     return h.hexdigest()[:24]
 
 
+def _file_record(path: Path) -> dict:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return {"size": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def _cache_problem(path: Path, record: Path) -> Optional[str]:
+    """Why the cached export ``path`` must not be used (missing, no record, size or hash differ), or None."""
+    if not path.is_file():
+        return "missing"
+    try:
+        want = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return f"its record {record.name} is missing or unreadable"
+    if path.stat().st_size != want.get("size"):
+        return f"it is {path.stat().st_size:,} bytes where {want.get('size')!r} were recorded (truncated?)"
+    if _file_record(path)["sha256"] != want.get("sha256"):
+        return "its SHA-256 differs from the recorded one (damaged)"
+    return None
+
+
 def cached_onnx(generator: nn.Module, info: PretrainedInfo) -> Path:
-    """An fp32 ONNX file of ``generator``, exported once per set of weights and reused after."""
+    """An fp32 ONNX file of ``generator``, exported once per set of weights and reused after.
+
+    Beside each export, ``NAME.onnx.json`` records its size and SHA-256; a file that does not
+    match (a crash mid-copy, a full disk) is never used but exported again. Exports go to a name
+    unique to the process and are renamed into place, so processes exporting the same weights at
+    once never read each other's half-written file.
+    """
     key = weights_key(generator, info)
     folder = cache_dir() / "onnx"
     path = folder / f"{info.model.generator}-{key}.onnx"
-    if path.is_file():
+    record = path.with_name(path.name + ".json")
+    problem = _cache_problem(path, record)
+    if problem is None:
         log.info("onnxruntime backend: using the cached export %s", path)
         return path
+    if problem != "missing":
+        log.warning("not using the cached export %s: %s; exporting again", path, problem)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -289,8 +334,27 @@ def cached_onnx(generator: nn.Module, info: PretrainedInfo) -> Path:
         folder = Path(tempfile.mkdtemp(prefix="pix2pix-onnx-"))
         path = folder / f"{info.model.generator}-{key}.onnx"
         log.warning("cannot write the ONNX cache in %s; exporting to %s for this run", cache_dir(), folder)
+        return export_onnx(generator, info, path)
     log.info("onnxruntime backend: exporting the generator to ONNX once (cached at %s)", path)
-    return export_onnx(generator, info, path)
+    tmp = folder / f".{path.stem}.{os.getpid()}.{os.urandom(4).hex()}.onnx"
+    try:
+        export_onnx(generator, info, tmp)
+        fields = _file_record(tmp)
+        fsync_file(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    atomic_write_text(record, json.dumps(fields) + "\n")
+    # Another process may have replaced the file between the rename and the record (with an
+    # export of the same weights): use it only if what is there now is what the record says.
+    if _cache_problem(path, record) is not None:
+        time.sleep(0.5)  # its record is on the way
+        if _cache_problem(path, record) is not None:
+            private = Path(tempfile.mkdtemp(prefix="pix2pix-onnx-")) / path.name
+            log.warning("the cached export %s changed while it was written; using a private copy %s",
+                        path, private)
+            return export_onnx(generator, info, private)
+    return path
 
 
 __all__ = ["export_onnx", "export_checked", "check_parity", "quantize_int8", "read_onnx_info",

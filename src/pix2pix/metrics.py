@@ -107,6 +107,14 @@ class Evaluator:
         self.metrics = list(metrics)
         self.skipped: dict[str, str] = {}
         self._lpips = self._fid = None
+        # Building the networks must not draw from the global RNG: a resumed training run has just
+        # restored it, and an extra draw would make it differ from the uninterrupted run.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            self._load_networks(lpips_net, lpips_weights, fid_weights, strict)
+        self.reset()
+
+    def _load_networks(self, lpips_net: str, lpips_weights: Optional[str], fid_weights: Optional[str],
+                       strict: bool) -> None:
         if "lpips" in self.metrics:
             from .lpips import LPIPSWeightsMissing, load_lpips
 
@@ -121,7 +129,6 @@ class Evaluator:
                 self._fid = FrechetAccumulator(weights=fid_weights, device=self.device)
             except FIDWeightsMissing as e:
                 self._skip("fid", str(e), strict)
-        self.reset()
 
     def _skip(self, name: str, reason: str, strict: bool) -> None:
         if strict:

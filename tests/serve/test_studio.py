@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import missing_install
+
 from .serve_support import PALETTE
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,8 +52,9 @@ def _need_chromium() -> None:
     if os.geteuid() == 0 and shutil.which("apt-get"):
         pytest.fail(f"{CHROMIUM} is missing although apt-get can install it here: run `make test` "
                     f"(its setup installs it) or `apt-get install -y chromium`")
-    pytest.skip(f"{CHROMIUM} is not installed and cannot be installed here (installing it needs "
-                f"root and apt-get; uid {os.geteuid()}, apt-get {'found' if shutil.which('apt-get') else 'missing'})")
+    missing_install("Chromium", f"{CHROMIUM} is not installed and cannot be installed here (installing "
+                    f"it needs root and apt-get; uid {os.geteuid()}, apt-get "
+                    f"{'found' if shutil.which('apt-get') else 'missing'})")
 
 
 @pytest.fixture(scope="module")

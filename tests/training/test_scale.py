@@ -158,8 +158,14 @@ def test_channels_last_bf16_and_fused_d_match_the_plain_step(tiny_batch):
             assert f[k] == pytest.approx(r[k], abs=1e-5), k
 
 
-def test_resume_is_exact_with_fp16_scaler_ema_and_channels_last(tiny_dataset, tmp_path):
+def test_resume_is_exact_with_fp16_scaler_ema_and_channels_last(tiny_dataset, tmp_path, monkeypatch):
     """The resume guarantee of the core loop holds with the speed paths and the EMA on."""
+    import pix2pix.precision as precision
+
+    # This checks the loss scaler's resume, not speed: let fp16 through the CPU check (which
+    # refuses it on CPUs without AVX512-FP16, as this one; tested in tests/test_errors.py).
+    real = precision.cpu_flags()
+    monkeypatch.setattr(precision, "cpu_flags", lambda: real | {"avx512_fp16"})
     model = ModelConfig(**TINY)
     kw = dict(precision="fp16", ema=0.9, channels_last=True, device="cpu", tensorboard="off")
     # fp16 starts at a loss scale of 2^16 and halves it on each overflow (skipping that step):

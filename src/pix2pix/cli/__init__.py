@@ -7,6 +7,8 @@ import sys
 from types import ModuleType
 from typing import Callable, Optional
 
+from ..extras import MissingExtra, missing_extra_message
+
 
 # Each subcommand's module, imported only when the parser is built (spelled out, so that grep and
 # type checkers can follow them; the heavy imports stay inside each command's run()).
@@ -89,9 +91,16 @@ def main(argv: Optional[list[str]] = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, MissingExtra) as e:
         # User errors (bad data, bad options, missing files): one clear line, no traceback.
         print(f"pix2pix {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        # An optional dependency the command needs: say which extra brings it.
+        message = missing_extra_message(e.name, f"pix2pix {args.command}")
+        if message is None:
+            raise
+        print(f"pix2pix {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

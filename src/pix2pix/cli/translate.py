@@ -52,6 +52,17 @@ def collect_inputs(inputs: list[str], recursive: bool) -> list[tuple[Path, Path]
             found.append((path, Path(path.name)))
         else:
             raise FileNotFoundError(f"input {path} does not exist")
+    # Outputs are named after the input without its extension (x.jpg -> x.png): two inputs with
+    # one name would overwrite each other's output.
+    by_output: dict[Path, list[Path]] = {}
+    for src, rel in found:
+        by_output.setdefault(rel.with_suffix(""), []).append(src)
+    clashes = [srcs for srcs in by_output.values() if len(srcs) > 1]
+    if clashes:
+        listed = "; ".join(" and ".join(map(str, srcs)) for srcs in clashes[:5])
+        raise ValueError(f"{len(clashes)} output name(s) would be written twice, so one translation "
+                         f"would overwrite the other: {listed}. Rename one of each, or translate "
+                         f"them into separate --out folders")
     return found
 
 

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..imageio import ImageReadError, image_size, list_images, read_image, to_channels
 from ..ranges import to_signed
+from .helpers import by_stem
 from .transforms import Jitter, apply_params, draw_params
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,15 @@ def layout_of(split_dir: Path) -> str:
     return "folders" if (split_dir / "A").is_dir() and (split_dir / "B").is_dir() else "combined"
 
 
+def _refuse_duplicate_stems(split_dir: Path, sides: dict[str, list[Path]]) -> None:
+    """x.png beside x.jpg in A/ (or B/): which one pairs is a guess, so neither is dropped silently."""
+    dup = [f"{side}/: {d}" for side, files in sides.items() for d in by_stem(files)[1]]
+    if dup:
+        raise DatasetError(f"{split_dir}: {len(dup)} name(s) appear with two extensions in one folder, "
+                           f"so the pairing is ambiguous ({'; '.join(dup[:5])}). Remove or rename one "
+                           f"of each")
+
+
 def scan_pairs(root: str | Path, split: str) -> list[Pair]:
     """List the pairs of ``root/split``; raise DatasetError if there are none or some lack a partner."""
     root = Path(root)
@@ -53,8 +63,10 @@ def scan_pairs(root: str | Path, split: str) -> list[Pair]:
                            f"(found: {', '.join(found) or 'no folders'}). Expected {root}/{split}/ with "
                            f"A|B images, or {root}/{split}/A/ and {root}/{split}/B/")
     if layout_of(split_dir) == "folders":
-        a_files = {p.stem: p for p in list_images(split_dir / "A")}
-        b_files = {p.stem: p for p in list_images(split_dir / "B")}
+        a_list, b_list = list_images(split_dir / "A"), list_images(split_dir / "B")
+        _refuse_duplicate_stems(split_dir, {"A": a_list, "B": b_list})
+        a_files = {p.stem: p for p in a_list}
+        b_files = {p.stem: p for p in b_list}
         only_a, only_b = sorted(set(a_files) - set(b_files)), sorted(set(b_files) - set(a_files))
         if only_a or only_b:
             parts = []

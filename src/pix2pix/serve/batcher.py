@@ -13,12 +13,13 @@ each to the request that sent it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -53,6 +54,11 @@ class _Job:
         return (self.model.name, tuple(self.x.shape))
 
 
+def _shutting_down() -> ApiError:
+    return ApiError(503, "shutting_down", "the server is shutting down and takes no new translations",
+                    headers={"Retry-After": "5"})
+
+
 def _deliver(future: asyncio.Future, value: object, error: Optional[BaseException]) -> None:
     if future.done():  # the client went away and its request was cancelled
         return
@@ -73,6 +79,7 @@ class InferenceQueue:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: Optional[threading.Thread] = None
+        self._admitted = 0  # requests between admit() and their answer (reading, decoding, queued)
         self.batches = 0
         self.images = 0
 
@@ -80,20 +87,52 @@ class InferenceQueue:
     def pending(self) -> int:
         return len(self._jobs)
 
+    @property
+    def admitted(self) -> int:
+        return self._admitted
+
     def start(self) -> None:
-        if self._thread is None:
+        """Start the worker; a second call while one runs does nothing (never two workers)."""
+        with self._cond:
+            if self._thread is not None and self._thread.is_alive():
+                if self._stopping:
+                    raise RuntimeError("the inference worker is still finishing after stop(); "
+                                       "call start() again once stop() has returned")
+                return
             self._stopping = False
             self._thread = threading.Thread(target=self._work, name="pix2pix-inference", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the queued requests, then end the worker."""
+        """Finish the queued requests, then end the worker; later translate() calls fail at once."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if not thread.is_alive():
+                self._thread = None
+            else:  # kept, so that start() cannot add a second worker beside this one
+                log.warning("the inference worker did not finish within %.0f s", timeout)
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold one of ``max_pending`` places from before a request's body is read until it is
+        answered; ApiError 503 at once when all are taken. So a flood of uploads costs at most
+        ``max_pending`` bodies of memory: the others are refused before a byte is read."""
+        with self._cond:
+            if self._stopping:
+                raise _shutting_down()
+            if self._admitted >= self.max_pending:
+                raise ApiError(503, "busy", f"{self._admitted} translations are already in progress; "
+                                            f"retry in a moment", headers={"Retry-After": "1"})
+            self._admitted += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._admitted -= 1
 
     async def translate(self, model: ServedModel, x: torch.Tensor,
                         alpha: Optional[np.ndarray] = None) -> Result:
@@ -102,6 +141,8 @@ class InferenceQueue:
         loop = asyncio.get_running_loop()
         job = _Job(model, x, alpha, loop.create_future(), loop)
         with self._cond:
+            if self._stopping:  # the worker is gone or going: waiting would hang forever
+                raise _shutting_down()
             if len(self._jobs) >= self.max_pending:
                 raise ApiError(503, "busy", f"{len(self._jobs)} translations are already waiting; "
                                             f"retry in a moment", headers={"Retry-After": "1"})

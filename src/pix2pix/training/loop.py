@@ -9,6 +9,7 @@ a checkpoint first, or on a NaN/inf loss, keeping the last good checkpoint.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -21,16 +22,19 @@ from torch.utils.data import DataLoader
 
 from ..checkpoint import (PretrainedInfo, checkpoint_dir, load_train_generator, load_training_checkpoint,
                           rng_state, save_training_checkpoint, set_rng_state)
-from ..config import TrainConfig, save_config, to_dict
+from ..config import TrainConfig, from_dict, save_config, to_dict
 from ..data.palette import dataset_palette
 from ..device import resolve_device
+from ..fsutil import atomic_write_text
 from ..models import build_discriminator, build_generator, check_image_size
+from ..precision import resolve_precision
 from . import distributed
 from .background import BackgroundWriter, snapshot
 from .datasets import build_datasets, validation_set
 from .distributed import DistContext
 from .distill import DistillTargets
 from .ema import EMA
+from .preflight import check_world, resume_changes
 from .report import write_report
 from .sampler import RunBatchSampler
 from .signals import stop_on_signals
@@ -78,6 +82,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
         raise ValueError(f"{run_dir} already holds a training run; pass --resume to continue it, "
                          f"or choose another --out")
     ctx, device = distributed.init(resolve_device(cfg.device))
+    # Checked on this device before anything is built: a precision the hardware only emulates
+    # would make every step many times slower.
+    cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))
     try:
         result = _train(cfg, ctx, device, run_dir, resume=resume, progress=progress)
         # Leave together: a process that tears the group down while rank 0 is still writing its
@@ -138,11 +145,12 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
 
     # ---- (4) resume: weights, optimisers, loss scale, weight average, step, every RNG.
     step = _restore(run_dir, ctx, device, generator, discriminator, ema, opt_g, opt_d, scaler,
-                    cfg.seed) if resume else 0
+                    cfg.seed, cfg) if resume else 0
     if ctx.main:
         save_config(cfg, run_dir / "config.json")
-        if resume:
-            truncate_log(run_dir / "metrics.jsonl", step)
+        # Resumed: the steps after the checkpoint are run again. New: lines left by a run killed
+        # before its first checkpoint belong to no checkpoint.
+        truncate_log(run_dir / "metrics.jsonl", step)
 
     # ---- (5) wrappers: DDP averages gradients over processes; compile fuses the graphs.
     g_run, d_run, d_frozen = (distributed.wrap(generator, ctx, device),
@@ -241,7 +249,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         status.update(step=step, elapsed_s=round(time.monotonic() - t_start, 1))
         if rate:
             status.update(it_per_s=round(rate, 3), eta_s=round((total - step) / rate))
-        (run_dir / "status.json").write_text(json.dumps(status) + "\n")
+        atomic_write_text(run_dir / "status.json", json.dumps(status) + "\n", durable=False)
         write_report(run_dir, status=status, config=to_dict(cfg), lines=tracker.log.read(),
                      best=best.best if best is not None else None)
 
@@ -355,9 +363,14 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
 
 
 def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, discriminator,
-             ema: Optional[EMA], opt_g, opt_d, scaler, seed: int) -> int:
+             ema: Optional[EMA], opt_g, opt_d, scaler, seed: int, cfg: TrainConfig) -> int:
     """Load the newest checkpoint into the training objects; returns its step."""
     path, g_state, d_state, state = load_training_checkpoint(run_dir)
+    saved_cfg = from_dict(TrainConfig, json.loads(state["config"])) if "config" in state else None
+    if saved_cfg is not None:
+        for change in resume_changes(saved_cfg, cfg):
+            log.info("resume applies a changed setting: %s", change)
+        check_world(int(state.get("world_size", 1)), ctx.world, saved_cfg.batch_size, cfg.batch_size)
     trained = load_train_generator(path)  # None unless model/ holds a weight average
     generator.load_state_dict(trained if trained is not None else g_state)
     discriminator.load_state_dict(d_state)

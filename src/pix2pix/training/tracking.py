@@ -1,6 +1,7 @@
 """Run outputs: a JSON-lines metrics log, sample grids (input | output | target), TensorBoard, W&B."""
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from ..fsutil import atomic_write_bytes, atomic_write_text
 from ..imageio import array_to_pil
 from ..ranges import to_unit
 
@@ -61,7 +63,10 @@ def save_grid(rows: list[torch.Tensor], path: str | Path, pad: int = 2) -> Path:
             grid[i * (h + pad):i * (h + pad) + h, j * (w + pad):j * (w + pad) + w] = col[i]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    array_to_pil(grid).save(path)
+    buf = io.BytesIO()
+    array_to_pil(grid).save(buf, format="PNG")
+    # Renamed into place: a run killed mid-write leaves no torn PNG behind.
+    atomic_write_bytes(path, buf.getvalue(), durable=False)
     return path
 
 
@@ -70,11 +75,15 @@ def truncate_log(path: str | Path, after_step: int) -> None:
     path = Path(path)
     if not path.is_file():
         return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= after_step]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    tmp.replace(path)
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line torn by a crash mid-write: it belongs to a lost step
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= after_step:
+            keep.append(line)
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
 class Tracker:
