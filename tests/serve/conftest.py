@@ -2,16 +2,12 @@
 browser tests. Tiny = unet_128 with 8 base channels (655k parameters, a few ms per image)."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from .serve_support import (MAX_PIXELS, MAX_UPLOAD_MB, MAX_VIDEO_FRAMES, MAX_VIDEO_MB,
-                            MAX_VIDEO_SECONDS, PALETTE, free_port, tiny_model, wait_healthy)
+                            MAX_VIDEO_SECONDS, PALETTE, free_port, run_server, tiny_model)
 
 
 @pytest.fixture(scope="session")
@@ -27,29 +23,15 @@ def server(model_dirs, tmp_path_factory) -> str:
     """Base URL of `pix2pix serve` started through the real CLI, stopped with SIGINT afterwards."""
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [sys.executable, "-m", "pix2pix", "serve", "--port", str(port),
-           "--model", str(model_dirs["edges"]), "--model", str(model_dirs["labels"]),
-           "--model", f"gray={model_dirs['gray']}",
-           "--max-upload-mb", str(MAX_UPLOAD_MB), "--max-pixels", str(MAX_PIXELS),
-           "--max-video-mb", str(MAX_VIDEO_MB), "--max-video-seconds", str(MAX_VIDEO_SECONDS),
-           "--max-video-frames", str(MAX_VIDEO_FRAMES),
-           # Answers are compared bit for bit with the eager Translator's; the ONNX Runtime
-           # backend (the CLI's auto choice on CPU) is checked to within rounding in test_api.
-           "--backend", "eager"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, log)
+    args = ["--model", str(model_dirs["edges"]), "--model", str(model_dirs["labels"]),
+            "--model", f"gray={model_dirs['gray']}",
+            "--max-upload-mb", str(MAX_UPLOAD_MB), "--max-pixels", str(MAX_PIXELS),
+            "--max-video-mb", str(MAX_VIDEO_MB), "--max-video-seconds", str(MAX_VIDEO_SECONDS),
+            "--max-video-frames", str(MAX_VIDEO_FRAMES),
+            # Answers are compared bit for bit with the eager Translator's; the ONNX Runtime
+            # backend (the CLI's auto choice on CPU) is checked to within rounding in test_api.
+            "--backend", "eager"]
+    with run_server(args, port, log) as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert "Traceback" not in log.read_text(), log.read_text()
 
 

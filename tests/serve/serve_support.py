@@ -1,11 +1,16 @@
 """Helpers for the serve tests: tiny models, a free port, waiting for a server, test images."""
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import signal
 import subprocess
+import sys
 import socket
 import time
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import numpy as np
@@ -81,3 +86,25 @@ def random_image(h: int, w: int, seed: int, channels: int = 3) -> np.ndarray:
     small = rng.integers(0, 256, (-(-h // 8), -(-w // 8), channels), dtype=np.uint8)
     out = np.kron(small, np.ones((8, 8, 1), dtype=np.uint8))[:h, :w]
     return out if channels > 1 else out[:, :, 0]
+
+
+@contextlib.contextmanager
+def run_server(args: list[str], port: int, log: Path) -> Iterator[str]:
+    """`python -m pix2pix serve --port PORT ARGS...` as a real process; yields its base URL once
+    /health answers, stops it with SIGINT, and checks its log holds no traceback."""
+    cmd = [sys.executable, "-m", "pix2pix", "serve", "--port", str(port), *args]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()

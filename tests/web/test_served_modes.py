@@ -3,11 +3,7 @@ studio on the server and in the browser (`/?run=browser`), side by side."""
 from __future__ import annotations
 
 import io
-import os
-import signal
 import statistics
-import subprocess
-import sys
 
 import httpx
 import numpy as np
@@ -24,28 +20,15 @@ SERVER_SYNC = """() => {
 
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory):
-    from serve.serve_support import free_port, wait_healthy  # tests/serve, on sys.path as `serve`
+    from serve.serve_support import free_port, run_server  # tests/serve, on sys.path as `serve`
 
     root = tmp_path_factory.mktemp("served")
     model = lively_model(root / "small", "unet_128", 32, 128)
     port, log = free_port(), root / "server.log"
     # --backend auto: what a user gets (ONNX Runtime on CPU); its fp32 export is cached and is
     # also the file the in-browser mode downloads.
-    cmd = [sys.executable, "-m", "pix2pix", "serve", "--port", str(port), "--model", str(model)]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, log)
+    with run_server(["--model", str(model)], port, log) as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert "Traceback" not in log.read_text(), log.read_text()
 
 
 def test_served_studio_server_and_browser_modes_side_by_side(browser, small_server):

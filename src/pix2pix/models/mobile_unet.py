@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .layers import Norm, check_norm, conv_bias, norm_layer
+from .unet import skip_forward
 
 
 def mobile_level_channels(base_channels: int, level: int, max_mult: int = 4) -> int:
@@ -82,11 +83,4 @@ class MobileUNet(nn.Module):
         self.up = nn.ModuleList(up)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips: list[torch.Tensor] = []
-        for block in self.down:
-            x = block(x)
-            skips.append(x)
-        x = self.up[-1](skips[-1])
-        for level in range(self.depth - 2, -1, -1):
-            x = self.up[level](torch.cat([skips[level], x], dim=1))
-        return x
+        return skip_forward(self.down, self.up, x)

@@ -94,12 +94,18 @@ class UNet(nn.Module):
         self.up = nn.ModuleList(up)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips: list[torch.Tensor] = []
-        for block in self.down:
-            x = block(x)
-            skips.append(x)
-        # The bottleneck output goes straight up; every other level concatenates its skip.
-        x = self.up[-1](skips[-1])
-        for level in range(self.depth - 2, -1, -1):
-            x = self.up[level](torch.cat([skips[level], x], dim=1))
-        return x
+        return skip_forward(self.down, self.up, x)
+
+
+def skip_forward(down: nn.ModuleList, up: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """The U-Net wiring shared by every U-shaped generator: (N, C, H, W) -> (N, C_out, H, W).
+    ``down[i]`` halves the size; the bottleneck output goes straight up through ``up[-1]``, and
+    every other level ``up[i]`` takes its skip concatenated with the level below on channels."""
+    skips: list[torch.Tensor] = []
+    for block in down:
+        x = block(x)
+        skips.append(x)
+    x = up[-1](skips[-1])
+    for level in range(len(down) - 2, -1, -1):
+        x = up[level](torch.cat([skips[level], x], dim=1))
+    return x
