@@ -79,3 +79,13 @@ def test_limits_and_bad_uploads_are_named(server, tmp_path, case, status, code):
     resp = post(server, data)
     assert resp.status_code == status, resp.text
     assert resp.json()["error"] == code
+
+
+def test_a_malformed_query_parameter_is_a_named_400(server):
+    """FastAPI's own 422 body has another shape; ours names the field and the value (found by the
+    schema fuzzer: ?strength=null)."""
+    resp = httpx.post(server + "/api/translate-video?strength=null", content=b"x", timeout=30)
+    assert resp.status_code == 400
+    body = resp.json()
+    assert set(body) == {"error", "detail"} and body["error"] == "bad_parameter"
+    assert "strength" in body["detail"] and "'null'" in body["detail"]

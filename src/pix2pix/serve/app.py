@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, Optional, Sequence
 
 import numpy as np
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -176,6 +177,14 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status,
                             headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own 422 body has another shape; every error of this API is {"error", "detail"}.
+        problems = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg', 'invalid')} "
+                             f"(got {e.get('input')!r})" for e in exc.errors())
+        return JSONResponse({"error": "bad_parameter", "detail": problems or "invalid request"},
+                            status_code=400)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
