@@ -40,7 +40,8 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]  # tests/serve be
 
 from common import count_flops, matmul_rate  # noqa: E402
 from serve.serve_support import free_port, wait_healthy  # noqa: E402
-from web.web_support import (ARGS, CHROMIUM, IN_SYNC, export, lively_model, stroke_latencies,  # noqa: E402
+from browser_support import ARGS, CHROMIUM  # noqa: E402
+from web.web_support import (IN_SYNC, export, lively_model, stroke_latencies,  # noqa: E402
                              summary)
 
 SERVER_SYNC = """() => { const o = document.getElementById('output'), c = document.getElementById('input');

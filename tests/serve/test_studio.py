@@ -7,22 +7,16 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import shutil
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import missing_install
+from browser_support import launch_browser
+from browser_support import stroke as browser_stroke
 
 from .serve_support import PALETTE
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 # In the page: the displayed output's pixels (drawn onto a scratch canvas) as base64 RGBA.
 OUTPUT_PIXELS = """() => {
@@ -46,28 +40,9 @@ IN_SYNC = """() => {
 }"""
 
 
-def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        pytest.fail(f"{CHROMIUM} is missing although apt-get can install it here: run `make test` "
-                    f"(its setup installs it) or `apt-get install -y chromium`")
-    missing_install("Chromium", f"{CHROMIUM} is not installed and cannot be installed here (installing "
-                    f"it needs root and apt-get; uid {os.geteuid()}, apt-get "
-                    f"{'found' if shutil.which('apt-get') else 'missing'})")
-
-
 @pytest.fixture(scope="module")
 def browser():
-    _need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from launch_browser()
 
 
 @pytest.fixture
@@ -106,13 +81,7 @@ def api_translation(server: str, png: bytes, model: str) -> np.ndarray:
 
 def stroke(page, points, steps: int = 12) -> None:
     """Drag the mouse through ``points`` given as fractions of the canvas."""
-    box = page.locator("#input").bounding_box()
-    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-    page.mouse.move(*xy[0])
-    page.mouse.down()
-    for p in xy[1:]:
-        page.mouse.move(*p, steps=steps)
-    page.mouse.up()
+    browser_stroke(page, points, steps)
 
 
 def canvas_rgba(page) -> np.ndarray:

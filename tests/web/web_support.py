@@ -2,19 +2,14 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
-import shutil
 import statistics
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from browser_support import stroke as browser_stroke
 
 # In the page: the shown output canvas's pixels as base64 RGBA.
 OUTPUT_PIXELS = """() => {
@@ -30,14 +25,6 @@ IN_SYNC = """() => {
   return o.dataset.version === c.dataset.version && !document.body.dataset.busy && !o.hidden;
 }"""
 FAILED = "() => document.getElementById('status').classList.contains('error')"
-
-
-def need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        pytest.fail(f"{CHROMIUM} is missing although apt-get can install it here: run `make test`")
-    pytest.skip(f"{CHROMIUM} is not installed and cannot be installed here (needs root and apt-get)")
 
 
 def lively_model(out: Path, generator: str, base: int, size: int, seed: int = 0) -> Path:
@@ -91,13 +78,7 @@ def output_pixels(page) -> np.ndarray:
 
 def stroke(page, points, steps: int = 6) -> None:
     """Drag the mouse through ``points`` given as fractions of the canvas."""
-    box = page.locator("#input").bounding_box()
-    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-    page.mouse.move(*xy[0])
-    page.mouse.down()
-    for p in xy[1:]:
-        page.mouse.move(*p, steps=steps)
-    page.mouse.up()
+    browser_stroke(page, points, steps)
 
 
 def stroke_latencies(page, n: int = 20, sync: str = IN_SYNC) -> list[float]:
