@@ -174,13 +174,7 @@ function showPixels(r, seq, version, model) {
   if (c.width !== r.width || c.height !== r.height) { c.width = r.width; c.height = r.height; }
   c.getContext("2d").putImageData(new ImageData(r.rgba, r.width, r.height), 0, 0);
   c.hidden = false;
-  net.shownSeq = seq;
-  c.dataset.seq = String(seq);
-  c.dataset.version = String(version);
-  c.dataset.model = model;
-  const link = $("download");
-  link.download = `pix2pix-${model}.png`;
-  link.setAttribute("aria-disabled", "false");
+  markShown(c, seq, version, model);
 }
 
 // An exported page served over plain HTTP (python -m http.server) gets cross-origin isolation,

@@ -396,14 +396,8 @@ async function show(image, seq, version, model, signal) {
   output.src = url;
   if (net.url) URL.revokeObjectURL(net.url);
   net.url = url;
-  net.shownSeq = seq;
-  output.dataset.seq = String(seq);
-  output.dataset.version = String(version);
-  output.dataset.model = model;
-  const link = $("download");
-  link.href = url;
-  link.download = `pix2pix-${model}.png`;
-  link.setAttribute("aria-disabled", "false");
+  markShown(output, seq, version, model);
+  $("download").href = url;
   return true;
 }
 
@@ -480,3 +474,15 @@ if (RUN === "browser") {
 setSize(state.size);
 resetCanvas(canvas.width, canvas.height, WHITE);
 isolate().then((reloading) => { if (!reloading) loadModels(); });
+
+// One bookkeeping for a shown output, whichever engine made it (server answer or in-browser run):
+// what the tests and the coalescing rule read (seq, version, model) and the download link.
+function markShown(el, seq, version, model) {
+  net.shownSeq = seq;
+  el.dataset.seq = String(seq);
+  el.dataset.version = String(version);
+  el.dataset.model = model;
+  const link = $("download");
+  link.download = `pix2pix-${model}.png`;
+  link.setAttribute("aria-disabled", "false");
+}
