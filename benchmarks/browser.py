@@ -49,7 +49,7 @@ SERVER_SYNC = """() => { const o = document.getElementById('output'), c = docume
 
 
 def ort_frame_ms(model: bytes, size: int, threads: int, repeats: int) -> float:
-    from pix2pix.export import ort_session, run_onnx
+    from pix2pix.export.onnx import ort_session, run_onnx
 
     s = ort_session(model, threads=threads)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
@@ -90,7 +90,7 @@ def main() -> None:
 
     from pix2pix.models import build_generator
     from pix2pix.config import ModelConfig
-    from pix2pix.web.export import read_model_bytes
+    from pix2pix.export.web import read_model_bytes
 
     print(f"CPU: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at start (shared machine)")
     rates = {t: (torch.set_num_threads(t), matmul_rate(1024, 5))[1] for t in (1, 2)}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from pix2pix.compare import compare_models, format_table, rows_to_dicts
+from pix2pix.metrics.compare import compare_models, format_table, rows_to_dicts
 from pix2pix.models import STUDENTS
 
 GOAL_MAC_RATIO, GOAL_LPIPS, GOAL_MS = 10.0, 1.05, 15.0

@@ -13,7 +13,7 @@ import torch
 
 from pix2pix.config import ModelConfig
 from pix2pix.models import build_discriminator, build_generator
-from pix2pix.precision import cpu_flags, cpu_native, resolve_precision
+from pix2pix.util.precision import cpu_flags, cpu_native, resolve_precision
 from pix2pix.training.step import StepConfig, train_step
 
 

@@ -32,8 +32,8 @@ import torch
 from pix2pix.config import DataConfig, ModelConfig, TrainConfig, apply_overrides
 from pix2pix.data import Jitter, PairedDataset, scan_pairs
 from pix2pix.data.examples import make_example
-from pix2pix.inference import Translator
-from pix2pix.metrics import Evaluator, evaluate
+from pix2pix.inference.translator import Translator
+from pix2pix.metrics.quality import Evaluator, evaluate
 from pix2pix.models import build_discriminator, build_generator
 from pix2pix.recipes import RECIPES
 from pix2pix.training import StepConfig, train, train_step
@@ -65,7 +65,7 @@ def base_config(root: Path, out: Path, size: int, generator: str, width: int = 6
 
 def step_timer(cfg: TrainConfig, batches: list[tuple[torch.Tensor, torch.Tensor]]):
     """A callable running ``len(batches)`` training steps of ``cfg``'s recipe; returns s/step."""
-    from pix2pix.perceptual import build_perceptual
+    from pix2pix.training.perceptual import build_perceptual
 
     torch.manual_seed(0)
     g, d = build_generator(cfg.model), build_discriminator(cfg.model)

@@ -25,11 +25,12 @@ from video.clips import CLIP_REGION, SIZE, load_world, pan_path, write_clip  # n
 
 from pix2pix.checkpoint import PretrainedInfo, save_pretrained  # noqa: E402
 from pix2pix.config import ModelConfig  # noqa: E402
-from pix2pix.inference import Translator  # noqa: E402
+from pix2pix.inference.translator import Translator  # noqa: E402
 from pix2pix.models import build_discriminator, build_generator  # noqa: E402
 from pix2pix.training.step import StepConfig, train_step  # noqa: E402
-from pix2pix.video.camera import render_path  # noqa: E402
+from video.camera import render_path  # noqa: E402 (test support: tests/video/camera.py)
 from pix2pix.video.evaluate import evaluate_clip  # noqa: E402
+from pix2pix.video.stream import translate_video  # noqa: E402
 
 
 def crops(sat, relief, rng, n, inside: bool):
@@ -78,7 +79,7 @@ def main() -> None:
         per_step = (time.perf_counter() - t) / args.steps
         model = save_pretrained(g.eval(), PretrainedInfo(model=cfg, image_size=SIZE), tmp / f"m{weight:g}")
         tr = Translator.from_pretrained(model, device="cpu", backend="eager")
-        stats = tr.translate_video(clip, tmp / f"out{weight:g}.mp4", crf=10)
+        stats = translate_video(tr, clip, tmp / f"out{weight:g}.mp4", crf=10)
         score = evaluate_clip(tmp / f"out{weight:g}.mp4", flow_from=clip, target=target).summary()
         with torch.inference_mode():
             held = float((tr.translate_tensor(held_a) - held_b).abs().mean() / 2)  # in [0, 1] units

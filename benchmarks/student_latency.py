@@ -15,8 +15,8 @@ import time
 import numpy as np
 import torch
 
-from pix2pix.export import cached_onnx
-from pix2pix.inference import Translator
+from pix2pix.export.onnx import cached_onnx
+from pix2pix.inference.translator import Translator
 from pix2pix.models.profile import profile
 
 

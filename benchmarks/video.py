@@ -9,7 +9,7 @@ times so that every variant sees the same load on a shared machine:
 
   inference   Translator.translate_batch on the decoded frames held in memory, batches of 4:
               the rate the network allows, with no decoding, flow or encoding
-  pipeline    Translator.translate_video(clip.mp4 -> out.mp4), the `pix2pix translate` default:
+  pipeline    translate_video(Translator, clip.mp4 -> out.mp4), the `pix2pix translate` default:
               decode, translate, flicker metric (two DIS flows per frame), H.264 encode
   no-flicker  the same without the flicker metric (--no-flicker)
   blend       the same with --temporal blend
@@ -37,9 +37,11 @@ from common import count_flops, matmul_rate  # noqa: E402
 
 from pix2pix.checkpoint import PretrainedInfo, save_pretrained  # noqa: E402
 from pix2pix.config import ModelConfig  # noqa: E402
-from pix2pix.inference import Translator  # noqa: E402
+from pix2pix.inference.translator import Translator  # noqa: E402
 from pix2pix.models import build_generator  # noqa: E402
-from pix2pix.video.camera import Pose, linear_path, render  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "tests"))
+from video.camera import Pose, linear_path, render  # noqa: E402 (test support: tests/video/camera.py)
+from pix2pix.video.stream import translate_video  # noqa: E402
 from pix2pix.video.temporal import TemporalBlend  # noqa: E402
 
 
@@ -117,7 +119,7 @@ def main() -> None:
             for name, kw in (("pipeline", {}), ("no-flicker", {"measure": False}),
                              ("blend", {"temporal": TemporalBlend(0.5)})):
                 t, c = time.perf_counter(), time.process_time()
-                stats = tr.translate_video(clip, tmp / f"out{size}-{name}.mp4", **kw)
+                stats = translate_video(tr, clip, tmp / f"out{size}-{name}.mp4", **kw)
                 assert stats.frames == n
                 fps[name].append(n / (time.perf_counter() - t))
                 cpu[name].append((time.process_time() - c) / n)

@@ -40,8 +40,8 @@ from pix2pix.checkpoint import resolve_pretrained
 from pix2pix.config import DataConfig, ModelConfig, TrainConfig
 from pix2pix.data import Jitter, PairedDataset, scan_pairs
 from pix2pix.data.examples import make_example
-from pix2pix.inference import Translator
-from pix2pix.metrics import Evaluator, evaluate
+from pix2pix.inference.translator import Translator
+from pix2pix.metrics.quality import Evaluator, evaluate
 from pix2pix.training import train
 from pix2pix.training.tracking import save_grid
 

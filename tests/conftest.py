@@ -140,7 +140,7 @@ def tiny_dataset(tmp_path, world) -> Path:
 @pytest.fixture(scope="session")
 def lpips_weights() -> Path:
     """Converted LPIPS weights (alex, vgg): from the cache, or installed once as a user would."""
-    from pix2pix.lpips import LPIPSWeightsMissing, install_lpips, weights_path
+    from pix2pix.metrics.lpips import LPIPSWeightsMissing, install_lpips, weights_path
 
     folder = weights_path("alex").parent
     if not (weights_path("alex").is_file() and weights_path("vgg").is_file()):

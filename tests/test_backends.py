@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-import pix2pix.backends as backends
-import pix2pix.export as export
+import pix2pix.inference.backends as backends
+import pix2pix.export.onnx as export
 from pix2pix import Translator
-from pix2pix.backends import choose_backend
+from pix2pix.inference.backends import choose_backend
 
 
 @pytest.fixture(scope="module")

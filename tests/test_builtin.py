@@ -10,8 +10,8 @@ import torch
 
 from pix2pix.builtin import builtin_metrics, builtin_model_dir, paint_relief, verify_builtin
 from pix2pix.data.examples import MAP_BANDS_DEG, MAP_SPLIT_BANDS
-from pix2pix.inference import Translator
-from pix2pix.metrics import l1
+from pix2pix.inference.translator import Translator
+from pix2pix.metrics.quality import l1
 
 # The margins README.md states, from the whole test band: L1 0.47x copying the input's, LPIPS
 # 0.77x the mean colour's. (Against the per-colour mean, L1 rewards the blurry conditional mean:
@@ -53,7 +53,7 @@ def held_out_tiles(world, n: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
 
 @pytest.mark.usefixtures("one_thread")
 def test_builtin_beats_trivial_baselines_on_held_out_tiles(world, lpips_weights):
-    from pix2pix.metrics import Evaluator
+    from pix2pix.metrics.quality import Evaluator
 
     translator = Translator.from_pretrained(builtin_model_dir(), device="cpu")
     metrics = builtin_metrics()

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from pix2pix.cli import main
-from pix2pix.compare import compare_models, format_table
+from pix2pix.metrics.compare import compare_models, format_table
 from pix2pix.models.profile import profile
 
 

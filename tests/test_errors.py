@@ -17,7 +17,7 @@ from pix2pix.checkpoint import PretrainedInfo, save_pretrained
 from pix2pix.cli import main
 from pix2pix.config import ModelConfig
 from pix2pix.models import build_generator
-from pix2pix.precision import cpu_flags, cpu_native, resolve_precision
+from pix2pix.util.precision import cpu_flags, cpu_native, resolve_precision
 from pix2pix.training.preflight import check_world
 
 TINY = ["--arch", "unet_128", "--base-channels", "4", "--set", "model.d_base_channels=4",
@@ -90,7 +90,7 @@ def test_garbage_and_truncated_onnx_for_translate_evaluate_and_serve(lively_mode
                                                                      tiny_dataset, capsys):
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"this is not a protobuf at all" * 10)
-    from pix2pix.export import export_onnx
+    from pix2pix.export.onnx import export_onnx
     from pix2pix.checkpoint import load_pretrained
 
     g, info = load_pretrained(lively_model_dir)

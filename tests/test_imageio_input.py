@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageOps
 from skimage import data
 
-from pix2pix import imageio
-from pix2pix.imageio import ImageReadError, image_size, read_image, to_channels
+from pix2pix.util import imageio
+from pix2pix.util.imageio import ImageReadError, image_size, read_image, to_channels
 
 
 @pytest.fixture(scope="module")

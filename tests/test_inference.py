@@ -6,7 +6,7 @@ from PIL import Image
 from pix2pix import Translator
 from pix2pix.checkpoint import PretrainedInfo, save_pretrained
 from pix2pix.config import ModelConfig
-from pix2pix.inference import pad_to_multiple
+from pix2pix.inference.translator import pad_to_multiple
 from pix2pix.models import build_generator
 
 

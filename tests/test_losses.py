@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from pix2pix.losses import discriminator_loss, generator_adversarial_loss, l1_loss
+from pix2pix.training.losses import discriminator_loss, generator_adversarial_loss, l1_loss
 
 
 def test_vanilla_on_zero_logits_is_log2():

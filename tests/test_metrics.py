@@ -5,9 +5,9 @@ import torch
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from pix2pix.fid import FIDInception, FIDWeightsMissing, FrechetAccumulator, find_fid_weights, frechet_distance, load_fid_inception
-from pix2pix.lpips import LPIPS, LPIPSWeightsMissing, load_lpips
-from pix2pix.metrics import Evaluator, psnr_per_image, ssim_per_image
+from pix2pix.metrics.fid import FIDInception, FIDWeightsMissing, FrechetAccumulator, find_fid_weights, frechet_distance, load_fid_inception
+from pix2pix.metrics.lpips import LPIPS, LPIPSWeightsMissing, load_lpips
+from pix2pix.metrics.quality import Evaluator, psnr_per_image, ssim_per_image
 
 
 # Small models gain nothing from 2 threads, and on a busy machine OpenMP barriers make 2 threads
@@ -99,7 +99,7 @@ def test_lpips_missing_weights_says_how_to_install(tmp_path):
 def test_lpips_conversion_refuses_code_in_pickles():
     import pickle
 
-    from pix2pix.lpips import convert_checkpoint
+    from pix2pix.metrics.lpips import convert_checkpoint
 
     class Evil:
         def __reduce__(self):

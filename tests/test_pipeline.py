@@ -5,8 +5,8 @@ from PIL import Image
 
 from pix2pix import Translator
 from pix2pix.cli import main
-from pix2pix.imageio import ImageReadError
-from pix2pix.pipeline import translate_files
+from pix2pix.util.imageio import ImageReadError
+from pix2pix.inference.folders import translate_files
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ def test_spectral_norm_bounds_the_top_singular_value():
 
 
 def test_perceptual_loss_is_zero_for_equal_images_and_grows_with_blur(lpips_weights, world):
-    from pix2pix.perceptual import build_perceptual
+    from pix2pix.training.perceptual import build_perceptual
 
     sat, _ = world
     x = torch.from_numpy(sat[900:964, 2000:2064].copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
@@ -93,7 +93,7 @@ def test_perceptual_loss_is_zero_for_equal_images_and_grows_with_blur(lpips_weig
 
 
 def test_perceptual_term_enters_the_generator_step(lpips_weights):
-    from pix2pix.perceptual import build_perceptual
+    from pix2pix.training.perceptual import build_perceptual
 
     cfg = ModelConfig(generator="unet_128", base_channels=8, d_base_channels=8, dropout=0.0)
     a, b = torch.rand(1, 3, 128, 128) * 2 - 1, torch.rand(1, 3, 128, 128) * 2 - 1

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-import pix2pix.tiling as tiling
+import pix2pix.inference.tiling as tiling
 from conftest import cut_pairs
 from pix2pix import Translator
-from pix2pix.tiling import check_tiling, edge_ramp, tile_starts, translate_tiled
+from pix2pix.inference.tiling import check_tiling, edge_ramp, tile_starts, translate_tiled
 
 
 @pytest.mark.parametrize("length,tile,overlap,align", [

@@ -1,8 +1,8 @@
 """pix2pix: paired image-to-image translation with conditional GANs (Isola et al., CVPR 2017)."""
 from .checkpoint import PretrainedInfo, load_pretrained, save_pretrained
 from .config import DataConfig, ModelConfig, TrainConfig
-from .inference import Translator
-from .metrics import evaluate
+from .inference.translator import Translator
+from .metrics.quality import evaluate
 from .models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
 
 __version__ = "0.1.0"

@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import ModelConfig, from_dict, to_dict
-from .fsutil import atomic_write_bytes, fsync_dir, fsync_file, fsync_tree
+from .util.fsutil import atomic_write_bytes, fsync_dir, fsync_file, fsync_tree
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1

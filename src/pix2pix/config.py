@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .checks import check_choice, check_positive
+from .util.checks import check_choice, check_positive
 # ModelConfig lives beside the architecture registry it is checked against; re-exported here
 # because a TrainConfig is made of it.
 from .models.config import ModelConfig
@@ -343,6 +343,6 @@ def load_config_file(path: str | Path) -> dict:
 
 
 def save_config(cfg: Any, path: str | Path) -> None:
-    from .fsutil import atomic_write_text
+    from .util.fsutil import atomic_write_text
 
     atomic_write_text(path, json.dumps(to_dict(cfg), indent=2) + "\n")

@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 
 from .config import DataConfig, ModelConfig, TrainConfig, apply_overrides
-from .lpips import weights_path
+from .metrics.lpips import weights_path
 from .recipes import recipe_overrides
 from .data import Jitter, PairedDataset, scan_pairs
 from .data.examples import make_example
-from .inference import Translator
-from .metrics import evaluate, l1
+from .inference.translator import Translator
+from .metrics.quality import evaluate, l1
 from .training import train
 from .training.tracking import save_grid
 

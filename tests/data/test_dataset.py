@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from pix2pix.data import DatasetError, Jitter, PairedDataset, open_split, scan_pairs
-from pix2pix.imageio import ImageReadError, read_image
+from pix2pix.util.imageio import ImageReadError, read_image
 from conftest import cut_pairs, write_combined, write_folders
 
 NOJIT = Jitter("none", 64, 64, False)

@@ -8,7 +8,7 @@ import pytest
 
 from pix2pix.data.examples import EXAMPLES, example_photos, make_example
 from pix2pix.data.prepare import inspect_dataset
-from pix2pix.imageio import read_image
+from pix2pix.util.imageio import read_image
 
 
 @pytest.fixture(scope="module", params=["edges2photos", "gray2color"])

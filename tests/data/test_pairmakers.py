@@ -10,7 +10,7 @@ from skimage import data
 
 from pix2pix.data.pairmakers import (CannyEdges, Degrade, Downscale, Grayscale, Holes, Tiling, XdogSketch,
                                      assign_splits, make_pairs, tiles_of)
-from pix2pix.imageio import read_image
+from pix2pix.util.imageio import read_image
 
 
 @pytest.fixture(scope="module")

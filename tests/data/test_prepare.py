@@ -12,7 +12,7 @@ from skimage import data
 
 from pix2pix.data.prepare import (combine, inspect_dataset, parse_size, resize_array, resize_dataset,
                                   split_dataset)
-from pix2pix.imageio import read_image
+from pix2pix.util.imageio import read_image
 
 
 @pytest.fixture(scope="module")

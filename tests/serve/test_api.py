@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from pix2pix import Translator
-from pix2pix.imageio import pil_to_array
+from pix2pix.util.imageio import pil_to_array
 
 from .serve_support import MAX_UPLOAD_MB, PALETTE, decode, png_bytes, random_image
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pix2pix import Translator
+from pix2pix.video.stream import translate_video
 from pix2pix.video.temporal import TemporalBlend
 
 from video.clips import read_clip, write_clip
@@ -38,7 +39,7 @@ def test_clip_in_translated_clip_out(server, model_dirs, tmp_path):
     assert facts["audio_packets"] == facts_in["audio_packets"]
     # The same as translating the clip here (the same encoder: the same bytes up to its rounding).
     t = Translator.from_pretrained(model_dirs["edges"], device="cpu", backend="eager")
-    t.translate_video(src, tmp_path / "here.mp4", temporal=TemporalBlend(0.5))
+    translate_video(t, src, tmp_path / "here.mp4", temporal=TemporalBlend(0.5))
     here, _, _ = read_clip(tmp_path / "here.mp4")
     assert max(np.abs(a.astype(np.float32) - b).mean() for a, b in zip(frames, here)) < 1.0
     assert np.abs(frames[5].astype(np.float32) - frames_in[5]).mean() > 10  # not the input sent back

@@ -90,7 +90,7 @@ def test_two_processes_equal_one_process_with_double_batch(tiny_dataset, tmp_pat
         assert (diff > 1e-5).float().mean() < 1e-3, name
     assert moved > 1e-4  # and training did move the weights
     # The outputs of the two generators agree.
-    from pix2pix.inference import Translator
+    from pix2pix.inference.translator import Translator
 
     x = torch.rand(2, 3, 128, 128) * 2 - 1
     out1 = Translator.from_pretrained(one, device="cpu").translate_tensor(x)
@@ -160,7 +160,7 @@ def test_channels_last_bf16_and_fused_d_match_the_plain_step(tiny_batch):
 
 def test_resume_is_exact_with_fp16_scaler_ema_and_channels_last(tiny_dataset, tmp_path, monkeypatch):
     """The resume guarantee of the core loop holds with the speed paths and the EMA on."""
-    import pix2pix.precision as precision
+    import pix2pix.util.precision as precision
 
     # This checks the loss scaler's resume, not speed: let fp16 through the CPU check (which
     # refuses it on CPUs without AVX512-FP16, as this one; tested in tests/test_errors.py).

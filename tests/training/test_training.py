@@ -103,7 +103,7 @@ def test_discriminator_loss_is_halved(tiny_dataset):
     train_step(g, d, torch.optim.SGD(g.parameters(), lr=0.0), od, a, b, StepConfig())
     got = d.net[0].weight.grad.clone()
     # Reference: full (unhalved) loss gradient.
-    from pix2pix.losses import discriminator_loss
+    from pix2pix.training.losses import discriminator_loss
     d.zero_grad(); d.requires_grad_(True)
     with torch.no_grad():
         fake = g(a)

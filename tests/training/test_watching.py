@@ -9,8 +9,8 @@ import torch
 
 from pix2pix.config import DataConfig, ModelConfig, TrainConfig
 from pix2pix.data import Jitter, PairedDataset, scan_pairs
-from pix2pix.inference import Translator
-from pix2pix.metrics import Evaluator, evaluate
+from pix2pix.inference.translator import Translator
+from pix2pix.metrics.quality import Evaluator, evaluate
 from pix2pix.training import TrainingDiverged, train
 from pix2pix.training import loop as loop_module
 from pix2pix.training.ema import EMA

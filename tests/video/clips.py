@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pix2pix.video.camera import Pose, linear_path, render_path
+from .camera import Pose, linear_path, render_path
 
 # The clips fly over North Africa (x 2600..3400, y 800..1400 of the 5400 x 2700 world); the model
 # trains on land elsewhere, so the clip is held out.

@@ -107,9 +107,10 @@ def test_ctrl_c_leaves_a_playable_partial_clip(map_model, tmp_path):
 
 RSS_SCRIPT = """
 import resource, sys, torch
-from pix2pix.inference import Translator
+from pix2pix.inference.translator import Translator
+from pix2pix.video import translate_video
 torch.set_num_threads(1)
-stats = Translator.from_pretrained(sys.argv[1], device="cpu", backend="eager").translate_video(sys.argv[2], sys.argv[3])
+stats = translate_video(Translator.from_pretrained(sys.argv[1], device="cpu", backend="eager"), sys.argv[2], sys.argv[3])
 print(stats.frames, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

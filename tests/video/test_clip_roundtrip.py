@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from pix2pix.inference import Translator
-from pix2pix.video.camera import exact_backward_flow
+from pix2pix.inference.translator import Translator
+from .camera import exact_backward_flow
 from pix2pix.video.evaluate import evaluate_clip
 from pix2pix.video.flow import Motion, consistent, grid, warping_error
-from pix2pix.video.stream import translate_video
+from pix2pix.video.stream import translate_frames, translate_video
 from pix2pix.video.temporal import TemporalBlend
 
 from .clips import SIZE, read_clip, write_clip
@@ -79,7 +79,7 @@ def test_other_containers(map_model, pan, tmp_path, suffix, codec, expect):
     src = write_clip(tmp_path / f"clip{suffix}", [f[:64, :64].copy() for f in pan["frames"][:6]],
                      codec=codec, audio=False)
     tr = Translator.from_pretrained(map_model, device="cpu", backend="eager")
-    stats = tr.translate_video(src, tmp_path / "out" / src.name)
+    stats = translate_video(tr, src, tmp_path / "out" / src.name)
     frames, _, facts = read_clip(tmp_path / "out" / src.name)
     assert stats.frames == len(frames) == 6 and facts["codec"] == expect
     assert (facts["width"], facts["height"]) == (64, 64)
@@ -111,8 +111,8 @@ def _exact_motion(path, i: int) -> Motion:
 
 def test_warping_error_zero_when_static_and_true_to_the_camera_when_panning(map_model, pan, static_clip, tmp_path):
     tr = Translator.from_pretrained(map_model, device="cpu", backend="eager")
-    still = tr.translate_video(static_clip, tmp_path / "static.mp4")
-    moving = tr.translate_video(pan["input"], tmp_path / "pan.mp4")
+    still = translate_video(tr, static_clip, tmp_path / "static.mp4")
+    moving = translate_video(tr, pan["input"], tmp_path / "pan.mp4")
     assert still.input_error.mean < 5e-4 and still.output_error.mean < 5e-4
     assert moving.output_error.mean > 10 * still.output_error.mean
     # The same errors with the camera's exact flow in place of DIS's estimate.
@@ -131,8 +131,8 @@ def test_warping_error_zero_when_static_and_true_to_the_camera_when_panning(map_
 
 def test_temporal_blend_cuts_flicker_without_hurting_accuracy(map_model, pan, tmp_path):
     tr = Translator.from_pretrained(map_model, device="cpu", backend="eager")
-    plain = tr.translate_video(pan["input"], tmp_path / "plain.mp4", crf=10)
-    blend = tr.translate_video(pan["input"], tmp_path / "blend.mp4", crf=10, temporal=TemporalBlend(0.5))
+    plain = translate_video(tr, pan["input"], tmp_path / "plain.mp4", crf=10)
+    blend = translate_video(tr, pan["input"], tmp_path / "blend.mp4", crf=10, temporal=TemporalBlend(0.5))
     s_plain = evaluate_clip(tmp_path / "plain.mp4", flow_from=pan["input"], target=pan["target"]).summary()
     s_blend = evaluate_clip(tmp_path / "blend.mp4", flow_from=pan["input"], target=pan["target"]).summary()
     reduction = 1 - blend.output_error.mean / plain.output_error.mean
@@ -150,7 +150,7 @@ def test_temporal_blend_cuts_flicker_without_hurting_accuracy(map_model, pan, tm
 def test_frame_iterator_tiles_and_pads_like_images(map_model, pan, one_thread):
     tr = Translator.from_pretrained(map_model, device="cpu", backend="eager")
     frames = [np.concatenate([f, f[:, :72]], axis=1)[:100] for f in pan["frames"][:5]]  # 200 x 100 px
-    got = list(tr.translate_frames(frames, tile=128, overlap=32, batch_size=2))
+    got = list(translate_frames(tr, frames, tile=128, overlap=32, batch_size=2))
     assert [f.index for f, _ in got] == [0, 1, 2, 3, 4]
     for (f, out), src in zip(got, frames):
         want = tr.translate_array(src.astype(np.float32) / 255, tile=128, overlap=32)

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
-from pix2pix.web.export import read_model_bytes
+from pix2pix.export.web import read_model_bytes
 
 from .web_support import (FAILED, IN_SYNC, block_network, export, lively_model, ort_reference,
                           output_pixels, stroke, stroke_latencies, summary)

@@ -7,8 +7,8 @@ import tarfile
 import pytest
 
 from pix2pix.cli import main
-from pix2pix.web import runtime
-from pix2pix.web.runtime import RuntimeUnavailable, runtime_dir
+from pix2pix.export import web_runtime as runtime
+from pix2pix.export.web_runtime import RuntimeUnavailable, runtime_dir
 
 
 def _fake_tarball(path):

@@ -52,8 +52,8 @@ def lively_model(out: Path, generator: str, base: int, size: int, seed: int = 0)
 
 
 def export(model_dir: Path, folder: Path, *, fp32: bool = False):
-    from pix2pix.inference import Translator
-    from pix2pix.web.export import export_web
+    from pix2pix.inference.translator import Translator
+    from pix2pix.export.web import export_web
 
     t = Translator.from_pretrained(model_dir, device="cpu")
     return export_web(t, folder, source=model_dir, name=model_dir.name, fp32=fp32, webgpu=False)
@@ -104,7 +104,7 @@ def summary(ms: list[float]) -> str:
 def ort_reference(onnx_bytes: bytes, rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 through Python ONNX Runtime on the same model bytes -> (H, W, 3) uint8,
     pre- and post-processed as pix2pix.inference.Translator does."""
-    from pix2pix.export import ort_session, run_onnx
+    from pix2pix.export.onnx import ort_session, run_onnx
 
     x = (rgb.astype(np.float32) / 255.0 * 2 - 1).transpose(2, 0, 1)[None]
     y = run_onnx(ort_session(onnx_bytes, threads=1), x)[0]

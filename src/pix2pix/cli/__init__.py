@@ -7,7 +7,7 @@ import sys
 from types import ModuleType
 from typing import Callable, Optional
 
-from ..extras import MissingExtra, missing_extra_message
+from ..util.extras import MissingExtra, missing_extra_message
 
 
 # Each subcommand's module, imported only when the parser is built (spelled out, so that grep and

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         return rc
     if json.loads(status_file.read_text()).get("state") != "finished" or args.table_split == "none":
         return rc
-    from ..compare import compare_models, format_table, rows_to_dicts
+    from ..metrics.compare import compare_models, format_table, rows_to_dicts
 
     split = Path(cfg.data.root) / args.table_split
     if not split.is_dir():

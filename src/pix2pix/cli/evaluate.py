@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def install(source: str) -> int:
-    from ..lpips import install_lpips
+    from ..metrics.lpips import install_lpips
 
     paths = install_lpips(None if source == "download" else source)
     print("LPIPS weights installed: " + ", ".join(str(p) for p in paths))
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.model or not args.data:
         raise ValueError("evaluate needs --model DIR and --data DIR (or --install-lpips)")
     from ..data import Jitter, PairedDataset, scan_pairs
-    from ..inference import Translator
-    from ..metrics import Evaluator, evaluate
+    from ..inference.translator import Translator
+    from ..metrics.quality import Evaluator, evaluate
 
     translator = Translator.from_pretrained(args.model, device=args.device)
     info = translator.info

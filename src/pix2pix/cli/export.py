@@ -41,10 +41,10 @@ def _default_model() -> str:
 def run_web(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..inference import Translator
+    from ..inference.translator import Translator
     from ..serve.models import default_name
-    from ..web.export import export_web
-    from ..web.runtime import RuntimeUnavailable
+    from ..export.web import export_web
+    from ..export.web_runtime import RuntimeUnavailable
 
     if args.out or args.fp16 or args.int8 or args.sample or args.opset:
         raise ValueError("--web takes only --model, --fp32 and --no-webgpu (it writes fp16 by "
@@ -71,8 +71,8 @@ def run_web(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..export import OPSET, export_checked
-    from ..inference import Translator
+    from ..export.onnx import OPSET, export_checked
+    from ..inference.translator import Translator
 
     if args.web:
         return run_web(args)
@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
     translator = Translator.from_pretrained(args.model, device="cpu")
     sample = None
     if args.sample:
-        from ..imageio import read_image
-        from ..inference import pad_to_multiple
+        from ..util.imageio import read_image
+        from ..inference.translator import pad_to_multiple
 
         # The Translator prepares the sample exactly as it prepares any input (channels, range).
         x, _ = translator.prepare(read_image(args.sample))

@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def collect_inputs(inputs: list[str], recursive: bool) -> list[tuple[Path, Path]]:
     """(image path, output path relative to --out) for every input image; errors name the path."""
-    from ..imageio import is_image_file
+    from ..util.imageio import is_image_file
 
     found: list[tuple[Path, Path]] = []
     for raw in inputs:
@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from ..inference import Translator
-    from ..pipeline import translate_files
+    from ..inference.translator import Translator
+    from ..inference.folders import translate_files
 
     from .translate_video import run_clips, split_inputs
 
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                                             batch_stats=args.batch_stats or args.paper,
                                             backend=args.backend)
     if args.tile:
-        from ..tiling import check_tiling
+        from ..inference.tiling import check_tiling
 
         check_tiling(args.tile, args.tile // 4 if args.overlap is None else args.overlap, translator.multiple)
     if clips or folders:

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..imageio import ImageReadError, image_size, list_images, read_image, to_channels
-from ..ranges import to_signed
+from ..util.imageio import ImageReadError, image_size, list_images, read_image, to_channels
+from ..util.ranges import to_tensor
 from .helpers import by_stem
 from .transforms import Jitter, apply_params, draw_params
 
@@ -129,11 +129,6 @@ def load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
         half = ab.shape[1] // 2
         return ab[:, :half], ab[:, half:2 * half]
     return read_image(pair.a), read_image(pair.b)
-
-
-def to_tensor(arr: np.ndarray) -> torch.Tensor:
-    """(H, W, C) in [0, 1] -> (C, H, W) in [-1, 1]."""
-    return to_signed(torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))))
 
 
 class PairedDataset(Dataset):

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 from PIL import Image
 
-from ..extras import MissingExtra
+from ..util.extras import MissingExtra
 
 log = logging.getLogger(__name__)
 

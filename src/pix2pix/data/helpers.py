@@ -9,7 +9,7 @@ from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 import numpy as np
 
-from ..imageio import to_channels
+from ..util.imageio import to_channels
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -17,8 +17,8 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from ..imageio import LUMA, ImageReadError, is_image_file, read_image, to_channels
-from ..imageio import save_image
+from ..util.imageio import LUMA, ImageReadError, is_image_file, read_image, to_channels
+from ..util.imageio import save_image
 from .helpers import match_channels, parallel_map
 from .prepare import SPLITS, resize_array
 

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
-from ..imageio import read_image
+from ..util.imageio import read_image
 from .dataset import PairedDataset, load_pair
 
 log = logging.getLogger(__name__)

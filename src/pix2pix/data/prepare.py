@@ -19,7 +19,7 @@ from typing import Iterable, Optional
 import numpy as np
 from PIL import Image
 
-from ..imageio import ImageReadError, bit_depth, is_16bit_colour, list_images, read_image, save_image
+from ..util.imageio import ImageReadError, bit_depth, is_16bit_colour, list_images, read_image, save_image
 from .dataset import DatasetError, Pair, layout_of, load_pair, pair_size
 from .helpers import by_stem, match_channels, parallel_map
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..checks import check_positive
+from ..util.checks import check_positive
 from .registry import check_model_names
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Callable
 
 from torch import nn
 
-from ..checks import check_choice
+from ..util.checks import check_choice
 from .layers import NORMS, init_weights
 from .mobile_unet import MobileUNet
 from .patchgan import PatchGAN, PixelGAN

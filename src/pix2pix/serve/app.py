@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from .. import __version__
-from ..imageio import array_to_pil
+from ..util.imageio import array_to_pil
 from .batcher import InferenceQueue
 from .errors import ApiError
 from .models import ServedModel
@@ -211,7 +211,7 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
     @app.get("/runtime/{name}", include_in_schema=False)
     async def runtime_file(name: str) -> FileResponse:
         """ONNX Runtime Web for the studio's in-browser mode (fetched once into the cache)."""
-        from ..web.runtime import FILES, RuntimeUnavailable, runtime_dir
+        from ..export.web_runtime import FILES, RuntimeUnavailable, runtime_dir
 
         if name not in FILES:
             raise ApiError(404, "not_found", f"no runtime file {name!r}")

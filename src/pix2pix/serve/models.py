@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..checkpoint import is_checkpoint_dir
-from ..inference import Translator
+from ..inference.translator import Translator
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class ServedModel:
         export (made once per set of weights)."""
         if self.translator.generator is None:
             return self.source
-        from ..export import cached_onnx
+        from ..export.onnx import cached_onnx
 
         return cached_onnx(self.translator.generator, self.translator.info)
 

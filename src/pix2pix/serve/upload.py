@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from ..imageio import decode_pil
+from ..util.imageio import decode_pil
 from .errors import ApiError
 
 # PIL format name -> what we tell people.

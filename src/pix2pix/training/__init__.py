@@ -1,5 +1,5 @@
 """Training: pure steps, the loop, the lr schedule, run outputs, distributed helpers."""
-from ..device import resolve_device
+from ..util.device import resolve_device
 from .loop import TrainingDiverged, TrainingInterrupted, train
 from .step import StepConfig, train_step
 

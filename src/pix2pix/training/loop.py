@@ -24,10 +24,10 @@ from ..checkpoint import (PretrainedInfo, checkpoint_dir, load_train_generator, 
                           rng_state, save_training_checkpoint, set_rng_state)
 from ..config import TrainConfig, from_dict, save_config, to_dict
 from ..data.palette import dataset_palette
-from ..device import resolve_device
-from ..fsutil import atomic_write_text
+from ..util.device import resolve_device
+from ..util.fsutil import atomic_write_text
 from ..models import build_discriminator, build_generator, check_image_size
-from ..precision import resolve_precision
+from ..util.precision import resolve_precision
 from . import distributed
 from .background import BackgroundWriter, snapshot
 from .datasets import build_datasets, validation_set
@@ -166,7 +166,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                           feature_weight=cfg.distill.feature_weight if teacher is not None else 0.0)
     perceptual = None
     if cfg.perceptual_weight > 0:
-        from ..perceptual import build_perceptual
+        from .perceptual import build_perceptual
 
         perceptual = build_perceptual(cfg.perceptual_net, device=device)
     sampler.start_step = step
@@ -185,7 +185,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                       config=to_dict(cfg)) if ctx.main else None
     evaluator = best = None
     if ctx.main and cfg.val_every:
-        from ..metrics import Evaluator
+        from ..metrics.quality import Evaluator
         from .validation import BestKeeper
 
         evaluator = Evaluator(cfg.val_metric_list, device=device)

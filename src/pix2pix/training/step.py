@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..losses import discriminator_loss, generator_adversarial_loss, l1_loss
+from .losses import discriminator_loss, generator_adversarial_loss, l1_loss
 from ..models.layers import set_requires_grad
 from .distill import DistillTargets, attention_loss
 

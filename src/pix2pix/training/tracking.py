@@ -10,9 +10,9 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from ..fsutil import atomic_write_bytes, atomic_write_text
-from ..imageio import array_to_pil
-from ..ranges import to_unit
+from ..util.fsutil import atomic_write_bytes, atomic_write_text
+from ..util.imageio import array_to_pil
+from ..util.ranges import to_unit
 
 
 class MetricsLog:

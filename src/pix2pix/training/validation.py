@@ -12,8 +12,8 @@ from torch import nn
 
 from ..checkpoint import PretrainedInfo, save_pretrained
 from ..config import METRICS
-from ..inference import Translator
-from ..metrics import Evaluator, evaluate
+from ..inference.translator import Translator
+from ..metrics.quality import Evaluator, evaluate
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ..imageio import LUMA
+from ..util.imageio import LUMA
 
 # Forward-backward consistency thresholds of Sundaram et al. (ECCV 2010), as used by Ruder et al.
 # (artistic style transfer for videos) and Lai et al. (the warping-error metric, ECCV 2018).

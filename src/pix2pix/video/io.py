@@ -293,7 +293,7 @@ def _natural_key(path: Path) -> list:
 
 def sequence_files(folder: str | Path) -> list[Path]:
     """The image files of ``folder`` in name order, numbers compared as numbers (2 before 10)."""
-    from ..imageio import is_image_file
+    from ..util.imageio import is_image_file
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -306,7 +306,7 @@ def sequence_files(folder: str | Path) -> list[Path]:
 
 def read_sequence(files: list[Path]) -> Iterator[Frame]:
     """Frames of a numbered sequence as (H, W, 3) uint8; every frame must have the first's size."""
-    from ..imageio import read_image, to_channels
+    from ..util.imageio import read_image, to_channels
 
     size = None
     for i, path in enumerate(files):

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator, Optional
 import cv2
 import numpy as np
 
-from ..pipeline import AUTO_TILE, AUTO_TILE_PIXELS
+from ..inference.tiling import auto_tile
 from .flow import Motion, MotionTracker, WarpingError
 from .io import Frame, VideoError, VideoReader, VideoWriter, read_sequence, sequence_files
 from .temporal import TemporalBlend
@@ -137,8 +137,8 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
         def run(items) -> list[np.ndarray]:
             t = time.perf_counter()
             h, w = items[0][1].shape[:2]
-            use_tile = tile if tile is not None else (AUTO_TILE if h * w > AUTO_TILE_PIXELS else 0)
-            if use_tile and (h > use_tile or w > use_tile):
+            use_tile = auto_tile(h, w, tile)
+            if use_tile:
                 results = [translator.translate_array(a, tile=use_tile, overlap=overlap,
                                                       batch_size=batch_size) for _, a, _ in items]
             else:
@@ -262,7 +262,7 @@ def translate_sequence(translator, folder: str | Path, out_dir: str | Path, *, b
                        on_start: Optional[Callable[[VideoStats], None]] = None,
                        on_frame: Optional[Callable[[int], None]] = None) -> VideoStats:
     """Translate a folder of numbered frames in name order into ``out_dir`` (same names, PNG)."""
-    from ..imageio import save_image
+    from ..util.imageio import save_image
 
     files = sequence_files(folder)
     out_dir = Path(out_dir)

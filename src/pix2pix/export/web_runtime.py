@@ -21,7 +21,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from ..export import cache_dir
+from ..util.cache import cache_dir
 
 log = logging.getLogger(__name__)
 

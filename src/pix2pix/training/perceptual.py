@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .lpips import LPIPS, load_lpips
+from ..metrics.lpips import LPIPS, load_lpips
 
 
 class PerceptualLoss(nn.Module):

@@ -13,8 +13,8 @@ from typing import Iterable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .config import METRICS
-from .ranges import to_unit
+from ..config import METRICS
+from ..util.ranges import to_unit
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .checkpoint import PretrainedInfo, load_pretrained
-from .data.dataset import to_tensor
-from .device import resolve_device
-from .imageio import array_to_pil, decode_pil, read_image, to_channels
-from .models import generator_multiple
-from .ranges import to_unit
+from ..checkpoint import PretrainedInfo, load_pretrained
+from ..util.device import resolve_device
+from ..util.imageio import array_to_pil, decode_pil, read_image, to_channels
+from ..models import generator_multiple
+from ..util.ranges import to_tensor, to_unit
 
 log = logging.getLogger(__name__)
 ImageLike = Union[Image.Image, np.ndarray, str, Path]
@@ -82,7 +81,7 @@ class Translator:
         ``.onnx`` file written by `pix2pix export` (onnxruntime backend)."""
         dev = resolve_device(device)
         if Path(path).suffix.lower() == ".onnx":
-            from .export import read_onnx_info
+            from ..export.onnx import read_onnx_info
 
             if not Path(path).is_file():
                 raise FileNotFoundError(f"model file {path} does not exist")
@@ -176,20 +175,6 @@ class Translator:
             for i, yi in zip(idx, y):
                 results[i] = self.finish(yi, prepared[i][1])
         return results  # type: ignore[return-value]
-
-    def translate_video(self, src: str | Path, dst: str | Path, **options):
-        """Translate clip ``src`` into ``dst`` frame by frame, streaming; returns VideoStats (frames,
-        fps, warping errors). Options: see :func:`pix2pix.video.translate_video`."""
-        from .video.stream import translate_video
-
-        return translate_video(self, src, dst, **options)
-
-    def translate_frames(self, frames, **options):
-        """Iterate (frame, (H, W, C_out) [0, 1] output) over ``frames`` ((H, W, 3) uint8 arrays or
-        video Frames), in order, batched. Options: see :func:`pix2pix.video.translate_frames`."""
-        from .video.stream import translate_frames
-
-        return translate_frames(self, frames, **options)
 
     def __call__(self, image: ImageLike) -> Union[Image.Image, np.ndarray]:
         """A PIL image (or path) in -> a PIL image out; a (H, W, C) [0, 1] array in -> array out."""

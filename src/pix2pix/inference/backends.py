@@ -19,7 +19,7 @@ from typing import Optional, Protocol
 import torch
 from torch import nn
 
-from .checkpoint import PretrainedInfo
+from ..checkpoint import PretrainedInfo
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +72,13 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str | Path, device: torch.device, *, threads: Optional[int] = None) -> None:
-        from .export import ort_session
+        from ..export.onnx import ort_session
 
         self.path = Path(onnx_path)
         self.session = ort_session(self.path, device=device, threads=threads)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        from .export import run_onnx
+        from ..export.onnx import run_onnx
 
         y = run_onnx(self.session, x.detach().to("cpu", torch.float32).numpy())
         return torch.from_numpy(y).to(x.device)
@@ -136,7 +136,7 @@ def make_backend(name: str, generator: nn.Module, info: PretrainedInfo, device: 
         raise ValueError(f"the onnxruntime backend is not available for device {device.type}: "
                          f"pip install 'pix2pix[export]' (onnxruntime-gpu for cuda), or use --backend eager")
     if onnx_path is None:
-        from .export import cached_onnx
+        from ..export.onnx import cached_onnx
 
         onnx_path = cached_onnx(generator, info)
     return OnnxRuntimeBackend(onnx_path, device)

@@ -29,3 +29,8 @@ def to_unit(x: Values, *, inplace: bool = False) -> Values:
         x *= 0.5
         return x
     return (x + 1.0) * 0.5
+
+
+def to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """(H, W, C) image in [0, 1] -> (C, H, W) network input in [-1, 1]."""
+    return to_signed(torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))))

@@ -22,6 +22,22 @@ log = logging.getLogger(__name__)
 TileFn = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[int, int], None]
 
+# The one rule for when a large image is tiled (folders, video, the server): above this many pixels
+# unless told otherwise. The whole-image activations of unet_256 take about 0.8 KB per pixel
+# (a 4096 x 4096 image needs ~13 GB).
+AUTO_TILE_PIXELS = 4096 * 4096
+AUTO_TILE = 1024
+
+
+def auto_tile(height: int, width: int, tile: Optional[int] = None) -> int:
+    """The tile size to use for an image of ``height`` x ``width`` px; 0 means whole.
+
+    ``tile`` None applies the automatic rule (AUTO_TILE px tiles above AUTO_TILE_PIXELS); an
+    explicit ``tile`` is kept, and 0 never tiles. An image no larger than the tile is never tiled.
+    """
+    use = tile if tile is not None else (AUTO_TILE if height * width > AUTO_TILE_PIXELS else 0)
+    return use if use and (height > use or width > use) else 0
+
 
 def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
     """Offsets of tiles of ``tile`` px covering [0, length), neighbours overlapping by >= ``overlap``.
@@ -118,4 +134,5 @@ def translate_tiled(image: np.ndarray, fn: TileFn, *, tile: int, overlap: int, o
     return out
 
 
-__all__ = ["tile_starts", "edge_ramp", "check_tiling", "translate_tiled"]
+__all__ = ["AUTO_TILE", "AUTO_TILE_PIXELS", "auto_tile", "tile_starts", "edge_ramp", "check_tiling",
+           "translate_tiled"]

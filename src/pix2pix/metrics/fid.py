@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .lpips import WeightsMissing, cache_dir
+from ..util.cache import cache_dir, user_cache_root
+from .lpips import WeightsMissing
 
 WEIGHT_NAMES = ("pt_inception-2015-12-05-6726825d.pth",)
 
@@ -181,7 +182,7 @@ def find_fid_weights(path: Optional[str | Path] = None) -> Path:
     if os.environ.get("PIX2PIX_FID_WEIGHTS"):
         candidates.append(Path(os.environ["PIX2PIX_FID_WEIGHTS"]))
     torch_home = Path(os.environ.get("TORCH_HOME") or
-                      Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "torch")
+                      user_cache_root() / "torch")
     candidates += [torch_home / "hub" / "checkpoints" / n for n in WEIGHT_NAMES]
     candidates.append(cache_dir() / "fid_inception.safetensors")
     for c in candidates:

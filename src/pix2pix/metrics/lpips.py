@@ -48,14 +48,6 @@ class LPIPSWeightsMissing(WeightsMissing):
     pass
 
 
-def cache_dir() -> Path:
-    """``$PIX2PIX_CACHE``, else ``$XDG_CACHE_HOME/pix2pix``, else ``~/.cache/pix2pix``."""
-    if os.environ.get("PIX2PIX_CACHE"):
-        return Path(os.environ["PIX2PIX_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "pix2pix"
-
-
 def _convs(net: str) -> list[tuple[int, int, int, int, bool]]:
     if net == "alex":
         return _ALEX

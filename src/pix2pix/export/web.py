@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..export import FP16_TOLERANCE, export_checked, ort_session, run_onnx
-from ..inference import Translator
-from .runtime import FLAVOURS, VERSION, runtime_dir
+from .onnx import FP16_TOLERANCE, export_checked, ort_session, run_onnx
+from ..inference.translator import Translator
+from .web_runtime import FLAVOURS, VERSION, runtime_dir
 
 log = logging.getLogger(__name__)
 

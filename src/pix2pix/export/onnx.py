@@ -30,11 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import PretrainedInfo, info_to_dict
-from .config import to_dict
-from .fsutil import atomic_write_text, fsync_file
-from .models import generator_multiple
-from .ranges import to_signed
+from ..util.cache import cache_dir
+from ..checkpoint import PretrainedInfo, info_to_dict
+from ..config import to_dict
+from ..util.fsutil import atomic_write_text, fsync_file
+from ..models import generator_multiple
+from ..util.ranges import to_signed
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def read_onnx_info(path: str | Path) -> PretrainedInfo:
     """The PretrainedInfo stored in an ONNX file written by :func:`export_onnx`."""
     import onnx
 
-    from .checkpoint import info_from_dict
+    from ..checkpoint import info_from_dict
 
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -267,14 +268,6 @@ def export_checked(generator: nn.Module, info: PretrainedInfo, out: str | Path, 
 
 
 # ---- cached export for the onnxruntime backend ---------------------------------------------------
-
-def cache_dir() -> Path:
-    """``$PIX2PIX_CACHE``, else ``$XDG_CACHE_HOME/pix2pix``, else ``~/.cache/pix2pix``."""
-    if os.environ.get("PIX2PIX_CACHE"):
-        return Path(os.environ["PIX2PIX_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "pix2pix"
-
 
 def weights_key(generator: nn.Module, info: PretrainedInfo) -> str:
     """A digest of the weights, architecture and exporter versions: the cache file's name."""

@@ -16,16 +16,11 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .imageio import read_image, save_image
-from .inference import Translator
+from ..util.imageio import read_image, save_image
+from .tiling import auto_tile
+from .translator import Translator
 
 log = logging.getLogger(__name__)
-
-# Above this many pixels an image is tiled unless told otherwise: the whole-image activations of
-# unet_256 take about 0.8 KB per pixel (a 4096 x 4096 image needs ~13 GB).
-AUTO_TILE_PIXELS = 4096 * 4096
-AUTO_TILE = 1024
-
 
 @dataclass
 class PipelineStats:
@@ -62,7 +57,7 @@ def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], 
                     on_tile: Optional[Callable[[int, int], None]] = None) -> PipelineStats:
     """Translate ``items`` (source path, output path relative to ``out_dir``); returns timings.
 
-    ``tile`` 0 never tiles; None tiles images over AUTO_TILE_PIXELS with AUTO_TILE px tiles.
+    ``tile`` 0 never tiles; None applies tiling.auto_tile.
     ``on_image(n)`` is called as images are written, ``on_tile(done, total)`` inside tiled images.
     """
     if batch_size < 1:
@@ -94,8 +89,8 @@ def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], 
         batch: list[tuple[int, np.ndarray]] = []
         for i, arr in _decoded(files, decode_pool, ahead=2 * batch_size + workers):
             h, w = arr.shape[:2]
-            use_tile = tile if tile is not None else (AUTO_TILE if h * w > AUTO_TILE_PIXELS else 0)
-            if use_tile and (h > use_tile or w > use_tile):
+            use_tile = auto_tile(h, w, tile)
+            if use_tile:
                 if tile is None:
                     log.info("%s is %dx%d px: translating it in %d px tiles (--tile 0 to disable)",
                              files[i], w, h, use_tile)
@@ -125,4 +120,4 @@ def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], 
     return stats
 
 
-__all__ = ["translate_files", "PipelineStats", "output_path", "AUTO_TILE_PIXELS", "AUTO_TILE"]
+__all__ = ["translate_files", "PipelineStats", "output_path"]

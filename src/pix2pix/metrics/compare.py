@@ -16,10 +16,10 @@ from typing import Optional, Sequence
 
 import torch
 
-from .data import Jitter, PairedDataset, scan_pairs
-from .inference import Translator
-from .metrics import Evaluator
-from .models.profile import profile
+from ..data import Jitter, PairedDataset, scan_pairs
+from ..inference.translator import Translator
+from .quality import Evaluator
+from ..models.profile import profile
 
 log = logging.getLogger(__name__)
 
