@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench docs clean
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -56,5 +56,10 @@ test: $(STAMP) $(CORE_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py
 
+# The documentation site (MkDocs + Material, API reference from the docstrings) into site/; the docs
+# tools come with requirements-dev.txt. --strict: a broken link, anchor or API reference fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) $(CORE) demo .pytest_cache
+	rm -rf $(VENV) $(CORE) demo site .pytest_cache
