@@ -106,11 +106,13 @@ def _broken_dotted_names(text: str) -> list[str]:
 
 
 def test_names_in_the_pages_exist() -> None:
-    """`pix2pix.util.imageio.MAX_PIXELS` and friends: a page that names a moved or removed module
-    or attribute fails here (mkdocs checks links, not names in prose and code)."""
+    """`pix2pix.util.imageio.MAX_PIXELS` and friends: a page, the README or a docstring (the API
+    reference renders them) that names a moved or removed module or attribute fails here; mkdocs
+    checks links, not names in prose and code."""
     assert _broken_dotted_names("pix2pix.imageio.MAX_PIXELS pix2pix.util.imageio.MAX_PIXELS") == \
         ["pix2pix.imageio.MAX_PIXELS"]  # the checker itself catches a stale path
-    broken = {p.name: b for p in [*PAGES, REPO / "README.md"]
+    files = [*PAGES, REPO / "README.md", *sorted(SRC.rglob("*.py"))]
+    broken = {str(p.relative_to(REPO)): b for p in files
               if (b := _broken_dotted_names(p.read_text(encoding="utf-8")))}
     assert not broken, f"names that do not exist in src/: {broken}"
 

@@ -1,7 +1,7 @@
 """Dataset preparation: pair two folders, split, resize, and inspect a dataset before training.
 
 Every tool reports each file it could not use and why; none silently writes nothing.
-Images travel as (H, W, C) float32 arrays in [0, 1] (see ``pix2pix.imageio``); 16-bit inputs are
+Images travel as (H, W, C) float32 arrays in [0, 1] (see ``pix2pix.util.imageio``); 16-bit inputs are
 written back as 16-bit where the format allows (PNG, TIFF) and ``.npy`` stays ``.npy``.
 """
 from __future__ import annotations

@@ -47,7 +47,7 @@ class Translator:
     statistics; both together are the paper's test-time behaviour (outputs vary run to run).
 
     ``backend`` runs the network: ``eager`` (default here; the reference), ``compile``,
-    ``onnxruntime`` or ``auto`` (see :mod:`pix2pix.backends`). Pre- and post-processing stay here
+    ``onnxruntime`` or ``auto`` (see :mod:`pix2pix.inference.backends`). Pre- and post-processing stay here
     whatever runs the network.
     """
 

@@ -35,7 +35,7 @@ def is_image_file(path: Path) -> bool:
 def _too_big(path: Path, detail: str) -> ImageReadError:
     return ImageReadError(f"{path}: {detail}, over the {MAX_PIXELS:,} pixel limit (a guard against "
                           f"decompression bombs); downscale or tile it, or raise "
-                          f"pix2pix.imageio.MAX_PIXELS if you trust the file")
+                          f"pix2pix.util.imageio.MAX_PIXELS if you trust the file")
 
 
 def _open(path: Path) -> Image.Image:

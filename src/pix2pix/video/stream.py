@@ -1,6 +1,6 @@
 """Translate a clip as a stream: decode ahead, translate in batches, stabilise, encode behind.
 
-The shape of :mod:`pix2pix.pipeline` (folder translation) for one ordered stream: a decode thread
+The shape of :mod:`pix2pix.inference.folders` (folder translation) for one ordered stream: a decode thread
 reads frames ahead and computes their optical flow (OpenCV releases the GIL), the calling thread
 runs the network on batches of consecutive frames and the (sequential) temporal filter and metric,
 and an encode thread writes behind. Every queue is bounded, so memory is the same for 100 frames

@@ -7,7 +7,7 @@
 "use strict";
 
 function pix2pixWorker() {
-  const LUMA = [0.299, 0.587, 0.114];  // as pix2pix.imageio.LUMA: gray inputs match the server's
+  const LUMA = [0.299, 0.587, 0.114];  // as pix2pix.util.imageio.LUMA: gray inputs match the server's
   let ort = null, session = null, model = null;
 
   function fail(text) { throw new Error(text); }
