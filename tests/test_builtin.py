@@ -13,9 +13,9 @@ from pix2pix.data.examples import MAP_BANDS_DEG, MAP_SPLIT_BANDS
 from pix2pix.inference.translator import Translator
 from pix2pix.metrics.quality import l1
 
-# The margins README.md states, from the whole test band: L1 0.47x copying the input's, LPIPS
+# The margins docs/benchmarks.md states ("The built-in model"), from the whole test band: L1 0.47x copying the input's, LPIPS
 # 0.77x the mean colour's. (Against the per-colour mean, L1 rewards the blurry conditional mean:
-# 0.249 vs the model's 0.282, LPIPS 0.551 vs 0.637; the model loses there, and README says so.)
+# 0.249 vs the model's 0.282, LPIPS 0.551 vs 0.637; the model loses there, and the docs say so.)
 L1_MARGIN = {"identity": 0.6}
 LPIPS_MARGIN = {"mean_colour": 0.85}
 SIZE = 128

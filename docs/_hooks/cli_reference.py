@@ -41,7 +41,7 @@ def render() -> str:
     """The reference as Markdown: an index of the subcommands, then each one's --help."""
     if str(SRC) not in sys.path:
         sys.path.insert(0, str(SRC))
-    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; the page must not depend on it
+    os.environ["COLUMNS"] = "88"  # argparse wraps to the terminal; the page must not depend on it
     from pix2pix.cli import build_parser
 
     parser = build_parser()

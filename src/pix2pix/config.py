@@ -106,7 +106,7 @@ class TrainConfig:
     gan_mode: str = "vanilla"
     gan_weight: float = 1.0
     l1_weight: float = 100.0
-    # Shift-equivariance term |G(shift a) - shift G(a)| (less video flicker; 0: off, see README).
+    # Shift-equivariance term |G(shift a) - shift G(a)| (less video flicker; 0: off, see docs/training.md).
     shift_weight: float = 0.0
     seed: int = 0
     device: str = "auto"

@@ -3,7 +3,7 @@
 A narrow unet_128 at batch 4 trained with ``--recipe modern``: the paper's L1 + conditional GAN
 plus a resize-conv decoder (no checkerboard on the smooth map areas), a perceptual loss on the
 LPIPS backbone and an average of the generator weights, the recipe that won the equal-compute
-ablation (README.md, "Training recipes"). Training is capped in time, so a slower machine trains
+ablation (docs/benchmarks.md, "Training recipes: paper vs modern"). Training is capped in time, so a slower machine trains
 fewer steps rather than running long (the demo then says how many steps it got).
 """
 from __future__ import annotations
@@ -40,8 +40,8 @@ def baselines(train_set: PairedDataset, test_set: PairedDataset) -> dict[str, fl
     return {"identity": ident / len(test_set), "mean_colour": const / len(test_set)}
 
 
-# The recipe that beat the paper's at equal compute on every example measured (README.md,
-# "Training recipes"); without the LPIPS weights, the same minus the perceptual loss.
+# The recipe that beat the paper's at equal compute on every example measured (docs/benchmarks.md,
+# "Training recipes: paper vs modern"); without the LPIPS weights, the same minus the perceptual loss.
 DEMO_RECIPE = recipe_overrides("modern")
 # Seconds of training at most: with data setup and evaluation, about 4 minutes on an idle 2-core
 # machine where 1,200 steps would take longer (the cap bounds training only).

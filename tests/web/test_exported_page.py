@@ -17,7 +17,7 @@ from .web_support import (FAILED, IN_SYNC, block_network, export, lively_model, 
                           output_pixels, stroke, stroke_latencies, summary)
 
 # fp16 weights and compute against fp32 on the same input, in 8-bit output levels: the documented
-# tolerance of the default export (README, "In the browser"). Measured: max 1, mean 0.07 levels.
+# tolerance of the default export (docs/studio.md, "The studio in the browser"). Measured: max 1, mean 0.07 levels.
 FP16_MAX_LEVELS, FP16_MEAN_LEVELS = 4, 0.5
 
 

@@ -1,7 +1,7 @@
 """Which optional extra (``pip install "pix2pix[NAME]"``) provides which importable module.
 
 One table, used by the CLI to turn a ``ModuleNotFoundError`` from any command into a line that
-says what to install, and by the README's install section.
+says what to install, and by the install section of docs/getting-started.md.
 """
 from __future__ import annotations
 
