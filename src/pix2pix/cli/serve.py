@@ -69,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
                      video_limits=video_limits)
     for m in models:
         d = m.describe()
-        palette = f", palette of {len(d['palette'])}" if d["palette"] else ""
-        print(f"  {m.name}: {d['generator']} ({d['parameters']:,} params), {d['in_channels']}->"
-              f"{d['out_channels']} channels, {d['image_size']} px{palette}  [{m.source}]")
+        palette = f", palette of {len(d.palette)}" if d.palette else ""
+        print(f"  {m.name}: {d.generator} ({d.parameters:,} params), {d.in_channels}->"
+              f"{d.out_channels} channels, {d.image_size} px{palette}  [{m.source}]")
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"pix2pix studio on http://{shown}:{args.port}/  (API docs: /docs; Ctrl-C stops)",
           flush=True)

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from .. import __version__
+from ..inference.description import ModelDescription
 from ..util.imageio import array_to_pil
 from .batcher import InferenceQueue
 from .errors import ApiError
@@ -50,21 +51,16 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-class ModelInfo(BaseModel):
-    name: str
-    generator: str
-    base_channels: int
-    parameters: int
-    in_channels: int
-    out_channels: int
-    image_size: int
-    multiple: int
-    direction: str
-    palette: Optional[list[list[int]]]
+# The schema of a model's entry is the one ModelDescription (the web export's config.json too).
+ModelInfo = ModelDescription
 
 
 class ModelList(BaseModel):
-    models: list[ModelInfo]
+    models: list[ModelDescription]
+    # The in-browser mode's runtime: its version and, per flavour, the bundle and .wasm it loads
+    # from /runtime/ (the page keeps no copy of these names).
+    onnxruntime_web: str
+    flavours: dict[str, list[str]]
 
 
 class Health(BaseModel):
@@ -239,8 +235,11 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
     @app.get("/api/models", response_model=ModelList, summary="The loaded models")
     async def list_models() -> ModelList:
         """Names (the first is the default), architectures, sizes, directions and palettes
-        (for label-map models: the [r, g, b] colours of their training inputs)."""
-        return ModelList(models=[ModelInfo(**m.describe()) for m in models])
+        (for label-map models: the [r, g, b] colours of their training inputs), and the files of
+        ONNX Runtime Web the studio's in-browser mode loads from `/runtime/`."""
+        from ..export.web_runtime import runtime_config
+
+        return ModelList(models=[m.describe() for m in models], **runtime_config())
 
     @app.post("/api/translate", response_class=Response, summary="Translate one image",
               openapi_extra={"requestBody": _TRANSLATE_BODY},

@@ -315,7 +315,9 @@ async function loadModels() {
     else {
       const resp = await fetch("/api/models");
       if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-      state.models = (await resp.json()).models;
+      const listed = await resp.json();
+      state.models = listed.models;
+      state.runtime = { onnxruntime_web: listed.onnxruntime_web, flavours: listed.flavours };
     }
   } catch (e) {
     setStatus(`Cannot list the models: ${e.message || e}`, true);
