@@ -281,5 +281,5 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
         })
 
     add_video_route(app, pick=pick, read_body=_read_body, from_multipart=_from_multipart,
-                    limits=video_limits or VideoLimits(), max_pixels=limits.max_pixels)
+                    limits=video_limits or VideoLimits(), max_pixels=limits.max_pixels, queue=queue)
     return app

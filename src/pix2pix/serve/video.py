@@ -3,7 +3,9 @@ timing, size, rotation and audio), with the limits style of images: bytes on the
 duration, frame count and pixels per frame, all checked before any frame is translated.
 
 One clip is translated at a time (a clip keeps the model busy for seconds to minutes); others
-wait, and beyond ``max_waiting`` are refused with 503 and Retry-After.
+wait, and beyond ``max_waiting`` are refused with 503 and Retry-After. Decoding, flow and encoding
+run in the thread pool; every forward pass of the clip runs on the inference worker
+(``InferenceQueue.translator_for``), taking turns with the images' batches, never beside them.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from .batcher import InferenceQueue
 from .errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,7 @@ def sniff_container(data: bytes) -> Optional[str]:
     return None
 
 
-def _translate_file(served, src: Path, dst: Path, limits: VideoLimits, max_pixels: int,
+def _translate_file(served, translator, src: Path, dst: Path, limits: VideoLimits, max_pixels: int,
                     temporal: str, strength: float):
     try:
         import av  # noqa: F401
@@ -93,7 +96,7 @@ def _translate_file(served, src: Path, dst: Path, limits: VideoLimits, max_pixel
             raise ApiError(413, "too_many_frames", f"the clip has over {limits.max_frames:,} frames")
 
     try:
-        return translate_video(served.translator, src, dst, temporal=make_temporal(temporal, strength),
+        return translate_video(translator, src, dst, temporal=make_temporal(temporal, strength),
                                on_frame=on_frame)
     except UndecodableFrame as e:
         raise ApiError(400, "undecodable_frame", str(e).split("; the ")[0].replace(str(src), "the upload")) from None
@@ -104,7 +107,7 @@ def _translate_file(served, src: Path, dst: Path, limits: VideoLimits, max_pixel
 def add_video_route(app: FastAPI, *, pick: Callable[[Optional[str]], Any],
                     read_body: Callable[[Request, int], Awaitable[bytes]],
                     from_multipart: Callable[[Request, bytes], Awaitable[tuple[bytes, Optional[str]]]],
-                    limits: VideoLimits, max_pixels: int) -> None:
+                    limits: VideoLimits, max_pixels: int, queue: InferenceQueue) -> None:
     slot = asyncio.Semaphore(1)
     waiting = {"n": 0}
 
@@ -144,8 +147,8 @@ def add_video_route(app: FastAPI, *, pick: Callable[[Optional[str]], Any],
                 with tempfile.TemporaryDirectory(prefix="pix2pix-video-") as tmp:
                     src, dst = Path(tmp) / f"in{suffix}", Path(tmp) / "out" / f"out{suffix}"
                     src.write_bytes(body)
-                    stats = await run_in_threadpool(_translate_file, served, src, dst, limits, max_pixels,
-                                                    temporal, strength)
+                    stats = await run_in_threadpool(_translate_file, served, queue.translator_for(served),
+                                                    src, dst, limits, max_pixels, temporal, strength)
                     data = dst.read_bytes()
         finally:
             waiting["n"] -= 1
