@@ -56,13 +56,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0,
+                 up: tuple[int, ...] = (200,)) -> None:
+    """Until GET /health answers one of ``up`` (a server asking for a token answers 401)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
+            if httpx.get(url + "/health", timeout=2).status_code in up:
                 return
         except httpx.HTTPError:
             pass
@@ -89,7 +91,7 @@ def random_image(h: int, w: int, seed: int, channels: int = 3) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def run_server(args: list[str], port: int, log: Path) -> Iterator[str]:
+def run_server(args: list[str], port: int, log: Path, up: tuple[int, ...] = (200,)) -> Iterator[str]:
     """`python -m pix2pix serve --port PORT ARGS...` as a real process; yields its base URL once
     /health answers, stops it with SIGINT, and checks its log holds no traceback."""
     cmd = [sys.executable, "-m", "pix2pix", "serve", "--port", str(port), *args]
@@ -98,7 +100,7 @@ def run_server(args: list[str], port: int, log: Path) -> Iterator[str]:
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, proc, log)
+        wait_healthy(url, proc, log, up=up)
         yield url
     finally:
         proc.send_signal(signal.SIGINT)

@@ -26,10 +26,12 @@ ACCEPTED = ", ".join(FORMATS.values())
 @dataclass(frozen=True)
 class Limits:
     """What one request may send: bytes on the wire, and pixels after padding to the network's
-    multiple (the padded area is what the generator computes on, so it bounds time and memory)."""
+    multiple. Images above the tiling rule's size are translated tile by tile (network memory is
+    then per tile), so the pixel limit bounds the image buffers (about 30 bytes a pixel for input,
+    output and blending: ~0.75 GB at the default) and the time, not the network's memory."""
 
     max_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 2048 * 2048
+    max_pixels: int = 6144 * 4096  # a 24 Mpx camera photo (6000 x 4000) padded to multiples of 256
 
     def __post_init__(self) -> None:
         if self.max_bytes < 1 or self.max_pixels < 1:
