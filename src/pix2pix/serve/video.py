@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .batcher import InferenceQueue
 from .errors import ApiError
+from .upload import sniff_container
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +42,30 @@ class VideoLimits:
             raise ValueError(f"video limits must be positive, got {self}")
 
 
-def sniff_container(data: bytes) -> Optional[str]:
-    """The file suffix of a clip from its first bytes (never from its name), or None."""
-    if data[4:8] == b"ftyp":
-        return ".mov" if data[8:12] == b"qt  " else ".mp4"
-    if data.startswith(b"\x1aE\xdf\xa3"):
-        return ".webm" if b"webm" in data[:64] else ".mkv"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return ".gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
-        return ".avi"
+def mp4_truncation(data: bytes) -> Optional[str]:
+    """Why an MP4/MOV upload is truncated (a top-level box runs past the end, or the index, the
+    ``moov`` box, is missing), or None when its boxes are whole. A recording stopped early or a
+    cut-off transfer looks like this; PyAV would only say it is no video."""
+    offset, seen = 0, set()
+    while offset + 8 <= len(data):
+        size, kind = int.from_bytes(data[offset:offset + 4], "big"), data[offset + 4:offset + 8]
+        header = 8
+        if size == 1:  # a 64-bit size follows the type
+            if offset + 16 > len(data):
+                return f"it ends inside the header of its {kind.decode('latin-1')!r} box"
+            size, header = int.from_bytes(data[offset + 8:offset + 16], "big"), 16
+        if size == 0:  # the box runs to the end of the file
+            seen.add(kind)
+            break
+        if size < header:
+            return None  # not a box structure at all: corrupt rather than truncated
+        if offset + size > len(data):
+            return (f"its {kind.decode('latin-1')!r} box declares {size:,} bytes from byte {offset:,}, "
+                    f"but the upload ends after {len(data):,} bytes")
+        seen.add(kind)
+        offset += size
+    if b"moov" not in seen:
+        return "it has no 'moov' box (the index an MP4 writes when the recording is finished)"
     return None
 
 
@@ -114,7 +129,7 @@ def add_video_route(app: FastAPI, *, pick: Callable[[Optional[str]], Any],
     @app.post("/api/translate-video", response_class=Response, summary="Translate a video clip",
               responses={200: {"content": {t: {} for t in sorted(set(MEDIA_TYPES.values()))},
                                "description": "the translated clip, in the upload's container"},
-                         400: {"description": "no video stream, undecodable frame, bad option"},
+                         400: {"description": "no video stream, truncated clip, undecodable frame, bad option"},
                          413: {"description": "over the byte, duration, frame or pixel limit"},
                          415: {"description": "not a clip the server reads (MP4, MOV, MKV, WebM, AVI, GIF)"},
                          503: {"description": "too many clips waiting; retry after Retry-After seconds"}})
@@ -138,6 +153,9 @@ def add_video_route(app: FastAPI, *, pick: Callable[[Optional[str]], Any],
         if suffix is None:
             raise ApiError(415, "not_a_video", "the upload is not a clip the server reads; send MP4, "
                                                "MOV, MKV, WebM, AVI or GIF")
+        if suffix in (".mp4", ".mov") and (why := mp4_truncation(body)):
+            raise ApiError(400, "truncated_video", f"the upload is a truncated {suffix[1:].upper()}: {why}; "
+                                                   f"send the whole file")
         if waiting["n"] >= limits.max_waiting + 1:
             raise ApiError(503, "busy", f"{waiting['n']} clips are being translated or waiting; retry later",
                            headers={"Retry-After": "10"})
