@@ -12,14 +12,17 @@ import sys
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="interactive studio and REST API in the browser",
                        description="Serve trained models: a drawing studio at / that translates "
-                                   "live, POST /api/translate, GET /api/models, GET /health, and "
-                                   "the API docs at /docs. Works offline.")
+                                   "live, POST /api/translate, POST /api/translate-video, the "
+                                   "/api/live WebSocket, GET /api/models, GET /health, and the API "
+                                   "docs at /docs. Works offline. Beyond loopback every request needs "
+                                   "an access token (--token, or one generated and printed).")
     p.add_argument("--model", action="append", metavar="[NAME=]DIR",
                    help="pretrained, checkpoint or run directory; repeat for several models "
                         "(the first is the default; NAME defaults to the directory's name). "
                         "Without --model: the built-in relief map -> satellite model")
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only)")
+                   help="address to listen on (default 127.0.0.1: this machine only; any other "
+                        "asks for an access token unless --no-auth)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--backend", default="auto",
