@@ -119,3 +119,12 @@ def test_no_auth_opts_out_and_loopback_is_unchanged(model_dirs, tmp_path, server
     # The shared loopback server (no --token) asks nothing, and sets no cookie.
     resp = httpx.get(server + "/api/models", timeout=30)
     assert resp.status_code == 200 and "set-cookie" not in resp.headers
+
+
+def test_contradicting_or_unsafe_tokens_are_refused_at_once(capsys):
+    from pix2pix.cli import main
+
+    assert main(["serve", "--host", "0.0.0.0", "--token", TOKEN, "--no-auth"]) == 2
+    assert "contradict" in capsys.readouterr().err
+    assert main(["serve", "--host", "0.0.0.0", "--token", "two words;"]) == 2
+    assert "A-Z a-z 0-9" in capsys.readouterr().err

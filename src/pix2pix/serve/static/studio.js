@@ -38,7 +38,7 @@ const ctx = canvas.getContext("2d", { willReadFrequently: true });
 const output = $("output");
 
 const state = {
-  models: [], model: null, tool: "pen", size: 6, colour: [0, 0, 0], background: WHITE,
+  models: [], model: null, runtime: null, tool: "pen", size: 6, colour: [0, 0, 0], background: WHITE,
   undo: [], redo: [], version: 0, touched: false, drawing: false, last: null,
 };
 const net = { controller: null, dirty: false, timer: 0, seq: 0, shownSeq: 0, url: null };
