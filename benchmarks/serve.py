@@ -8,8 +8,14 @@ interleaved so that both see the same machine load (it is shared):
   1. the raw forward pass of the same generator in this process, while the server is idle,
   2. one client sending a PNG of --size px, one request at a time: p50 / p95 round trip, and the
      server's own forward time from its X-Forward-Ms header;
-then 3. --clients clients at once: throughput beside 1 / forward (batching shows here).
+then 3. --clients clients at once: throughput beside 1 / forward (batching shows here);
+and with --studio N, 4. the studio in Debian's Chromium (headless, Playwright) drawing N strokes on
+a fresh --size canvas, over the /api/live WebSocket and over one POST per edit (`?transport=http`),
+interleaved: stroke-to-output as the page measures it (last edit of a stroke to its output shown)
+beside the server's forward, against the goal <= 2 x forward + 10 ms.
 Only 127.0.0.1 is contacted; every loop is bounded.
+
+    python benchmarks/serve.py --arch unet_128 --base-channels 32 --size 128 --studio 20
 """
 from __future__ import annotations
 
@@ -72,6 +78,47 @@ def pct(values, q) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
+SERVER_SYNC = """() => { const o = document.getElementById('output'), c = document.getElementById('input');
+  return o.dataset.version === c.dataset.version && !document.body.dataset.busy && o.complete && o.naturalWidth > 0; }"""
+
+
+def studio_figures(url: str, strokes: int) -> None:
+    """Stroke-to-output in the served studio, WebSocket and HTTP in turns (the same load for both)."""
+    import statistics
+
+    tests = Path(__file__).resolve().parent.parent / "tests"
+    sys.path.insert(0, str(tests))
+    from playwright.sync_api import sync_playwright
+
+    from browser_support import ARGS, CHROMIUM
+    from web.web_support import stroke_latencies, summary
+
+    figures: dict[str, dict[str, list[float]]] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            for transport in ("websocket", "http") * 2:
+                page = browser.new_page(viewport={"width": 1280, "height": 820})
+                page.goto(url + ("/?transport=http" if transport == "http" else "/"))
+                page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=300000)
+                page.wait_for_function(SERVER_SYNC, timeout=300000)
+                assert page.evaluate("() => window.pix2pixStats.transport") == transport
+                n0 = len(page.evaluate("() => window.pix2pixStats.shown"))
+                ms = stroke_latencies(page, max(1, strokes // 2), SERVER_SYNC)
+                shown = page.evaluate("() => window.pix2pixStats.shown")[n0:]
+                fig = figures.setdefault(transport, {"stroke": [], "forward": []})
+                fig["stroke"] += ms
+                fig["forward"] += [e["forward_ms"] for e in shown if e.get("forward_ms")]
+                page.close()
+        finally:
+            browser.close()
+    for transport, fig in figures.items():
+        forward = statistics.median(fig["forward"])
+        print(f"studio over {transport:9}: stroke-to-output {summary(fig['stroke'])}; server forward median "
+              f"{forward:.1f} ms -> goal 2 x forward + 10 = {2 * forward + 10:.0f} ms "
+              f"({'met' if statistics.median(fig['stroke']) <= 2 * forward + 10 else 'missed'})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", default="unet_256")
@@ -79,6 +126,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--requests", type=int, default=30)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--studio", type=int, default=0, metavar="STROKES",
+                    help="also time the studio in Chromium: STROKES strokes per transport")
     args = ap.parse_args()
     torch.manual_seed(0)
 
@@ -159,6 +208,8 @@ def main() -> None:
             print(f"{args.clients} clients x {n_each} requests at once: {len(done) / wall:.2f} img/s "
                   f"(one forward at a time: {1 / forward:.2f} img/s), p50 {pct(done, 50):.0f} ms, "
                   f"p95 {pct(done, 95):.0f} ms, {len(errors)} errors, batch sizes {dict(sorted(batches.items()))}")
+            if args.studio:
+                studio_figures(url, args.studio)
         finally:
             proc.send_signal(signal.SIGINT)
             try:

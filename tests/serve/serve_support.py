@@ -56,13 +56,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0,
+                 up: tuple[int, ...] = (200,)) -> None:
+    """Until GET /health answers one of ``up`` (a server asking for a token answers 401)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
+            if httpx.get(url + "/health", timeout=2).status_code in up:
                 return
         except httpx.HTTPError:
             pass
@@ -89,7 +91,7 @@ def random_image(h: int, w: int, seed: int, channels: int = 3) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def run_server(args: list[str], port: int, log: Path) -> Iterator[str]:
+def run_server(args: list[str], port: int, log: Path, up: tuple[int, ...] = (200,)) -> Iterator[str]:
     """`python -m pix2pix serve --port PORT ARGS...` as a real process; yields its base URL once
     /health answers, stops it with SIGINT, and checks its log holds no traceback."""
     cmd = [sys.executable, "-m", "pix2pix", "serve", "--port", str(port), *args]
@@ -98,7 +100,7 @@ def run_server(args: list[str], port: int, log: Path) -> Iterator[str]:
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, proc, log)
+        wait_healthy(url, proc, log, up=up)
         yield url
     finally:
         proc.send_signal(signal.SIGINT)
@@ -108,3 +110,26 @@ def run_server(args: list[str], port: int, log: Path) -> Iterator[str]:
             proc.kill()
             proc.wait()
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@contextlib.contextmanager
+def serve_in_thread(app) -> Iterator[str]:
+    """``app`` under a real uvicorn server on 127.0.0.1 in this process (for tests that look inside
+    the server while real HTTP requests arrive); yields its base URL, stops it afterwards."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the in-process server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)

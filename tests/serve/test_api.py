@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import pix2pix.serve
 from pix2pix import Translator
 from pix2pix.util.imageio import pil_to_array
 
@@ -253,3 +255,24 @@ def test_onnxruntime_backend_server_agrees_with_eager(model_dirs, tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     assert "onnxruntime" in log.read_text()
+
+
+def test_models_are_listed_with_the_one_description_and_the_runtime_files(server, model_dirs):
+    """/api/models entries are ModelDescription (the web export's config.json starts with the same),
+    and the studio's runtime flavours come from the server, not from a copy in its JavaScript."""
+    from dataclasses import fields
+
+    from pix2pix.export.web_runtime import FLAVOURS, VERSION
+    from pix2pix.inference.description import ModelDescription, describe
+
+    listed = httpx.get(server + "/api/models").json()
+    assert set(listed) == {"models", "onnxruntime_web", "flavours"}
+    assert listed["flavours"] == {k: list(v) for k, v in FLAVOURS.items()} and listed["onnxruntime_web"] == VERSION
+    entry = listed["models"][0]
+    assert list(entry) == [f.name for f in fields(ModelDescription)]
+    t = Translator.from_pretrained(model_dirs["edges"], device="cpu")
+    assert entry == describe(t, "edges").to_dict()
+    spec = httpx.get(server + "/openapi.json").json()
+    assert set(spec["components"]["schemas"]["ModelDescription"]["properties"]) == set(entry)
+    js = (Path(pix2pix.serve.__file__).parent / "static" / "inbrowser.js").read_text()
+    assert not any(name in js for pair in FLAVOURS.values() for name in pair)

@@ -28,7 +28,7 @@ def test_serve_without_a_model_serves_the_builtin(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
-    listed = models["models"] if isinstance(models, dict) else models
-    assert listed[0]["name"] == BUILTIN_NAME
+    listed = models["models"]  # the documented shape: {"models": [...], ...}
+    assert [m["name"] for m in listed] == [BUILTIN_NAME]
     assert listed[0]["palette"] == json.loads((builtin_model_dir() / "config.json").read_text())["palette"]
     assert "serving the built-in model" in log.read_text()

@@ -208,3 +208,31 @@ def test_tablet_layout_and_offline_docs(browser, server, tmp_path):
     page.get_by_text("/api/translate").first.wait_for(timeout=10000)
     assert all(u.startswith(server) or u.startswith(("blob:", "data:")) for u in urls), urls
     context.close()
+
+
+def test_strokes_are_answered_over_the_live_socket(studio, server):
+    """Served studio: every edit goes over /api/live (no POST per edit), and what it shows is the
+    API's translation of the canvas."""
+    page = studio
+    assert page.evaluate("() => window.pix2pixStats.transport") == "websocket"
+    posts = [u for u in page.requests if "/api/translate" in u]
+    for k in range(3):
+        stroke(page, [(0.1 + 0.2 * k, 0.2), (0.3 + 0.2 * k, 0.8)], steps=10)
+    page.wait_for_function(IN_SYNC, timeout=20000)
+    shown = page.evaluate("() => window.pix2pixStats.shown")
+    assert shown[-1]["transport"] == "websocket" and shown[-1]["forward_ms"] > 0
+    assert shown[-1]["version"] == int(page.evaluate("() => document.getElementById('input').dataset.version"))
+    assert [u for u in page.requests if "/api/translate" in u] == posts
+    assert np.array_equal(output_pixels(page), api_translation(server, canvas_png(page), "edges"))
+
+
+def test_without_the_socket_each_edit_is_a_request(browser, server):
+    page = browser.new_page()
+    page.goto(server + "/?transport=http")
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=20000)
+    stroke(page, [(0.2, 0.5), (0.8, 0.5)])
+    page.wait_for_function(IN_SYNC, timeout=20000)
+    assert page.evaluate("() => window.pix2pixStats.transport") == "http"
+    assert page.evaluate("() => window.pix2pixStats.shown.at(-1).transport") == "http"
+    assert np.array_equal(output_pixels(page), api_translation(server, canvas_png(page), "edges"))
+    page.close()

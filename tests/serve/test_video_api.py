@@ -90,3 +90,20 @@ def test_a_malformed_query_parameter_is_a_named_400(server):
     body = resp.json()
     assert set(body) == {"error", "detail"} and body["error"] == "bad_parameter"
     assert "strength" in body["detail"] and "'null'" in body["detail"]
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.97])
+def test_a_truncated_mp4_is_called_truncated(server, tmp_path, keep):
+    """A recording stopped early or a cut-off transfer: named as such, not as `not_a_video`."""
+    data = clip(tmp_path, 12).read_bytes()
+    resp = post(server, data[: int(len(data) * keep)])
+    assert resp.status_code == 400, resp.text
+    body = resp.json()
+    assert body["error"] == "truncated_video" and "truncated MP4" in body["detail"]
+    assert "send the whole file" in body["detail"]
+
+
+def test_a_clip_sent_as_an_image_points_to_the_video_route(server, tmp_path):
+    resp = httpx.post(server + "/api/translate", content=clip(tmp_path, 3, audio=False).read_bytes(), timeout=60)
+    assert resp.status_code == 415 and resp.json()["error"] == "unsupported_format"
+    assert "POST /api/translate-video" in resp.json()["detail"] and "MP4" in resp.json()["detail"]

@@ -97,6 +97,22 @@ def test_page_output_matches_python_onnxruntime_on_the_same_file(browser, export
     assert json.loads((exported["fp16"].folder / "config.json").read_text())["precision"] == "fp16"
 
 
+def test_config_json_is_the_servers_description_plus_the_runtime_it_holds(exported, lively_model_dir):
+    """One description of a model: config.json = the /api/models entry (ModelDescription) + the
+    export's facts + the flavours the folder holds (the page reads them from here, not from JS)."""
+    from pix2pix.export.web_runtime import FLAVOURS, VERSION
+    from pix2pix.inference.description import describe
+    from pix2pix.inference.translator import Translator
+
+    config = json.loads((exported["fp32"].folder / "config.json").read_text())
+    t = Translator.from_pretrained(lively_model_dir, device="cpu")
+    assert config == {"format": "pix2pix-web", "format_version": 1,
+                      **describe(t, lively_model_dir.name).to_dict(), "precision": "fp32",
+                      "onnxruntime_web": VERSION, "flavours": {"wasm": list(FLAVOURS["wasm"])}}
+    web_js = (exported["fp32"].folder / "web.js").read_text()
+    assert json.loads(web_js.split("self.PIX2PIX_WEB = ", 1)[1].rstrip().rstrip(";"))["config"] == config
+
+
 def _with_model(src, dst, model_bytes: bytes):
     import shutil
 

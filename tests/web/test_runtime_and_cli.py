@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import sys
 import tarfile
 
 import pytest
@@ -41,15 +42,20 @@ def test_no_registry_and_no_cache_says_what_to_do(tmp_path, monkeypatch):
         runtime_dir(fetch=False)
 
 
+def test_export_web_without_a_model_takes_the_builtin_or_says_what_to_give(tmp_path, capsys, monkeypatch):
+    """Both branches, each for real: this install has the built-in model (the default), and an
+    install without one (its module made unimportable) is told to pass --model."""
+    from pix2pix.builtin import builtin_model_dir
+    from pix2pix.cli.export import _default_model
+
+    assert _default_model() == str(builtin_model_dir())
+    monkeypatch.setitem(sys.modules, "pix2pix.builtin", None)  # import now raises ImportError
+    assert main(["export", "--web", str(tmp_path / "page")]) == 2
+    assert "--web needs --model DIR" in capsys.readouterr().err
+    assert not (tmp_path / "page").exists()
+
+
 def test_export_web_refusals(tmp_path, capsys, lively_model_dir):
-    try:
-        import pix2pix.builtin  # noqa: F401
-        has_builtin = True
-    except ImportError:
-        has_builtin = False
-    if not has_builtin:
-        assert main(["export", "--web", str(tmp_path / "page")]) == 2
-        assert "--web needs --model DIR" in capsys.readouterr().err
     other = tmp_path / "photos"
     other.mkdir()
     (other / "holiday.jpg").write_bytes(b"precious")

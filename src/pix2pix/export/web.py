@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .onnx import FP16_TOLERANCE, export_checked, ort_session, run_onnx
+from ..inference.description import count_parameters, describe
 from ..inference.translator import Translator
-from .web_runtime import FLAVOURS, VERSION, runtime_dir
+from .web_runtime import FLAVOURS, VERSION, runtime_config, runtime_dir
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +104,12 @@ def read_model_bytes(folder: str | Path) -> bytes:
     return base64.b64decode(found.group(1))
 
 
-def web_config(translator: Translator, name: str, precision: str, parameters: int) -> dict[str, Any]:
-    """The page's description of the model: the fields of the server's /api/models, and more."""
-    info = translator.info
-    return {"format": FORMAT, "format_version": 1, "name": name, "generator": info.model.generator,
-            "base_channels": info.model.base_channels, "parameters": parameters,
-            "in_channels": info.model.in_channels, "out_channels": info.model.out_channels,
-            "image_size": info.image_size, "multiple": translator.multiple,
-            "direction": info.direction, "palette": info.palette, "precision": precision,
-            "onnxruntime_web": VERSION}
+def web_config(translator: Translator, name: str, precision: str, parameters: int,
+               flavours: tuple[str, ...] = tuple(FLAVOURS)) -> dict[str, Any]:
+    """The page's description of the model: the server's /api/models entry (the one
+    ModelDescription), the runtime flavours the folder holds, and the export's own facts."""
+    return {"format": FORMAT, "format_version": 1, **describe(translator, name, parameters).to_dict(),
+            "precision": precision, **runtime_config(flavours)}
 
 
 def fp16_weights(model_bytes: bytes) -> bytes:
@@ -191,8 +189,7 @@ def export_web(translator: Translator, folder: str | Path, *, source: str | Path
     _check_target(folder)
     runtime = runtime_dir()  # first: no network should fail before minutes of export
     flavours = ("wasm", "webgpu") if webgpu else ("wasm",)
-    generator = translator.generator
-    parameters = sum(p.numel() for p in generator.parameters()) if generator is not None else 0
+    parameters = count_parameters(translator)
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Built beside the target and moved in at the end: a failed export leaves the old one whole.
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
@@ -202,7 +199,7 @@ def export_web(translator: Translator, folder: str | Path, *, source: str | Path
         out = work / "page"
         (out / "static").mkdir(parents=True)
         (out / "runtime").mkdir()
-        config = web_config(translator, name, precision, parameters)
+        config = web_config(translator, name, precision, parameters, flavours)
         files = {"model.onnx": "model.onnx.js"}
         runtime_bytes = 0
         for flavour in flavours:

@@ -40,6 +40,13 @@ FILES = tuple(f for pair in FLAVOURS.values() for f in pair) + ("package.json",)
 _DONE = ".verified"
 
 
+def runtime_config(flavours: tuple[str, ...] = tuple(FLAVOURS)) -> dict:
+    """What a studio page needs to know of its runtime: the version and, per flavour it may load,
+    the bundle and the .wasm it needs. The server sends it with ``GET /api/models`` and `export
+    --web` writes it into ``config.json``, so the page never keeps its own copy of FLAVOURS."""
+    return {"onnxruntime_web": VERSION, "flavours": {f: list(FLAVOURS[f]) for f in flavours}}
+
+
 class RuntimeUnavailable(RuntimeError):
     """ONNX Runtime Web is not in the cache and cannot be fetched (no network, bad tarball)."""
 
@@ -102,4 +109,4 @@ def runtime_dir(*, fetch: bool = True) -> Path:
     return folder
 
 
-__all__ = ["VERSION", "FLAVOURS", "FILES", "runtime_dir", "RuntimeUnavailable", "INTEGRITY"]
+__all__ = ["VERSION", "FLAVOURS", "FILES", "runtime_dir", "runtime_config", "RuntimeUnavailable", "INTEGRITY"]

@@ -1,6 +1,7 @@
 """`pix2pix serve`: the interactive studio and the REST API around Translator.
 
-Needs the ``serve`` extra (FastAPI, uvicorn, python-multipart, fastapi-offline)::
+Needs the ``serve`` extra (FastAPI, uvicorn, python-multipart, fastapi-offline, websockets).
+The REST API, the ``/api/live`` WebSocket and access tokens are documented in docs/serving.md::
 
     from pix2pix.serve import create_app, load_models
     app = create_app(load_models(["edges=runs/edges"]))   # then uvicorn.run(app, port=8000)

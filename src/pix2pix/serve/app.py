@@ -1,9 +1,14 @@
 """The FastAPI application: the studio page, the REST API and its OpenAPI docs, all offline.
 
-Request path of ``POST /api/translate``: the body is read with a byte limit (on the event loop,
-which only moves bytes), decoded and prepared in the thread pool, translated on the inference
-worker (batcher.py), and encoded to PNG in the thread pool, so the event loop stays free for other
-clients, the page and ``/health`` however busy the model is.
+Request path of ``POST /api/translate`` (and of each edit on the ``/api/live`` WebSocket): the
+body is read with a byte limit (on the event loop, which only moves bytes), decoded and prepared in
+the thread pool, translated on the inference worker (batcher.py), and encoded to PNG in the thread
+pool, so the event loop stays free for other clients, the page and ``/health`` however busy the
+model is. An image large enough for the one tiling rule (``inference.tiling.auto_tile``, as
+`pix2pix translate` uses) is translated tile by tile, each tile's forward pass on the same worker.
+
+With an access token (``create_app(token=...)``, auth.py) every route, the page and the WebSocket
+answer 401 without it.
 """
 from __future__ import annotations
 
@@ -26,9 +31,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from .. import __version__
+from ..inference.description import ModelDescription
+from ..inference.tiling import auto_tile
 from ..util.imageio import array_to_pil
-from .batcher import InferenceQueue
+from .auth import TokenGuard
+from .batcher import InferenceQueue, Result
 from .errors import ApiError
+from .live import add_live_route
 from .models import ServedModel
 from .upload import ACCEPTED, Limits, decode_image
 from .video import VideoLimits, add_video_route
@@ -50,21 +59,16 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-class ModelInfo(BaseModel):
-    name: str
-    generator: str
-    base_channels: int
-    parameters: int
-    in_channels: int
-    out_channels: int
-    image_size: int
-    multiple: int
-    direction: str
-    palette: Optional[list[list[int]]]
+# The schema of a model's entry is the one ModelDescription (the web export's config.json too).
+ModelInfo = ModelDescription
 
 
 class ModelList(BaseModel):
-    models: list[ModelInfo]
+    models: list[ModelDescription]
+    # The in-browser mode's runtime: its version and, per flavour, the bundle and .wasm it loads
+    # from /runtime/ (the page keeps no copy of these names).
+    onnxruntime_web: str
+    flavours: dict[str, list[str]]
 
 
 class Health(BaseModel):
@@ -150,14 +154,23 @@ def _encode_png(arr: np.ndarray) -> bytes:
 
 
 def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_batch: int = 4,
-               max_pending: int = 64, video_limits: Optional[VideoLimits] = None) -> FastAPI:
+               max_pending: int = 64, video_limits: Optional[VideoLimits] = None,
+               tile: Optional[int] = None, token: Optional[str] = None) -> FastAPI:
     """The application for ``models`` (the first is the default). Starts its inference worker on
-    startup and drains it on shutdown (run it under uvicorn or any ASGI server)."""
+    startup and drains it on shutdown (run it under uvicorn or any ASGI server).
+
+    ``tile``: as `pix2pix translate --tile` for large uploads (None: the automatic rule; 0: never).
+    ``token``: the access token every request must carry (None: none asked, for loopback)."""
     if not models:
         raise ValueError("create_app needs at least one model")
     by_name = {m.name: m for m in models}
     if len(by_name) != len(models):
         raise ValueError(f"model names must be unique, got {[m.name for m in models]}")
+    if tile:
+        from ..inference.tiling import check_tiling
+
+        for m in models:  # refused at start, not on the first large upload
+            check_tiling(tile, tile // 4, m.multiple)
     queue = InferenceQueue(max_batch=max_batch, max_pending=max_pending)
 
     @asynccontextmanager
@@ -172,6 +185,8 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
         title="pix2pix", version=__version__, lifespan=lifespan,
         description="Image-to-image translation with pix2pix generators. The studio is at `/`.")
     app.state.queue, app.state.models, app.state.limits = queue, by_name, limits
+    if token is not None:
+        app.add_middleware(TokenGuard, token=token)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -194,6 +209,25 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
         return JSONResponse({"error": "internal", "detail": f"the server failed on this request; its "
                                                             f"log has the details under {ref}"},
                             status_code=500)
+
+    async def translate_body(served: ServedModel, body: bytes) -> tuple[bytes, Result, int]:
+        """An uploaded image -> (its translation as PNG, how it was made, the tile size or 0)."""
+        def prepare() -> tuple:
+            arr = decode_image(body, limits, served.multiple)
+            use = auto_tile(arr.shape[0], arr.shape[1], tile)
+            return (arr, None, use) if use else (*served.translator.prepare(arr), 0)
+
+        x, alpha, use_tile = await run_in_threadpool(prepare)
+        if use_tile:  # tile by tile, each tile's forward pass on the worker between other batches
+            start = time.perf_counter()
+            out = await run_in_threadpool(
+                lambda: queue.translator_for(served).translate_array(x, tile=use_tile))
+            result = Result(out, 0.0, (time.perf_counter() - start) * 1000, 1)
+        else:
+            result = await queue.translate(served, x, alpha)
+        del x
+        png = await run_in_threadpool(_encode_png, result.array)
+        return png, result, use_tile
 
     def pick(name: Optional[str]) -> ServedModel:
         if name is None:
@@ -239,8 +273,11 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
     @app.get("/api/models", response_model=ModelList, summary="The loaded models")
     async def list_models() -> ModelList:
         """Names (the first is the default), architectures, sizes, directions and palettes
-        (for label-map models: the [r, g, b] colours of their training inputs)."""
-        return ModelList(models=[ModelInfo(**m.describe()) for m in models])
+        (for label-map models: the [r, g, b] colours of their training inputs), and the files of
+        ONNX Runtime Web the studio's in-browser mode loads from `/runtime/`."""
+        from ..export.web_runtime import runtime_config
+
+        return ModelList(models=[m.describe() for m in models], **runtime_config())
 
     @app.post("/api/translate", response_class=Response, summary="Translate one image",
               openapi_extra={"requestBody": _TRANSLATE_BODY},
@@ -261,15 +298,8 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
                 body, form_model = await _from_multipart(request, body)
                 model = model or form_model
             served = pick(model)
-
-            def prepare() -> tuple:
-                arr = decode_image(body, limits, served.multiple)
-                return served.translator.prepare(arr)
-
-            x, alpha = await run_in_threadpool(prepare)
-            del body  # the decoded tensor is all that is needed from here on
-            result = await queue.translate(served, x, alpha)
-            png = await run_in_threadpool(_encode_png, result.array)
+            png, result, used_tile = await translate_body(served, body)
+            del body
         total_ms = (time.perf_counter() - t0) * 1000
         return Response(png, media_type="image/png", headers={
             "X-Model": served.name,
@@ -279,8 +309,10 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
             "Server-Timing": (f"queue;dur={result.queue_ms:.1f}, forward;dur={result.forward_ms:.1f}, "
                               f"total;dur={total_ms:.1f}"),
             "Cache-Control": "no-store",
+            **({"X-Tile": str(used_tile)} if used_tile else {}),
         })
 
+    add_live_route(app, pick=pick, queue=queue, translate=translate_body, max_bytes=limits.max_bytes)
     add_video_route(app, pick=pick, read_body=_read_body, from_multipart=_from_multipart,
-                    limits=video_limits or VideoLimits(), max_pixels=limits.max_pixels)
+                    limits=video_limits or VideoLimits(), max_pixels=limits.max_pixels, queue=queue)
     return app

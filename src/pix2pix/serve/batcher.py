@@ -9,25 +9,34 @@ free it takes the oldest request plus every queued one of the same model and siz
 
 The event loop only awaits an asyncio future; results come back through ``call_soon_threadsafe``,
 each to the request that sent it.
+
+Work that is not one image (a clip's frames, the tiles of a large image) runs its forward passes
+here too, through :meth:`InferenceQueue.translator_for`: a Translator whose every forward pass is
+a job of this queue, taking its turn between the batches of images. So however requests arrive,
+one forward pass runs at a time, on this worker.
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import copy
 import logging
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import numpy as np
 import torch
 
 from .errors import ApiError
+from ..inference.translator import Translator
 from .models import ServedModel
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -52,6 +61,19 @@ class _Job:
     @property
     def key(self) -> tuple:
         return (self.model.name, tuple(self.x.shape))
+
+
+@dataclass
+class _Call:
+    """A forward pass asked for by a thread (a clip, a tiled image): run alone, never batched."""
+
+    fn: Callable[[], Any]
+    future: concurrent.futures.Future
+    submitted: float = field(default_factory=time.perf_counter)
+
+    @property
+    def key(self) -> tuple:
+        return ("call", id(self))
 
 
 def _shutting_down() -> ApiError:
@@ -150,6 +172,32 @@ class InferenceQueue:
             self._cond.notify()
         return await job.future
 
+    def run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (one forward pass) on the worker between batches, and return its result;
+        blocks the calling thread, which must not be the event loop's. ApiError 503 once stopping.
+        Not bounded by ``max_pending``: its callers (one clip at a time, an admitted image's
+        tiles) wait for one pass at a time."""
+        call = _Call(fn, concurrent.futures.Future())
+        with self._cond:
+            if self._stopping:
+                raise _shutting_down()
+            self._jobs.append(call)  # type: ignore[arg-type]
+            self._cond.notify()
+        return call.future.result()
+
+    def translator_for(self, model: ServedModel) -> Translator:
+        """``model``'s Translator whose forward passes (``translate_tensor``, which its tiled,
+        batch and video paths all call) run on this queue's worker; the rest of its work (decoding,
+        tiling, blending, flow) stays on the calling thread."""
+        translator = model.translator
+        queued = copy.copy(translator)  # shares the generator and backend; only the entry differs
+
+        def translate_tensor(x: torch.Tensor) -> torch.Tensor:
+            return self.run(lambda: translator.translate_tensor(x))
+
+        queued.translate_tensor = translate_tensor  # type: ignore[method-assign]
+        return queued
+
     def _take_batch(self) -> Optional[list[_Job]]:
         """The oldest job and the queued jobs that can share its forward pass (same model and
         size), in arrival order; the others keep their places. None when stopping and empty."""
@@ -166,8 +214,20 @@ class InferenceQueue:
             self._jobs = rest
             return batch
 
+    @staticmethod
+    def _call(call: _Call) -> None:
+        if not call.future.set_running_or_notify_cancel():
+            return
+        try:
+            call.future.set_result(call.fn())
+        except BaseException as e:  # noqa: BLE001 - raised again in the calling thread
+            call.future.set_exception(e)
+
     def _work(self) -> None:
         while (batch := self._take_batch()) is not None:
+            if isinstance(batch[0], _Call):
+                self._call(batch[0])
+                continue
             batch = [j for j in batch if not j.future.done()]  # skip requests already abandoned
             if not batch:
                 continue

@@ -5,9 +5,10 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from ..checkpoint import is_checkpoint_dir
+from ..inference.description import ModelDescription, count_parameters, describe
 from ..inference.translator import Translator
 
 log = logging.getLogger(__name__)
@@ -38,21 +39,9 @@ class ServedModel:
 
         return cached_onnx(self.translator.generator, self.translator.info)
 
-    def describe(self) -> dict[str, Any]:
-        """What ``GET /api/models`` says about this model."""
-        info = self.translator.info
-        return {
-            "name": self.name,
-            "generator": info.model.generator,
-            "base_channels": info.model.base_channels,
-            "parameters": self.parameters,
-            "in_channels": info.model.in_channels,
-            "out_channels": info.model.out_channels,
-            "image_size": info.image_size,
-            "multiple": self.multiple,
-            "direction": info.direction,
-            "palette": info.palette,
-        }
+    def describe(self) -> ModelDescription:
+        """What ``GET /api/models`` says about this model (the web export's config.json says the same)."""
+        return describe(self.translator, self.name, self.parameters)
 
 
 def parse_model_spec(spec: str) -> tuple[str | None, Path]:
@@ -95,8 +84,7 @@ def load_models(specs: Sequence[str], *, device: str = "auto", backend: str = "e
                 name, k = f"{base}-{k}", k + 1
         elif any(m.name == name for m in models):
             raise ValueError(f"two models are named {name!r}; give each --model NAME=DIR a unique name")
-        generator = translator.generator
-        parameters = sum(p.numel() for p in generator.parameters()) if generator is not None else 0
-        models.append(ServedModel(name=name, translator=translator, source=path, parameters=parameters))
+        models.append(ServedModel(name=name, translator=translator, source=path,
+                                  parameters=count_parameters(translator)))
         log.info("model %s: %s from %s on %s", name, info.generator, path, translator.device)
     return models

@@ -26,10 +26,12 @@ ACCEPTED = ", ".join(FORMATS.values())
 @dataclass(frozen=True)
 class Limits:
     """What one request may send: bytes on the wire, and pixels after padding to the network's
-    multiple (the padded area is what the generator computes on, so it bounds time and memory)."""
+    multiple. Images above the tiling rule's size are translated tile by tile (network memory is
+    then per tile), so the pixel limit bounds the image buffers (about 30 bytes a pixel for input,
+    output and blending: ~0.75 GB at the default) and the time, not the network's memory."""
 
     max_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 2048 * 2048
+    max_pixels: int = 6144 * 4096  # a 24 Mpx camera photo (6000 x 4000) padded to multiples of 256
 
     def __post_init__(self) -> None:
         if self.max_bytes < 1 or self.max_pixels < 1:
@@ -52,6 +54,19 @@ def sniff_format(data: bytes) -> Optional[str]:
     return None
 
 
+def sniff_container(data: bytes) -> Optional[str]:
+    """The file suffix of a clip from its first bytes (never from its name), or None."""
+    if data[4:8] == b"ftyp":
+        return ".mov" if data[8:12] == b"qt  " else ".mp4"
+    if data.startswith(b"\x1aE\xdf\xa3"):
+        return ".webm" if b"webm" in data[:64] else ".mkv"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return ".gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
+        return ".avi"
+    return None
+
+
 def _padded(side: int, multiple: int) -> int:
     return -(-side // multiple) * multiple
 
@@ -69,6 +84,11 @@ def decode_image(data: bytes, limits: Limits, multiple: int = 1) -> np.ndarray:
         raise ApiError(413, "too_large", f"the upload is {len(data):,} bytes, over the "
                                          f"{limits.max_bytes:,} byte limit")
     fmt = sniff_format(data)
+    clip = sniff_container(data) if fmt is None else None
+    if clip is not None:
+        raise ApiError(415, "unsupported_format",
+                       f"the body is a clip ({clip[1:].upper()}), not an image; send clips to "
+                       f"POST /api/translate-video, and images ({ACCEPTED}) here")
     if fmt is None:
         raise ApiError(415, "unsupported_format",
                        f"the body is not an image this server reads (it starts with {data[:8]!r}); "
@@ -84,8 +104,8 @@ def decode_image(data: bytes, limits: Limits, multiple: int = 1) -> np.ndarray:
                     raise ApiError(413, "too_many_pixels",
                                    f"the image is {w}x{h} pixels ({_padded(w, multiple)}x"
                                    f"{_padded(h, multiple)} after padding to the model's multiple of "
-                                   f"{multiple}), over the {limits.max_pixels:,} pixel limit; "
-                                   f"downscale or crop it")
+                                   f"{multiple}), over the server's {limits.max_pixels:,} pixel limit "
+                                   f"(`pix2pix serve --max-pixels`); downscale or crop it")
                 arr = decode_pil(im)
     except ApiError:
         raise

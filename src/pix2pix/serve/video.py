@@ -3,7 +3,9 @@ timing, size, rotation and audio), with the limits style of images: bytes on the
 duration, frame count and pixels per frame, all checked before any frame is translated.
 
 One clip is translated at a time (a clip keeps the model busy for seconds to minutes); others
-wait, and beyond ``max_waiting`` are refused with 503 and Retry-After.
+wait, and beyond ``max_waiting`` are refused with 503 and Retry-After. Decoding, flow and encoding
+run in the thread pool; every forward pass of the clip runs on the inference worker
+(``InferenceQueue.translator_for``), taking turns with the images' batches, never beside them.
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from .batcher import InferenceQueue
 from .errors import ApiError
+from .upload import sniff_container
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +42,34 @@ class VideoLimits:
             raise ValueError(f"video limits must be positive, got {self}")
 
 
-def sniff_container(data: bytes) -> Optional[str]:
-    """The file suffix of a clip from its first bytes (never from its name), or None."""
-    if data[4:8] == b"ftyp":
-        return ".mov" if data[8:12] == b"qt  " else ".mp4"
-    if data.startswith(b"\x1aE\xdf\xa3"):
-        return ".webm" if b"webm" in data[:64] else ".mkv"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return ".gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
-        return ".avi"
+def mp4_truncation(data: bytes) -> Optional[str]:
+    """Why an MP4/MOV upload is truncated (a top-level box runs past the end, or the index, the
+    ``moov`` box, is missing), or None when its boxes are whole. A recording stopped early or a
+    cut-off transfer looks like this; PyAV would only say it is no video."""
+    offset, seen = 0, set()
+    while offset + 8 <= len(data):
+        size, kind = int.from_bytes(data[offset:offset + 4], "big"), data[offset + 4:offset + 8]
+        header = 8
+        if size == 1:  # a 64-bit size follows the type
+            if offset + 16 > len(data):
+                return f"it ends inside the header of its {kind.decode('latin-1')!r} box"
+            size, header = int.from_bytes(data[offset + 8:offset + 16], "big"), 16
+        if size == 0:  # the box runs to the end of the file
+            seen.add(kind)
+            break
+        if size < header:
+            return None  # not a box structure at all: corrupt rather than truncated
+        if offset + size > len(data):
+            return (f"its {kind.decode('latin-1')!r} box declares {size:,} bytes from byte {offset:,}, "
+                    f"but the upload ends after {len(data):,} bytes")
+        seen.add(kind)
+        offset += size
+    if b"moov" not in seen:
+        return "it has no 'moov' box (the index an MP4 writes when the recording is finished)"
     return None
 
 
-def _translate_file(served, src: Path, dst: Path, limits: VideoLimits, max_pixels: int,
+def _translate_file(served, translator, src: Path, dst: Path, limits: VideoLimits, max_pixels: int,
                     temporal: str, strength: float):
     try:
         import av  # noqa: F401
@@ -93,7 +111,7 @@ def _translate_file(served, src: Path, dst: Path, limits: VideoLimits, max_pixel
             raise ApiError(413, "too_many_frames", f"the clip has over {limits.max_frames:,} frames")
 
     try:
-        return translate_video(served.translator, src, dst, temporal=make_temporal(temporal, strength),
+        return translate_video(translator, src, dst, temporal=make_temporal(temporal, strength),
                                on_frame=on_frame)
     except UndecodableFrame as e:
         raise ApiError(400, "undecodable_frame", str(e).split("; the ")[0].replace(str(src), "the upload")) from None
@@ -104,14 +122,14 @@ def _translate_file(served, src: Path, dst: Path, limits: VideoLimits, max_pixel
 def add_video_route(app: FastAPI, *, pick: Callable[[Optional[str]], Any],
                     read_body: Callable[[Request, int], Awaitable[bytes]],
                     from_multipart: Callable[[Request, bytes], Awaitable[tuple[bytes, Optional[str]]]],
-                    limits: VideoLimits, max_pixels: int) -> None:
+                    limits: VideoLimits, max_pixels: int, queue: InferenceQueue) -> None:
     slot = asyncio.Semaphore(1)
     waiting = {"n": 0}
 
     @app.post("/api/translate-video", response_class=Response, summary="Translate a video clip",
               responses={200: {"content": {t: {} for t in sorted(set(MEDIA_TYPES.values()))},
                                "description": "the translated clip, in the upload's container"},
-                         400: {"description": "no video stream, undecodable frame, bad option"},
+                         400: {"description": "no video stream, truncated clip, undecodable frame, bad option"},
                          413: {"description": "over the byte, duration, frame or pixel limit"},
                          415: {"description": "not a clip the server reads (MP4, MOV, MKV, WebM, AVI, GIF)"},
                          503: {"description": "too many clips waiting; retry after Retry-After seconds"}})
@@ -135,6 +153,9 @@ def add_video_route(app: FastAPI, *, pick: Callable[[Optional[str]], Any],
         if suffix is None:
             raise ApiError(415, "not_a_video", "the upload is not a clip the server reads; send MP4, "
                                                "MOV, MKV, WebM, AVI or GIF")
+        if suffix in (".mp4", ".mov") and (why := mp4_truncation(body)):
+            raise ApiError(400, "truncated_video", f"the upload is a truncated {suffix[1:].upper()}: {why}; "
+                                                   f"send the whole file")
         if waiting["n"] >= limits.max_waiting + 1:
             raise ApiError(503, "busy", f"{waiting['n']} clips are being translated or waiting; retry later",
                            headers={"Retry-After": "10"})
@@ -144,8 +165,8 @@ def add_video_route(app: FastAPI, *, pick: Callable[[Optional[str]], Any],
                 with tempfile.TemporaryDirectory(prefix="pix2pix-video-") as tmp:
                     src, dst = Path(tmp) / f"in{suffix}", Path(tmp) / "out" / f"out{suffix}"
                     src.write_bytes(body)
-                    stats = await run_in_threadpool(_translate_file, served, src, dst, limits, max_pixels,
-                                                    temporal, strength)
+                    stats = await run_in_threadpool(_translate_file, served, queue.translator_for(served),
+                                                    src, dst, limits, max_pixels, temporal, strength)
                     data = dst.read_bytes()
         finally:
             waiting["n"] -= 1

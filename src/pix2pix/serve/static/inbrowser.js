@@ -3,10 +3,9 @@
 // (state, net, pixels, $, ...) it uses when called; pumpBrowser is the in-browser twin of pump.
 "use strict";
 
-const FLAVOURS = {  // as pix2pix.web.runtime.FLAVOURS: the runtime bundle and the .wasm it needs
-  wasm: ["ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm"],
-  webgpu: ["ort.webgpu.bundle.min.mjs", "ort-wasm-simd-threaded.asyncify.wasm"],
-};
+// Per runtime flavour, the bundle and the .wasm it needs: written into an export's config.json,
+// sent by the server with /api/models (state.runtime); Python's web_runtime.FLAVOURS is their home.
+const flavours = () => (WEB ? WEB.config : state.runtime || {}).flavours || {};
 // The folder of a page opened from disk, for the command that serves it.
 const HERE = location.protocol === "file:" ? decodeURIComponent(location.pathname.replace(/\/[^/]*$/, "")) || "." : "DIR";
 const FAST_PATH = `For the fast path, serve the folder: python -m http.server -d ${HERE} 8000, then open ` +
@@ -84,7 +83,8 @@ function startWorker() {
 }
 
 async function pickFlavour() {
-  const offered = WEB ? FLAVOURS.webgpu.every((f) => f in WEB.files) : true;
+  const webgpu = flavours().webgpu;
+  const offered = webgpu && (WEB ? webgpu.every((f) => f in WEB.files) : true);
   if (offered && navigator.gpu) {
     try { if (await navigator.gpu.requestAdapter()) return "webgpu"; } catch (e) { /* no adapter: WASM */ }
   }
@@ -97,7 +97,7 @@ function ensureRuntime() {
       const flavour = await pickFlavour();
       // Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
       const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
-      const [js, wasm] = FLAVOURS[flavour];
+      const [js, wasm] = flavours()[flavour];
       const [source, bytes] = await Promise.all([fileBytes(js), fileBytes(wasm)]);
       startWorker();
       await call({ type: "runtime", source: new TextDecoder().decode(source), wasm: bytes, threads }, [bytes]);

@@ -9,6 +9,11 @@
 // the server answers, and requests never pile up. Switching model aborts the request in flight;
 // an answer older than the one shown, or aborted, is dropped (the newest request wins).
 //
+// On the server, edits go over one WebSocket (/api/live) when the server offers it: each edit is
+// sent as it happens (at most LIVE_AHEAD unanswered), the server keeps only the latest one and
+// answers it when the model is free, so the output follows one forward pass behind the pen.
+// Without the socket (or with ?transport=http) each edit is one POST /api/translate.
+//
 // Two ways to translate, one page: on the server (POST /api/translate), or in this browser
 // (ONNX Runtime Web in a Web Worker, worker.js), chosen by `?run=browser` or the Run menu on a
 // served studio, and always in a page written by `pix2pix export --web` (its web.js sets
@@ -33,16 +38,20 @@ const ctx = canvas.getContext("2d", { willReadFrequently: true });
 const output = $("output");
 
 const state = {
-  models: [], model: null, tool: "pen", size: 6, colour: [0, 0, 0], background: WHITE,
+  models: [], model: null, runtime: null, tool: "pen", size: 6, colour: [0, 0, 0], background: WHITE,
   undo: [], redo: [], version: 0, touched: false, drawing: false, last: null,
 };
 const net = { controller: null, dirty: false, timer: 0, seq: 0, shownSeq: 0, url: null };
+// The /api/live socket: edits sent and not yet answered (seq -> {version, model, t0}), and the
+// first seq whose answer may still be shown (a model switch drops the answers before it).
+const LIVE_AHEAD = 2;
+const live = { ws: null, sent: new Map(), minSeq: 0 };
 const WEB = window.PIX2PIX_WEB || null;  // an exported page: its config and file map
 const RUN = WEB || new URLSearchParams(location.search).get("run") === "browser" ? "browser" : "server";
 // performance.now() of each canvas version's edit, and what each shown output cost: read by the
 // latency tests and benchmarks/browser.py (stroke-to-output as the page itself measures it).
 const editTimes = new Map();
-window.pix2pixStats = { run: RUN, shown: [] };
+window.pix2pixStats = { run: RUN, shown: [], transport: "http" };
 let pixels = ctx.createImageData(canvas.width, canvas.height);
 
 // ---- canvas pixels ---------------------------------------------------------------------------
@@ -306,16 +315,21 @@ function applyModel(model) {
   if (!state.touched) resetCanvas(model.image_size, model.image_size, state.background);
   // The answer in flight was for the previous model: drop it and ask again.
   if (net.controller) { net.controller.abort(); net.controller = null; }
+  live.minSeq = net.seq + 1;
+  live.sent.clear();
   scheduleTranslate();
 }
 
 async function loadModels() {
   try {
+    if (!WEB && RUN === "server") await connectLive();
     if (WEB) state.models = [WEB.config];
     else {
       const resp = await fetch("/api/models");
       if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-      state.models = (await resp.json()).models;
+      const listed = await resp.json();
+      state.models = listed.models;
+      state.runtime = { onnxruntime_web: listed.onnxruntime_web, flavours: listed.flavours };
     }
   } catch (e) {
     setStatus(`Cannot list the models: ${e.message || e}`, true);
@@ -348,8 +362,12 @@ function canvasBlob() {
 
 async function pump() {
   if (net.controller) return;  // its answer will call pump again
-  if (!net.dirty || !state.model) { delete document.body.dataset.busy; return; }
+  if (!net.dirty || !state.model) {
+    if (!live.sent.size) delete document.body.dataset.busy;
+    return;
+  }
   if (RUN === "browser") return pumpBrowser();
+  if (live.ws) return pumpLive();
   net.dirty = false;
   const controller = new AbortController();
   const seq = ++net.seq, version = state.version, model = state.model.name;
@@ -371,6 +389,7 @@ async function pump() {
     if (!(await show(image, seq, version, model, controller.signal))) return;
     const entry = record(version, null, +resp.headers.get("X-Forward-Ms"));
     entry.encode_ms = tEncoded - t0;
+    entry.transport = "http";
     entry.round_trip_ms = ms;
     entry.server_ms = +((resp.headers.get("Server-Timing") || "").match(/total;dur=([\d.]+)/) || [0, 0])[1];
     const forward = resp.headers.get("X-Forward-Ms"), batch = resp.headers.get("X-Batch-Size");
@@ -382,6 +401,73 @@ async function pump() {
     if (net.controller === controller) net.controller = null;
     if (net.dirty) scheduleTranslate();
     else if (!net.controller) delete document.body.dataset.busy;
+  }
+}
+
+// ---- the live socket ---------------------------------------------------------------------------
+
+// Open /api/live; resolves true once open, false when the server has no socket (then: REST).
+function connectLive() {
+  if (new URLSearchParams(location.search).get("transport") === "http" || !("WebSocket" in window)) {
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/api/live`);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      live.ws = ws;
+      window.pix2pixStats.transport = "websocket";
+      resolve(true);
+    };
+    ws.onmessage = (event) => onLiveMessage(event.data);
+    ws.onclose = () => {
+      const wasOpen = live.ws === ws;
+      live.ws = null;
+      window.pix2pixStats.transport = "http";
+      resolve(false);
+      if (wasOpen) {  // the edits in flight are lost: send the canvas again, over HTTP
+        live.sent.clear();
+        scheduleTranslate();
+      }
+    };
+  });
+}
+
+function pumpLive() {
+  if (live.sent.size >= LIVE_AHEAD) return;  // an answer will call pump again
+  net.dirty = false;
+  const seq = ++net.seq, version = state.version, model = state.model.name;
+  live.sent.set(seq, { version, model, t0: performance.now() });
+  document.body.dataset.busy = "1";
+  const header = new TextEncoder().encode(JSON.stringify({ seq, model }) + "\n");
+  live.ws.send(new Blob([header, storedPng(pixels)]));
+}
+
+async function onLiveMessage(data) {
+  let head, image = null;
+  if (typeof data === "string") head = JSON.parse(data);  // an error, in the REST API's shape
+  else {
+    const bytes = new Uint8Array(data), nl = bytes.indexOf(10);
+    head = JSON.parse(new TextDecoder().decode(bytes.subarray(0, nl)));
+    image = new Blob([bytes.subarray(nl + 1)], { type: "image/png" });
+  }
+  const sent = live.sent.get(head.seq);
+  for (const seq of [...live.sent.keys()]) if (seq <= head.seq) live.sent.delete(seq);  // answered or dropped
+  try {
+    if (!sent || head.seq < live.minSeq) return;  // for a model no longer chosen
+    if (!image) { setStatus(`Translation failed: ${head.detail || head.error}`, true); return; }
+    const ms = performance.now() - sent.t0;
+    if (!(await show(image, head.seq, sent.version, head.model, { aborted: head.seq < live.minSeq }))) return;
+    const entry = record(sent.version, null, head.forward_ms);
+    entry.round_trip_ms = ms;
+    entry.server_ms = head.server_ms;
+    entry.transport = "websocket";
+    $("latency").textContent = `${Math.round(entry.stroke_to_output_ms ?? ms)} ms` +
+      ` (forward ${Math.round(head.forward_ms)} ms${head.batch_size > 1 ? `, batch ${head.batch_size}` : ""})`;
+    setStatus("");
+  } finally {
+    if (net.dirty) scheduleTranslate();
+    else if (!live.sent.size && !net.controller) delete document.body.dataset.busy;
   }
 }
 

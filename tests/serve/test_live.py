@@ -1,0 +1,66 @@
+"""/api/live, the studio's WebSocket, on the real `pix2pix serve` process: edits in, translations out
+(the same pixels as POST /api/translate), the latest edit wins, errors answered by name."""
+from __future__ import annotations
+
+import json
+
+import httpx
+import numpy as np
+from websockets.sync.client import connect
+
+from .serve_support import decode, png_bytes, random_image
+
+
+def edit(seq: int, image: np.ndarray, model: str | None = "edges") -> bytes:
+    return json.dumps({"seq": seq, "model": model}).encode() + b"\n" + png_bytes(image)
+
+
+def answer(ws) -> tuple[dict, bytes | None]:
+    msg = ws.recv(timeout=120)
+    if isinstance(msg, str):
+        return json.loads(msg), None
+    head, _, png = msg.partition(b"\n")
+    return json.loads(head), png
+
+
+def test_edits_are_answered_like_the_rest_api_and_the_latest_wins(server):
+    images = [random_image(96, 128, seed=s) for s in range(6)]
+    big = random_image(512, 512, seed=9)  # slower: the next edits arrive while it is translated
+    with connect(server.replace("http://", "ws://") + "/api/live") as ws:
+        ws.send(edit(1, images[0], model="labels"))
+        head, png = answer(ws)
+        assert head["seq"] == 1 and head["model"] == "labels" and head["forward_ms"] > 0
+        rest = httpx.post(server + "/api/translate", params={"model": "labels"}, content=png_bytes(images[0]),
+                          timeout=60)
+        assert np.array_equal(decode(png), decode(rest.content))  # the same translation as REST
+
+        ws.send(edit(2, big))
+        for seq, image in enumerate(images[1:], start=3):
+            ws.send(edit(seq, image))
+        answered, dropped = [], 0
+        while not answered or answered[-1]["seq"] != 7:
+            head, png = answer(ws)
+            answered.append(head)
+            dropped += head["dropped"]
+    # Every edit is answered or dropped, the answers in order, and the last is the last edit's.
+    seqs = [h["seq"] for h in answered]
+    assert seqs == sorted(seqs) and len(seqs) + dropped == 6
+    assert dropped >= 1  # edits superseded before their turn (behind the big one) were skipped
+    rest = httpx.post(server + "/api/translate", params={"model": "edges"}, content=png_bytes(images[-1]), timeout=60)
+    assert np.array_equal(decode(png), decode(rest.content))
+
+
+def test_bad_edits_are_named_and_the_socket_stays_open(server):
+    with connect(server.replace("http://", "ws://") + "/api/live") as ws:
+        ws.send(b"no header line")
+        head, png = answer(ws)
+        assert png is None and head["error"] == "bad_message" and set(head) == {"seq", "error", "detail"}
+        ws.send(edit(5, random_image(64, 64, seed=1), model="nope"))
+        head, _ = answer(ws)
+        assert (head["seq"], head["error"]) == (5, "unknown_model") and "'edges'" in head["detail"]
+        ws.send(b'{"seq": 6}\n' + b"GIF89a not an image")
+        head, _ = answer(ws)
+        assert (head["seq"], head["error"]) == (6, "unsupported_format")
+        ws.send(edit(7, random_image(64, 64, seed=1), model=None))  # the default model
+        head, png = answer(ws)
+        assert head["seq"] == 7 and head["model"] == "edges" and decode(png).shape == (64, 64, 3)
