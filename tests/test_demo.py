@@ -40,7 +40,8 @@ def test_maps_example_split_is_geographic(demo_dir):
 @pytest.mark.slow
 def test_short_demo_runs_end_to_end(demo_dir):
     tmp_path, _ = demo_dir
-    result = run_demo(tmp_path, steps=30, progress=False, device="cpu")
+    # A generous time cap: the step count must not depend on how loaded the machine is.
+    result = run_demo(tmp_path, steps=30, progress=False, device="cpu", max_time=3600)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test"]["count"] == result["test_pairs"] > 50
     assert (tmp_path / "test_examples.png").is_file()
