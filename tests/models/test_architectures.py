@@ -187,3 +187,22 @@ def test_bad_model_config_names_the_field():
         check_model(ModelConfig(generator="unet_512"))
     with pytest.raises(ValueError, match="model.discriminator"):
         check_model(ModelConfig(discriminator="stylegan"))
+
+
+@pytest.mark.parametrize("name", sorted(DISCRIMINATORS))
+def test_cli_takes_and_lists_every_discriminator(name, capsys):
+    from pix2pix.cli import build_parser
+    from pix2pix.cli.train import build_config
+
+    parser = build_parser()
+    cfg = build_config(parser.parse_args(["train", "--data", "d", "--discriminator", name,
+                                          "--d-scales", "3", "--feature-matching", "10"]))
+    assert cfg.model.discriminator == name and cfg.model.d_scales == 3
+    assert cfg.feature_matching_weight == 10
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"{name} ({' '.join(DISCRIMINATORS[name].description.split())})" in help_text
+    with pytest.raises(ValueError, match="feature_matching_weight=10.0 needs the discriminator"):
+        build_config(parser.parse_args(["train", "--data", "d", "--discriminator", name,
+                                        "--feature-matching", "10", "--objective", "l1"]))
