@@ -128,7 +128,7 @@ def _cli(*argv):
 
 
 def test_recipes_are_presets_that_options_refine():
-    assert RECIPES["paper"] == []
+    assert RECIPES["paper"].overrides == ()
     assert to_dict(_cli("--recipe", "paper")) == to_dict(_cli())
     modern = _cli("--recipe", "modern")
     assert modern.model.upsample == "resize" and modern.perceptual_weight > 0 and modern.ema > 0
