@@ -1,9 +1,14 @@
 """pix2pix: paired image-to-image translation with conditional GANs (Isola et al., CVPR 2017)."""
+from typing import TYPE_CHECKING
+
 from .checkpoint import PretrainedInfo, load_pretrained, save_pretrained
 from .config import DataConfig, ModelConfig, TrainConfig
 from .inference.translator import Translator
 from .metrics.quality import evaluate
 from .models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
+
+if TYPE_CHECKING:  # for type checkers and the API docs; at run time loaded on first use below
+    from .training.result import TrainResult
 
 __version__ = "0.1.0"
 
