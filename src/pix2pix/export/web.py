@@ -6,6 +6,8 @@ The folder::
     index.html            the studio page (the served studio's own files, serve/static)
     static/               studio.js, studio.css, worker.js, png.js, inbrowser.js
     web.js                the model's config and which script holds which file, for the page
+    examples/             held-out inputs and their `pix2pix translate` outputs (export.examples)
+    examples.js           the example inputs again, base64 in a script (the page opens on them)
     config.json           the same config for people and other tools (palette, direction, ...)
     model.onnx.js         the ONNX model (fp16 weights by default), base64 in a script
     runtime/ort-*.js      ONNX Runtime Web (wasm; webgpu unless --no-webgpu), base64 in scripts
@@ -27,16 +29,18 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from .onnx import FP16_TOLERANCE, export_checked, ort_session, run_onnx
 from ..inference.translator import Translator
+from .examples import FOLDER as EXAMPLES, ExampleInput, find_inputs, write_examples
 from .web_runtime import FLAVOURS, VERSION, runtime_dir
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "serve" / "static"
-PAGE_FILES = ("studio.js", "studio.css", "worker.js", "png.js", "inbrowser.js")
+PAGE_FILES = ("studio.js", "studio.css", "worker.js", "png.js", "inbrowser.js", "picker.js",
+              "snap.js")
 MARKER = "<!-- pix2pix:web -->"
 FORMAT = "pix2pix-web"
 _WRAPPERS = {"wasm": "runtime/ort-wasm.js", "webgpu": "runtime/ort-webgpu.js"}
@@ -183,10 +187,28 @@ def _check_target(folder: Path) -> None:
                              f"give a new or empty folder (nothing there was changed)")
 
 
+def _examples(translator: Translator, source: Path, out: Path,
+              examples: Optional[Sequence[ExampleInput]]) -> tuple[list[dict], dict[str, str]]:
+    """Store the examples (given, else found with the model) in out/examples/ and their inputs in
+    examples.js; returns (index entries, file map for web.js)."""
+    if examples is None:
+        examples = find_inputs(source)[0]
+    if not examples:
+        return [], {}
+    entries = write_examples(translator, examples, out / EXAMPLES)
+    files = {f"{EXAMPLES}/{e['input']}": (out / EXAMPLES / e["input"]).read_bytes() for e in entries}
+    (out / "examples.js").write_text(_wrapper(files))
+    return entries, {f: "examples.js" for f in files}
+
+
 def export_web(translator: Translator, folder: str | Path, *, source: str | Path, name: str,
-               fp32: bool = False, webgpu: bool = True) -> WebExport:
+               fp32: bool = False, webgpu: bool = True,
+               examples: Optional[Sequence[ExampleInput]] = None) -> WebExport:
     """Write the self-contained studio for ``translator`` into ``folder`` (new, empty or a previous
-    export, which is replaced whole). Fetches ONNX Runtime Web into the cache on first use."""
+    export, which is replaced whole). Fetches ONNX Runtime Web into the cache on first use.
+
+    ``examples``: inputs the page opens on (default: those stored with the model, else a few of
+    the run's held-out data, else none: a blank canvas)."""
     folder = Path(folder)
     _check_target(folder)
     runtime = runtime_dir()  # first: no network should fail before minutes of export
@@ -204,6 +226,8 @@ def export_web(translator: Translator, folder: str | Path, *, source: str | Path
         (out / "runtime").mkdir()
         config = web_config(translator, name, precision, parameters)
         files = {"model.onnx": "model.onnx.js"}
+        config["examples"], example_files = _examples(translator, Path(source), out, examples)
+        files.update(example_files)
         runtime_bytes = 0
         for flavour in flavours:
             data = {f: (runtime / f).read_bytes() for f in FLAVOURS[flavour]}
