@@ -31,7 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .onnx import FP16_TOLERANCE, export_checked, ort_session, run_onnx
+import torch
+
+from .inference_graph import for_inference
+from .onnx import FP16_TOLERANCE, FP32_TOLERANCE, check_parity, export_checked, ort_session, run_onnx
 from ..inference.translator import Translator
 from .examples import FOLDER as EXAMPLES, ExampleInput, find_inputs, write_examples
 from .web_runtime import FLAVOURS, VERSION, runtime_dir
@@ -153,12 +156,22 @@ def _onnx_bytes(translator: Translator, source: Path, fp32: bool, work: Path) ->
     or unless they fail the parity check, in which case fp32 is written and the note says why."""
     if translator.generator is None:  # an .onnx file: exported already, taken as it is
         return source.read_bytes(), "as given", None, ""
-    r = export_checked(translator.generator, translator.info, work / "model.onnx", fp16=False)
+    # The graph the page runs: batch norm folded, resize-convs as sub-pixel convolutions (same
+    # function, fewer multiply-adds), held to the trained generator itself below.
+    fast, counts = for_inference(translator.generator)
+    r = export_checked(fast, translator.info, work / "model.onnx", fp16=False)
+    m = translator.multiple
+    sample = torch.rand(1, translator.in_channels, m, 2 * m, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    trained_diff, _ = check_parity(translator.generator, r.path, sample)
+    log.info("web graph (%s) vs the trained generator on %s: max |diff| %.2e", counts, tuple(sample.shape), trained_diff)
+    if not trained_diff < FP32_TOLERANCE:
+        raise ValueError(f"the rewritten web graph ({counts}) differs from the trained generator by "
+                         f"{trained_diff:.3g} (limit {FP32_TOLERANCE:g}); please report it with the model")
+    r.max_abs_diff = max(r.max_abs_diff, trained_diff)
     full = r.path.read_bytes()
     if fp32:
         return full, "fp32", r.max_abs_diff, ""
     import numpy as np
-    import torch
 
     half = fp16_weights(full)
     m = translator.multiple

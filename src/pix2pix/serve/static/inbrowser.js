@@ -191,3 +191,10 @@ async function isolate() {
   location.reload();
   return true;
 }
+
+// For benchmarks/browser.py and the profile: the loaded engine timed without the page around it.
+window.pix2pixEngine = {
+  info: () => ({ ep: engine.ep, threads: engine.threads, flavour: engine.flavour, isolated: self.crossOriginIsolated }),
+  bench: async (size, runs) => (await call({ type: "bench", size, runs })).ms,
+  profile: async (size, runs) => { await call({ type: "profile", size, runs }); },  // events go to the console
+};
