@@ -37,16 +37,17 @@ class SubPixelConv(nn.Module):
         kernels = [torch.einsum("ry,oiyx,cx->oirc", _COMBINE[a], w, _COMBINE[b]) for a in (0, 1) for b in (0, 1)]
         self.weight = nn.Parameter(torch.cat(kernels), requires_grad=False)  # (4 C_out, C_in, 2, 2)
         bias = conv.bias.detach() if conv.bias is not None else torch.zeros(c_out)
-        self.bias = nn.Parameter(bias.clone(), requires_grad=False)
+        # Each phase's channels carry the bias: the windows below keep it, so no separate Add.
+        self.bias = nn.Parameter(bias.repeat(4), requires_grad=False)
         self.c_out = c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w, c = x.shape[2], x.shape[3], self.c_out
-        y = F.conv2d(x, self.weight, None, padding=1)  # (N, 4 C_out, H+1, W+1)
+        y = F.conv2d(x, self.weight, self.bias, padding=1)  # (N, 4 C_out, H+1, W+1)
         phases = [y[:, p * c:(p + 1) * c, a:a + h, b:b + w] for p, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1)))]
         # (N, C_out, 4, H, W) -> channel c*4 + 2a + b, the order pixel_shuffle interleaves.
         z = torch.stack(phases, dim=2).reshape(x.shape[0], 4 * c, h, w)
-        return F.pixel_shuffle(z, 2) + self.bias.view(1, -1, 1, 1)
+        return F.pixel_shuffle(z, 2)
 
 
 def _fold_bn(conv: nn.Module, bn: nn.BatchNorm2d) -> None:
