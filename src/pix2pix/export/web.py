@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "serve" / "static"
 PAGE_FILES = ("studio.js", "studio.css", "worker.js", "png.js", "inbrowser.js", "picker.js",
-              "snap.js")
+              "snap.js", "video.js")
 MARKER = "<!-- pix2pix:web -->"
 FORMAT = "pix2pix-web"
 _WRAPPERS = {"wasm": "runtime/ort-wasm.js", "webgpu": "runtime/ort-webgpu.js"}

@@ -478,6 +478,7 @@ if (WEB) {
   });
 }
 document.body.dataset.run = RUN;
+wireVideo();  // video.js: camera or clip, frame by frame (in-browser engine)
 if (RUN === "browser") {
   output.hidden = true;
   $("engine").hidden = false;
