@@ -9,6 +9,7 @@ from torch import nn
 from pix2pix.config import ModelConfig
 from pix2pix.export.inference_graph import SubPixelConv, for_inference
 from pix2pix.models import build_generator
+from pix2pix.models.registry import GENERATORS
 
 
 def test_subpixel_conv_equals_nearest_upsample_then_conv():
@@ -40,3 +41,19 @@ def test_rewritten_generator_matches_the_trained_one(upsample):
     x = torch.rand(1, 3, 128, 256) * 2 - 1
     with torch.no_grad():
         assert (fast(x) - g(x)).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("generator", list(GENERATORS))
+def test_every_generator_keeps_its_function(generator):
+    torch.manual_seed(2)
+    for upsample in ("resize", "transpose"):
+        g = build_generator(ModelConfig(generator=generator, base_channels=4, upsample=upsample))
+        for m in g.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+        g.eval()
+        fast, _ = for_inference(g)
+        x = torch.rand(1, 3, 256, 256) * 2 - 1
+        with torch.no_grad():
+            assert (fast(x) - g(x)).abs().max() < 1e-4, (generator, upsample)

@@ -164,10 +164,12 @@ def _onnx_bytes(translator: Translator, source: Path, fp32: bool, work: Path) ->
     sample = torch.rand(1, translator.in_channels, m, 2 * m, generator=torch.Generator().manual_seed(1)) * 2 - 1
     trained_diff, _ = check_parity(translator.generator, r.path, sample)
     log.info("web graph (%s) vs the trained generator on %s: max |diff| %.2e", counts, tuple(sample.shape), trained_diff)
-    if not trained_diff < FP32_TOLERANCE:
-        raise ValueError(f"the rewritten web graph ({counts}) differs from the trained generator by "
-                         f"{trained_diff:.3g} (limit {FP32_TOLERANCE:g}); please report it with the model")
-    r.max_abs_diff = max(r.max_abs_diff, trained_diff)
+    if trained_diff < FP32_TOLERANCE:
+        r.max_abs_diff = max(r.max_abs_diff, trained_diff)
+    else:  # a generator the rewrite does not fit: the plain graph, slower but right
+        log.warning("the rewritten web graph (%s) differs from the trained generator by %.3g; "
+                    "exporting the plain graph instead (please report it with the model)", counts, trained_diff)
+        r = export_checked(translator.generator, translator.info, work / "model.onnx", fp16=False)
     full = r.path.read_bytes()
     if fp32:
         return full, "fp32", r.max_abs_diff, ""
