@@ -200,6 +200,10 @@ def test_held_out_inputs_come_from_the_runs_test_split(tmp_path):
             np.asarray(Image.open(data / "test" / "test0.png"))[:, 16:]
         assert np.array_equal(first, want)
     assert held_out_inputs(tmp_path / "data") == []  # not a run: no examples, a blank canvas
+    # Examples stored in the run are found from any of its checkpoints too.
+    (run / "examples").mkdir()
+    (run / "examples" / "examples.json").write_text('{"examples": []}')
+    assert stored(run / "checkpoints") == run / "examples"
     # An index naming a missing file or a path out of the folder lists only the good entries.
     ex = tmp_path / "model" / "examples"
     ex.mkdir(parents=True)

@@ -66,7 +66,8 @@ def stored(folder: str | Path) -> Optional[Path]:
     p = Path(folder)
     if p.is_file():
         p = p.parent
-    for candidate in (p / FOLDER, p / "model" / FOLDER, p.parent / FOLDER):
+    run = _run_dir(p)  # a checkpoint's examples are its run's
+    for candidate in (p / FOLDER, p / "model" / FOLDER, p.parent / FOLDER, *([run / FOLDER] if run else [])):
         if (candidate / INDEX).is_file():
             return candidate
     return None
