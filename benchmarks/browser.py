@@ -16,6 +16,17 @@ see the same machine load (it is shared):
      browser mode (`/?run=browser`);
 and prints the compute floor (FLOPs / measured matmul rate) beside the frame times. Only 127.0.0.1
 and files are touched (ONNX Runtime Web comes from the pix2pix cache, fetched once if missing).
+
+Per-frame engine time, browser beside native on the same threads: in each page the loaded worker
+session is timed alone (window.pix2pixEngine.bench: session.run on a --size² frame, no canvas or
+messaging), alternating --rounds times with Python ONNX Runtime on the same file and the same
+number of intra-op threads, so both see the same load; medians per side.
+
+    --upsample resize   the demo's decoder (`make demo` trains with the modern recipe); the page
+                        runs it as sub-pixel convolutions (pix2pix.export.inference_graph)
+    --profile           ONNX Runtime Web's own profiler in the page (3 runs): time share per op
+                        type and the top nodes. Shares stay meaningful on a loaded machine; the
+                        absolute times do not (the profiler also adds its own cost).
 """
 from __future__ import annotations
 
@@ -62,6 +73,74 @@ def ort_frame_ms(model: bytes, size: int, threads: int, repeats: int) -> float:
     return statistics.median(times)
 
 
+def interleaved(browser, url: str, model: bytes, size: int, rounds: int, frames: int = 3) -> tuple[dict, list, list]:
+    """(engine info, browser ms, native ms): ``rounds`` alternations of ``frames`` page frames
+    (the worker's session alone) and ``frames`` Python ORT frames on the page's thread count."""
+    page = browser.new_page(viewport={"width": 1280, "height": 820})
+    page.goto(url)
+    page.wait_for_function(IN_SYNC, timeout=300000)
+    info = page.evaluate("() => window.pix2pixEngine.info()")
+    from pix2pix.export.onnx import ort_session, run_onnx
+
+    s = ort_session(model, threads=info["threads"])
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
+    run_onnx(s, x)
+    page.evaluate(f"() => window.pix2pixEngine.bench({size}, 1)")  # warm: kernels for this size
+    web, native = [], []
+    for _ in range(rounds):
+        web += page.evaluate(f"() => window.pix2pixEngine.bench({size}, {frames})")
+        for _ in range(frames):
+            t = time.perf_counter()
+            run_onnx(s, x)
+            native.append((time.perf_counter() - t) * 1000)
+    page.close()
+    return info, web, native
+
+
+def profile_page(browser, url: str, size: int, runs: int = 3) -> None:
+    """Print ONNX Runtime Web's per-op-type time shares for the page's model at size²."""
+    import collections
+    import json
+
+    page = browser.new_page()
+    lines: list[str] = []
+    page.on("console", lambda m: lines.append(m.text))
+    page.goto(url)
+    page.wait_for_function(IN_SYNC, timeout=300000)
+    info = page.evaluate("() => window.pix2pixEngine.info()")
+    page.evaluate(f"() => window.pix2pixEngine.profile({size}, {runs})")
+    page.wait_for_timeout(500)
+    page.close()
+    nodes = []
+    for line in lines:
+        line = line.strip().rstrip(",")
+        if line.startswith("{") and '"Node"' in line and "_kernel_time" in line:
+            try:
+                nodes.append(json.loads(line))
+            except ValueError:
+                pass
+    if not nodes:
+        print(f"  profile: no events from ONNX Runtime Web ({info})")
+        return
+    by_op, count, by_node = collections.Counter(), collections.Counter(), collections.Counter()
+    shapes = {}
+    for e in nodes:
+        op = e["args"]["op_name"]
+        by_op[op] += e["dur"]
+        count[op] += 1
+        by_node[e["name"]] += e["dur"]
+        shapes[e["name"]] = (op, e["args"]["input_type_shape"][:2], e["args"]["output_type_shape"])
+    total = sum(by_op.values())
+    print(f"  profile [{info['ep']}, {info['threads']} thread(s)], {size}², {runs} runs: kernel time "
+          f"{total / runs / 1000:.0f} ms/run (profiler on)")
+    for op, us in by_op.most_common():
+        print(f"    {op:22s} {100 * us / total:5.1f}%  ({count[op] // runs} nodes)")
+    for name, us in by_node.most_common(8):
+        op, inputs, outputs = shapes[name]
+        dims = lambda t: "x".join(map(str, next(iter(t.values()))))  # noqa: E731
+        print(f"    {100 * us / total:5.1f}%  {op} {' '.join(dims(t) for t in inputs)} -> {' '.join(dims(t) for t in outputs)}")
+
+
 def page_figures(browser, url: str, image: Path, strokes: int, sync: str = IN_SYNC) -> dict:
     page = browser.new_page(viewport={"width": 1280, "height": 820})
     page.goto(url)
@@ -85,6 +164,10 @@ def main() -> None:
     ap.add_argument("--strokes", type=int, default=20)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--no-served", action="store_true", help="skip the `pix2pix serve` part")
+    ap.add_argument("--upsample", default="transpose", choices=("transpose", "resize"),
+                    help="the U-Net decoder (the demo's is resize)")
+    ap.add_argument("--rounds", type=int, default=10, help="browser/native alternations (3 frames each)")
+    ap.add_argument("--profile", action="store_true", help="print ONNX Runtime Web's per-op time shares")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -100,14 +183,14 @@ def main() -> None:
     image = work / "input.png"
     Image.fromarray(np.kron(rng.integers(0, 256, (args.size // 8, args.size // 8, 3), dtype=np.uint8),
                             np.ones((8, 8, 1), np.uint8))).save(image)
-    rows = []
+    rows, engines = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         for k, spec in enumerate(args.models.split(",")):
             arch, base = spec.split(":")
             train = 128 if arch == "unet_128" else 256
-            model_dir = lively_model(work / f"{arch}-{base}", arch, int(base), train)
-            g = build_generator(ModelConfig(generator=arch, base_channels=int(base))).eval()
+            model_dir = lively_model(work / f"{arch}-{base}", arch, int(base), train, upsample=args.upsample)
+            g = build_generator(ModelConfig(generator=arch, base_channels=int(base), upsample=args.upsample)).eval()
             with torch.no_grad():
                 flops = count_flops(lambda: g(torch.zeros(1, 3, args.size, args.size)))
             t = time.perf_counter()
@@ -132,6 +215,17 @@ def main() -> None:
                     disk = page_figures(browser, (folder / "index.html").as_uri(), image, args.strokes)
                     native2 = ort_frame_ms(model, args.size, 2, 10)
                     served = page_figures(browser, f"http://127.0.0.1:{port}/{folder.name}/", image, args.strokes)
+                    for label, url in (("file://", (folder / "index.html").as_uri()),
+                                       ("http.server", f"http://127.0.0.1:{port}/{folder.name}/")):
+                        info, web, nat = interleaved(browser, url, model, args.size, args.rounds)
+                        ratio = statistics.median(web) / statistics.median(nat)
+                        engines.append((f"{arch}/{base} {kind}", label, f"{info['ep']} {info['threads']}t",
+                                        statistics.median(web), statistics.median(nat), ratio))
+                        print(f"  {kind} {label:11s} engine only, interleaved x{args.rounds}: browser "
+                              f"{statistics.median(web):.0f} ms/frame vs native ORT {statistics.median(nat):.0f} ms "
+                              f"on {info['threads']} thread(s) ({ratio:.2f}x)")
+                        if args.profile and kind == "fp16":
+                            profile_page(browser, url, args.size)
                     for label, fig, native in (("file://", disk, native1), ("http.server", served, native2)):
                         wasm = statistics.median(fig["cost"])
                         rows.append((f"{arch}/{base} {kind}", label, fig["engine"], wasm, native, wasm / native,
@@ -147,6 +241,10 @@ def main() -> None:
     print("\nmodel            page         engine                          WASM ms  ORT ms  ratio  stroke->output ms")
     for r in rows:
         print(f"{r[0]:16s} {r[1]:12s} {r[2]:31s} {r[3]:7.0f} {r[4]:7.0f} {r[5]:6.2f} {r[6]:9.0f}")
+    print("\nper-frame engine time, interleaved (median ms; the same file and threads on both sides)")
+    print("model            page         engine        browser  native  ratio")
+    for r in engines:
+        print(f"{r[0]:16s} {r[1]:12s} {r[2]:12s} {r[3]:8.0f} {r[4]:7.0f} {r[5]:6.2f}")
 
 
 def served_studio(browser, model_dir: Path, strokes: int, train: int) -> None:

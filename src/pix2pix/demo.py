@@ -21,6 +21,7 @@ from .metrics.lpips import weights_path
 from .recipes import recipe_overrides
 from .data import Jitter, PairedDataset, scan_pairs
 from .data.examples import make_example
+from .export.examples import FOLDER as EXAMPLES, held_out_inputs, write_examples
 from .inference.translator import Translator
 from .metrics.quality import evaluate, l1
 from .training import train
@@ -86,6 +87,9 @@ def run_demo(out: str | Path = "demo", *, steps: int = 1200, size: int = 128, se
     test_set = PairedDataset(scan_pairs(data, "test"), jitter=jitter, train=False)
     train_set = PairedDataset(scan_pairs(data, "train"), jitter=jitter, train=False)
     translator = Translator.from_pretrained(run_dir, device=device)
+    # A few held-out inputs and their translations beside the run: `export --web` and `serve` open
+    # the studio on them.
+    write_examples(translator, held_out_inputs(run_dir), Path(run_dir) / EXAMPLES)
     scores = evaluate(translator, test_set, metrics=("l1", "psnr"))
     base = baselines(train_set, test_set)
 

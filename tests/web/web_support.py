@@ -27,7 +27,7 @@ IN_SYNC = """() => {
 FAILED = "() => document.getElementById('status').classList.contains('error')"
 
 
-def lively_model(out: Path, generator: str, base: int, size: int, seed: int = 0) -> Path:
+def lively_model(out: Path, generator: str, base: int, size: int, seed: int = 0, upsample: str = "transpose") -> Path:
     """A generator whose output uses the whole range and depends on every level (He-scaled weights,
     batch-norm statistics measured on noise): an untrained N(0, 0.02) one is nearly constant, which
     would let a broken page pass a parity test."""
@@ -36,7 +36,7 @@ def lively_model(out: Path, generator: str, base: int, size: int, seed: int = 0)
     from pix2pix.models import build_generator
 
     torch.manual_seed(seed)
-    cfg = ModelConfig(generator=generator, base_channels=base)
+    cfg = ModelConfig(generator=generator, base_channels=base, upsample=upsample)
     g = build_generator(cfg)
     for m in g.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):

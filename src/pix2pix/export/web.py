@@ -6,6 +6,8 @@ The folder::
     index.html            the studio page (the served studio's own files, serve/static)
     static/               studio.js, studio.css, worker.js, png.js, inbrowser.js
     web.js                the model's config and which script holds which file, for the page
+    examples/             held-out inputs and their `pix2pix translate` outputs (export.examples)
+    examples.js           the example inputs again, base64 in a script (the page opens on them)
     config.json           the same config for people and other tools (palette, direction, ...)
     model.onnx.js         the ONNX model (fp16 weights by default), base64 in a script
     runtime/ort-*.js      ONNX Runtime Web (wasm; webgpu unless --no-webgpu), base64 in scripts
@@ -27,17 +29,22 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
-from .onnx import FP16_TOLERANCE, export_checked, ort_session, run_onnx
+import torch
+
 from ..inference.description import count_parameters, describe
 from ..inference.translator import Translator
+from .examples import FOLDER as EXAMPLES, ExampleInput, find_inputs, write_examples
+from .inference_graph import for_inference
+from .onnx import FP16_TOLERANCE, FP32_TOLERANCE, check_parity, export_checked, ort_session, run_onnx
 from .web_runtime import FLAVOURS, VERSION, runtime_config, runtime_dir
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "serve" / "static"
-PAGE_FILES = ("studio.js", "studio.css", "worker.js", "png.js", "inbrowser.js")
+PAGE_FILES = ("studio.js", "studio.css", "worker.js", "png.js", "inbrowser.js", "picker.js",
+              "snap.js", "video.js")
 MARKER = "<!-- pix2pix:web -->"
 FORMAT = "pix2pix-web"
 _WRAPPERS = {"wasm": "runtime/ort-wasm.js", "webgpu": "runtime/ort-webgpu.js"}
@@ -147,12 +154,24 @@ def _onnx_bytes(translator: Translator, source: Path, fp32: bool, work: Path) ->
     or unless they fail the parity check, in which case fp32 is written and the note says why."""
     if translator.generator is None:  # an .onnx file: exported already, taken as it is
         return source.read_bytes(), "as given", None, ""
-    r = export_checked(translator.generator, translator.info, work / "model.onnx", fp16=False)
+    # The graph the page runs: batch norm folded, resize-convs as sub-pixel convolutions (same
+    # function, fewer multiply-adds), held to the trained generator itself below.
+    fast, counts = for_inference(translator.generator)
+    r = export_checked(fast, translator.info, work / "model.onnx", fp16=False)
+    m = translator.multiple
+    sample = torch.rand(1, translator.in_channels, m, 2 * m, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    trained_diff, _ = check_parity(translator.generator, r.path, sample)
+    log.info("web graph (%s) vs the trained generator on %s: max |diff| %.2e", counts, tuple(sample.shape), trained_diff)
+    if trained_diff < FP32_TOLERANCE:
+        r.max_abs_diff = max(r.max_abs_diff, trained_diff)
+    else:  # a generator the rewrite does not fit: the plain graph, slower but right
+        log.warning("the rewritten web graph (%s) differs from the trained generator by %.3g; "
+                    "exporting the plain graph instead (please report it with the model)", counts, trained_diff)
+        r = export_checked(translator.generator, translator.info, work / "model.onnx", fp16=False)
     full = r.path.read_bytes()
     if fp32:
         return full, "fp32", r.max_abs_diff, ""
     import numpy as np
-    import torch
 
     half = fp16_weights(full)
     m = translator.multiple
@@ -181,10 +200,28 @@ def _check_target(folder: Path) -> None:
                              f"give a new or empty folder (nothing there was changed)")
 
 
+def _examples(translator: Translator, source: Path, out: Path,
+              examples: Optional[Sequence[ExampleInput]]) -> tuple[list[dict], dict[str, str]]:
+    """Store the examples (given, else found with the model) in out/examples/ and their inputs in
+    examples.js; returns (index entries, file map for web.js)."""
+    if examples is None:
+        examples = find_inputs(source)[0]
+    if not examples:
+        return [], {}
+    entries = write_examples(translator, examples, out / EXAMPLES)
+    files = {f"{EXAMPLES}/{e['input']}": (out / EXAMPLES / e["input"]).read_bytes() for e in entries}
+    (out / "examples.js").write_text(_wrapper(files))
+    return entries, {f: "examples.js" for f in files}
+
+
 def export_web(translator: Translator, folder: str | Path, *, source: str | Path, name: str,
-               fp32: bool = False, webgpu: bool = True) -> WebExport:
+               fp32: bool = False, webgpu: bool = True,
+               examples: Optional[Sequence[ExampleInput]] = None) -> WebExport:
     """Write the self-contained studio for ``translator`` into ``folder`` (new, empty or a previous
-    export, which is replaced whole). Fetches ONNX Runtime Web into the cache on first use."""
+    export, which is replaced whole). Fetches ONNX Runtime Web into the cache on first use.
+
+    ``examples``: inputs the page opens on (default: those stored with the model, else a few of
+    the run's held-out data, else none: a blank canvas)."""
     folder = Path(folder)
     _check_target(folder)
     runtime = runtime_dir()  # first: no network should fail before minutes of export
@@ -201,6 +238,8 @@ def export_web(translator: Translator, folder: str | Path, *, source: str | Path
         (out / "runtime").mkdir()
         config = web_config(translator, name, precision, parameters, flavours)
         files = {"model.onnx": "model.onnx.js"}
+        config["examples"], example_files = _examples(translator, Path(source), out, examples)
+        files.update(example_files)
         runtime_bytes = 0
         for flavour in flavours:
             data = {f: (runtime / f).read_bytes() for f in FLAVOURS[flavour]}

@@ -40,6 +40,7 @@ from .errors import ApiError
 from .live import add_live_route
 from .models import ServedModel
 from .upload import ACCEPTED, Limits, decode_image
+from .examples import add_examples_routes
 from .video import VideoLimits, add_video_route
 
 log = logging.getLogger(__name__)
@@ -263,6 +264,7 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
         path = await run_in_threadpool(served.onnx_file)
         return FileResponse(path, media_type="application/octet-stream")
 
+    add_examples_routes(app, pick=pick)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/health", response_model=Health, summary="Liveness and queue depth")

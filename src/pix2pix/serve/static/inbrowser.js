@@ -172,9 +172,10 @@ async function pumpBrowser() {
 function showPixels(r, seq, version, model) {
   const c = $("output-canvas");
   if (c.width !== r.width || c.height !== r.height) { c.width = r.width; c.height = r.height; }
-  c.getContext("2d").putImageData(new ImageData(r.rgba, r.width, r.height), 0, 0);
+  c.getContext("2d").putImageData(new ImageData(videoOutput(r.rgba), r.width, r.height), 0, 0);
   c.hidden = false;
   markShown(c, seq, version, model);
+  videoShown(version);  // video.js: fps, latency, the recording's frame
 }
 
 // An exported page served over plain HTTP (python -m http.server) gets cross-origin isolation,
@@ -191,3 +192,10 @@ async function isolate() {
   location.reload();
   return true;
 }
+
+// For benchmarks/browser.py and the profile: the loaded engine timed without the page around it.
+window.pix2pixEngine = {
+  info: () => ({ ep: engine.ep, threads: engine.threads, flavour: engine.flavour, isolated: self.crossOriginIsolated }),
+  bench: async (size, runs) => (await call({ type: "bench", size, runs })).ms,
+  profile: async (size, runs) => { await call({ type: "profile", size, runs }); },  // events go to the console
+};

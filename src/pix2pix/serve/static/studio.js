@@ -40,6 +40,7 @@ const output = $("output");
 const state = {
   models: [], model: null, runtime: null, tool: "pen", size: 6, colour: [0, 0, 0], background: WHITE,
   undo: [], redo: [], version: 0, touched: false, drawing: false, last: null,
+  base: null,  // the opened photo or example: what the eraser brings back (picker.js)
 };
 const net = { controller: null, dirty: false, timer: 0, seq: 0, shownSeq: 0, url: null };
 // The /api/live socket: edits sent and not yet answered (seq -> {version, model, t0}), and the
@@ -113,9 +114,11 @@ function updateHistoryButtons() {
   $("redo").disabled = state.redo.length === 0;
 }
 
-// A filled disc of the brush size at (cx, cy) in canvas pixels, hard-edged.
+// A filled disc of the brush size at (cx, cy) in canvas pixels, hard-edged. `rgb` null: the
+// eraser over a photo, which brings back the photo's own pixels.
 function stamp(cx, cy, rgb) {
   const r = Math.max(0.75, state.size / 2), w = pixels.width, h = pixels.height, d = pixels.data;
+  const base = rgb === null ? state.base.data : null;
   const x0 = Math.max(0, Math.floor(cx - r)), x1 = Math.min(w - 1, Math.ceil(cx + r));
   const y0 = Math.max(0, Math.floor(cy - r)), y1 = Math.min(h - 1, Math.ceil(cy + r));
   for (let y = y0; y <= y1; y++) {
@@ -124,7 +127,8 @@ function stamp(cx, cy, rgb) {
       const dx = x + 0.5 - cx;
       if (dx * dx + dy * dy <= r * r) {
         const i = (y * w + x) * 4;
-        d[i] = rgb[0]; d[i + 1] = rgb[1]; d[i + 2] = rgb[2]; d[i + 3] = 255;
+        if (base) { d[i] = base[i]; d[i + 1] = base[i + 1]; d[i + 2] = base[i + 2]; d[i + 3] = base[i + 3]; }
+        else { d[i] = rgb[0]; d[i + 1] = rgb[1]; d[i + 2] = rgb[2]; d[i + 3] = 255; }
       }
     }
   }
@@ -164,6 +168,7 @@ function floodFill(sx, sy, rgb) {
 
 function clearCanvas() {
   checkpoint();
+  state.base = null;
   resetCanvas(canvas.width, canvas.height, state.background);
   changed();
 }
@@ -176,7 +181,11 @@ function canvasPoint(event) {
           (event.clientY - rect.top) * (canvas.height / rect.height)];
 }
 
-function strokeColour() { return state.tool === "eraser" ? state.background : state.colour; }
+function strokeColour() {
+  if (state.tool !== "eraser") return state.colour;
+  const b = state.base;  // over a photo the eraser restores it; elsewhere it paints the background
+  return b && b.width === pixels.width && b.height === pixels.height ? null : state.background;
+}
 
 canvas.addEventListener("pointerdown", (event) => {
   if (event.button !== 0) return;
@@ -235,7 +244,7 @@ async function openImage(blob) {
   ctx.clearRect(0, 0, w, h);
   ctx.drawImage(bitmap, 0, 0, w, h);
   bitmap.close();
-  pixels = ctx.getImageData(0, 0, w, h);
+  useImage(ctx.getImageData(0, 0, w, h));  // picker.js: the eraser's base, the photo's colours
   setStatus(`Opened a ${w}×${h} image${scale < 1 ? " (scaled down)" : ""}.`);
   changed();
 }
@@ -312,12 +321,15 @@ function applyModel(model) {
   setColour(palette ? (palette[1] || palette[0]) : [0, 0, 0]);
   $("model-info").textContent =
     `${model.generator} · ${model.image_size}px · ${model.direction}` + (palette ? ` · ${palette.length} label colours` : "");
-  if (!state.touched) resetCanvas(model.image_size, model.image_size, state.background);
+  const fresh = !state.touched;
+  if (fresh) { resetCanvas(model.image_size, model.image_size, state.background); state.base = null; }
   // The answer in flight was for the previous model: drop it and ask again.
   if (net.controller) { net.controller.abort(); net.controller = null; }
   live.minSeq = net.seq + 1;
   live.sent.clear();
-  scheduleTranslate();
+  // An untouched canvas opens on the model's first example (picker.js); else the canvas as it is.
+  document.body.dataset.busy = "1";
+  showExamples(model, fresh).then((opened) => { if (!opened && state.model === model) scheduleTranslate(); });
 }
 
 async function loadModels() {
@@ -552,6 +564,7 @@ if (WEB) {
   });
 }
 document.body.dataset.run = RUN;
+wireVideo();  // video.js: camera or clip, frame by frame (in-browser engine)
 if (RUN === "browser") {
   output.hidden = true;
   $("engine").hidden = false;

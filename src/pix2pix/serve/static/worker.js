@@ -8,7 +8,7 @@
 
 function pix2pixWorker() {
   const LUMA = [0.299, 0.587, 0.114];  // as pix2pix.util.imageio.LUMA: gray inputs match the server's
-  let ort = null, session = null, model = null;
+  let ort = null, session = null, model = null, modelBytes = null;
 
   function fail(text) { throw new Error(text); }
 
@@ -46,6 +46,7 @@ function pix2pixWorker() {
            "a pix2pix generator takes (1, channels, height, width): re-export it with pix2pix export --web");
     }
     session = created;
+    modelBytes = new Uint8Array(m.bytes);  // kept for bench/profile sessions (benchmarks only)
     // One run at the training size compiles the kernels, so the first stroke is not the slow one.
     const s = model.image_size, t0 = performance.now();
     await forward(new Float32Array(model.in_channels * s * s), s, s);
@@ -116,7 +117,39 @@ function pix2pixWorker() {
              transfer: [rgba.buffer] };
   }
 
-  const handlers = { runtime: loadRuntime, model: loadModel, run };
+  // For benchmarks/browser.py: ms per forward pass of a (1, C, size, size) frame, `runs` times.
+  async function bench(m) {
+    if (!session) fail("no model is loaded");
+    const x = new Float32Array(model.in_channels * m.size * m.size).map((_, i) => Math.sin(i) * 0.9);
+    await forward(x, m.size, m.size);
+    const ms = [];
+    for (let i = 0; i < m.runs; i++) {
+      const t0 = performance.now();
+      await forward(x, m.size, m.size);
+      ms.push(performance.now() - t0);
+    }
+    return { ms };
+  }
+
+  // ONNX Runtime's own profile of `runs` forward passes (a second session with profiling on): it
+  // prints its JSON events to the console at endProfiling (benchmarks/browser.py --profile reads
+  // them there). Relative shares only: the profiler adds its own cost to every op.
+  async function profile(m) {
+    if (!modelBytes) fail("no model is loaded");
+    const s = await ort.InferenceSession.create(modelBytes, { executionProviders: [session.ep],
+      graphOptimizationLevel: "all", enableProfiling: true });
+    const saved = session;
+    session = s;
+    try {
+      const x = new Float32Array(model.in_channels * m.size * m.size).map((_, i) => Math.sin(i) * 0.9);
+      for (let i = 0; i < m.runs; i++) await forward(x, m.size, m.size);
+    } finally { session = saved; }
+    s.endProfiling();
+    await s.release();
+    return {};
+  }
+
+  const handlers = { runtime: loadRuntime, model: loadModel, run, bench, profile };
   self.onmessage = async (event) => {
     const m = event.data;
     try {
