@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 # The studio loads nothing from anywhere but this server; the browser enforces it. Its in-browser
 # mode runs ONNX Runtime Web in a blob: worker that imports a blob: module and compiles WebAssembly.
-PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; "
                "script-src 'self' blob: 'wasm-unsafe-eval'; worker-src 'self' blob:; "
                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 # Cross-origin isolation gives the page SharedArrayBuffer, hence WebAssembly threads in browser mode.
