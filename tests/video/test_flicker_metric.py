@@ -9,7 +9,7 @@ import pytest
 from pix2pix.inference.translator import Translator
 from pix2pix.video.flow import (FLICKER_EVERY, FLICKER_SIZE, Motion, MotionTracker, WarpingError,
                                 warping_error, working_shape)
-from pix2pix.video.stream import VideoStats, translate_frames
+from pix2pix.video.stream import VideoStats, translate_frames, translate_video
 from pix2pix.video.temporal import TemporalBlend
 
 from .camera import render_path
@@ -146,10 +146,17 @@ def test_reduced_motion_upsamples_to_the_full_frame(pan):
     assert warping_error(b / 255, a / 255, full) == pytest.approx(warping_error(b / 255, a / 255, ref), rel=0.1)
 
 
-@pytest.mark.parametrize("kw,option", [({"working_size": -1}, "--flicker-size"), ({"every": 0}, "--flicker-every")])
-def test_bad_settings_name_the_option(kw, option):
+@pytest.mark.parametrize("kw,option", [({"working_size": -1}, "--flicker-size -1"),
+                                       ({"working_size": 1}, "--flicker-size 1"),
+                                       ({"every": 0}, "--flicker-every 0")])
+def test_bad_settings_name_the_option(kw, option, pan, tmp_path):
     with pytest.raises(ValueError, match=option):
         MotionTracker(**kw)
+    # The stream refuses them before it makes any file.
+    stream_kw = {"flicker_size": kw.get("working_size", FLICKER_SIZE), "flicker_every": kw.get("every", 1)}
+    with pytest.raises(ValueError, match=option):
+        translate_video(None, pan["input"], tmp_path / "out" / "pan.mp4", **stream_kw)
+    assert not (tmp_path / "out").exists()
 
 
 def test_full_resolution_motion_is_unchanged():

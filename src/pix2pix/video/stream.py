@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 from ..inference.tiling import auto_tile
-from .flow import FLICKER_EVERY, FLICKER_SIZE, Motion, MotionTracker, WarpingError, describe_flow
+from .flow import (FLICKER_EVERY, FLICKER_SIZE, Motion, MotionTracker, WarpingError, check_sampling,
+                   describe_flow)
 from .io import Frame, VideoError, VideoReader, VideoWriter, read_sequence, sequence_files
 from .temporal import TemporalBlend
 
@@ -247,6 +248,7 @@ def translate_video(translator, src: str | Path, dst: str | Path, *, codec: Opti
     """Translate clip ``src`` into ``dst`` (same frame count, timestamps, size, rotation; audio
     copied). Ctrl-C returns stats with ``interrupted`` set and a playable partial ``dst``; a broken
     frame raises UndecodableFrame after the frames before it were encoded and ``dst`` closed."""
+    check_sampling(flicker_size, flicker_every)  # before any file is made
     stats = VideoStats()
     with VideoReader(src) as reader:
         writer = VideoWriter(dst, reader.info, codec=codec, crf=crf, bitrate=bitrate, audio=audio)
@@ -281,6 +283,7 @@ def translate_sequence(translator, folder: str | Path, out_dir: str | Path, *, b
     """Translate a folder of numbered frames in name order into ``out_dir`` (same names, PNG)."""
     from ..util.imageio import save_image
 
+    check_sampling(flicker_size, flicker_every)
     files = sequence_files(folder)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
