@@ -92,9 +92,9 @@ class _Ahead:
 
 
 def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4,
+                     flicker_size: Optional[int] = FLICKER_SIZE, flicker_every: int = FLICKER_EVERY,
                      tile: Optional[int] = None, overlap: Optional[int] = None,
                      temporal: Optional[TemporalBlend] = None, measure: bool = True,
-                     flicker_size: Optional[int] = FLICKER_SIZE, flicker_every: int = FLICKER_EVERY,
                      stats: Optional[VideoStats] = None) -> Iterator[tuple[Frame, np.ndarray]]:
     """(input frame, output (H, W, C_out) float32 in [0, 1]) for each frame, in order, streaming.
 
@@ -242,9 +242,9 @@ def translate_video(translator, src: str | Path, dst: str | Path, *, codec: Opti
                     crf: Optional[int] = None, bitrate: Optional[int] = None, batch_size: int = 4,
                     tile: Optional[int] = None, overlap: Optional[int] = None,
                     temporal: Optional[TemporalBlend] = None, measure: bool = True, audio: bool = True,
-                    flicker_size: Optional[int] = FLICKER_SIZE, flicker_every: int = FLICKER_EVERY,
                     on_start: Optional[Callable[[VideoStats], None]] = None,
-                    on_frame: Optional[Callable[[int], None]] = None) -> VideoStats:
+                    on_frame: Optional[Callable[[int], None]] = None,
+                    flicker_size: Optional[int] = FLICKER_SIZE, flicker_every: int = FLICKER_EVERY) -> VideoStats:
     """Translate clip ``src`` into ``dst`` (same frame count, timestamps, size, rotation; audio
     copied). Ctrl-C returns stats with ``interrupted`` set and a playable partial ``dst``; a broken
     frame raises UndecodableFrame after the frames before it were encoded and ``dst`` closed."""
@@ -277,9 +277,9 @@ def translate_video(translator, src: str | Path, dst: str | Path, *, codec: Opti
 def translate_sequence(translator, folder: str | Path, out_dir: str | Path, *, batch_size: int = 4,
                        tile: Optional[int] = None, overlap: Optional[int] = None,
                        temporal: Optional[TemporalBlend] = None, measure: bool = True,
-                       flicker_size: Optional[int] = FLICKER_SIZE, flicker_every: int = FLICKER_EVERY,
                        on_start: Optional[Callable[[VideoStats], None]] = None,
-                       on_frame: Optional[Callable[[int], None]] = None) -> VideoStats:
+                       on_frame: Optional[Callable[[int], None]] = None,
+                       flicker_size: Optional[int] = FLICKER_SIZE, flicker_every: int = FLICKER_EVERY) -> VideoStats:
     """Translate a folder of numbered frames in name order into ``out_dir`` (same names, PNG)."""
     from ..util.imageio import save_image
 
