@@ -5,13 +5,14 @@ motion judges the input clip and every output made from it. ``backward[y, x]`` p
 (x, y) of frame t to where that point was in frame t-1: ``prev(x + backward) ~ cur(x)``.
 
 The flow may be computed at a reduced *working size* (the frames shrunk with INTER_AREA so that
-their long side is at most ``working_size``): DIS and the consistency check then cost the same for
-a 512² clip as for a 128² one. The warping error stays a full-resolution measure: it compares the
-full-resolution frames at one pixel per working-grid cell (the pixel nearest the cell's centre),
-with the previous frame sampled at that pixel plus the flow scaled back to full-resolution pixels;
-on the test clips it is within 5% of the error with full-resolution flow at every pixel
-(tests/video/test_flicker_metric.py). The temporal blend needs motion at every pixel:
-:meth:`Motion.full` upsamples it.
+their long side is at most ``working_size``, DIS's patches kept as dense in full-resolution pixels),
+and on a sample of the frame pairs (``every``): the consistency check then runs on the small grid.
+The warping error stays a full-resolution measure: it compares the full-resolution frames at one
+random pixel per working-grid cell, with the previous frame sampled at that pixel plus the flow
+scaled back to full-resolution pixels; on the test clips it is within 2% of the error with
+full-resolution flow at every pixel of every pair (tests/video/test_flicker_metric.py;
+docs/video-metric.md). A temporal filter needs motion at every pixel: :meth:`Motion.full`
+upsamples it (the stream gives the blend full-resolution flow instead).
 """
 from __future__ import annotations
 
@@ -32,12 +33,12 @@ CONSISTENCY_BETA = 0.5
 # DIS "fast": 1.6 ms per 256 px flow on one core against 6.8 ms for "medium", and the warping error
 # it gives on the camera-pan test clip is within 4% of the exact flow's (medium: 1%).
 DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
-# Default long side of the flicker metric's flow (`--flicker-size`): at 256² and 512² this makes
-# the metric's flows and consistency check 4x and 16x cheaper than at full resolution, and its
-# value stays within 5% of the full-resolution metric on the test clips. None or 0: full size.
+# Default long side of the flicker metric's flow (`--flicker-size`): the consistency check and the
+# error run on a 4x (256²) or 16x (512²) smaller grid, DIS skips the full-size pyramid levels, and
+# the value stays within 2% of the full-resolution metric on the test clips. None or 0: full size.
 FLICKER_SIZE = 128
-# Default share of frame pairs the flicker metric measures (`--flicker-every`): the motion into
-# frames 1, 1 + k, 1 + 2k, ...; the mean over a clip of any length is then 1/k of the work.
+# Default share of frame pairs the flicker metric measures (`--flicker-every`): the first pair,
+# then one at random in each run of k; the mean over a clip of any length is then 1/k of the work.
 FLICKER_EVERY = 4
 
 
