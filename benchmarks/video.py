@@ -10,11 +10,15 @@ times so that every variant sees the same load on a shared machine:
   inference   Translator.translate_batch on the decoded frames held in memory, batches of 4:
               the rate the network allows, with no decoding, flow or encoding
   pipeline    translate_video(Translator, clip.mp4 -> out.mp4), the `pix2pix translate` default:
-              decode, translate, flicker metric (two DIS flows per frame), H.264 encode
+              decode, translate, flicker metric (flow at a 128 px long side on one frame pair in 4,
+              see docs/video-metric.md), H.264 encode
+  full-metric the same with the metric at full resolution on every pair (--flicker-size 0
+              --flicker-every 1), the default before 2026-12-05
   no-flicker  the same without the flicker metric (--no-flicker)
   blend       the same with --temporal blend
 
-overhead = 1 - pipeline fps / inference fps (medians of wall time). On a shared machine the wall
+overhead = pipeline wall time / inference wall time - 1 (medians; "≤ 10%" is the target; before
+2026-12-05 this column printed 1 - pipeline fps / inference fps, which reads lower). On a shared machine the wall
 figures move with the others' load, so the CPU seconds this process spent per frame (all its
 threads) are printed too: cpu+ = pipeline CPU / inference CPU - 1, the work the pipeline adds.
 floor = FLOPs per frame / the fp32 matmul rate measured in the same run. Model: unet_256 with random weights (speed does not depend on them).
@@ -38,7 +42,7 @@ from common import count_flops, matmul_rate  # noqa: E402
 from pix2pix.checkpoint import PretrainedInfo, save_pretrained  # noqa: E402
 from pix2pix.config import ModelConfig  # noqa: E402
 from pix2pix.inference.translator import Translator  # noqa: E402
-from pix2pix.models import build_generator  # noqa: E402
+from pix2pix.models import build_generator, generator_multiple  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "tests"))
 from video.camera import Pose, linear_path, render  # noqa: E402 (test support: tests/video/camera.py)
 from pix2pix.video.stream import translate_video  # noqa: E402
@@ -95,7 +99,8 @@ def main() -> None:
     print(f"unet_256 ({args.base_channels} base channels), backend {tr.backend.name}, "
           f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs")
     print(f"{'size':>5}{'frames':>7}{'floor fps':>10}{'inference':>10}{'pipeline':>9}{'overhead':>9}"
-          f"{'no-flicker':>11}{'blend':>7}{'cpu ms/f inf':>13}{'pipe':>7}{'cpu+':>7}   (fps, medians of {args.repeats})")
+          f"{'full-metric':>12}{'overhead':>9}{'no-flicker':>11}{'overhead':>9}{'blend':>7}"
+          f"{'cpu ms/f inf':>13}{'pipe':>7}{'cpu+':>7}   (fps, medians of {args.repeats})")
     for size in args.sizes:
         n = args.frames if size < 512 else max(4, args.frames // 2)
         frames = frames_for(size, n)
@@ -105,31 +110,40 @@ def main() -> None:
 
         with VideoReader(clip) as r:
             decoded = [f.image.astype(np.float32) / 255 for f in r.frames()]
-        flops = count_flops(lambda: generator(torch.zeros(1, 3, size, size)))
+        padded = -(-size // generator_multiple(cfg.generator)) * generator_multiple(cfg.generator)  # what the Translator runs
+        flops = count_flops(lambda: generator(torch.zeros(1, 3, padded, padded)))
         floor_fps = matmul_rate(repeats=5) / flops
         tr.translate_batch(decoded[:4])  # warm-up (first-shape costs)
-        fps: dict[str, list[float]] = {k: [] for k in ("inference", "pipeline", "no-flicker", "blend")}
+        fps: dict[str, list[float]] = {k: [] for k in ("inference", "pipeline", "full-metric", "no-flicker", "blend")}
         cpu: dict[str, list[float]] = {k: [] for k in fps}
+        flicker: dict[str, str] = {}
         for _ in range(args.repeats):
             t, c = time.perf_counter(), time.process_time()
             for i in range(0, n, 4):
                 tr.translate_batch(decoded[i:i + 4])
             fps["inference"].append(n / (time.perf_counter() - t))
             cpu["inference"].append((time.process_time() - c) / n)
-            for name, kw in (("pipeline", {}), ("no-flicker", {"measure": False}),
-                             ("blend", {"temporal": TemporalBlend(0.5)})):
+            for name, kw in (("pipeline", {}), ("full-metric", {"flicker_size": 0, "flicker_every": 1}),
+                             ("no-flicker", {"measure": False}), ("blend", {"temporal": TemporalBlend(0.5)})):
                 t, c = time.perf_counter(), time.process_time()
                 stats = translate_video(tr, clip, tmp / f"out{size}-{name}.mp4", **kw)
                 assert stats.frames == n
                 fps[name].append(n / (time.perf_counter() - t))
                 cpu[name].append((time.process_time() - c) / n)
+                if name in ("pipeline", "full-metric"):
+                    flicker[name] = (f"output {stats.output_error.mean:.5f}, input {stats.input_error.mean:.5f} "
+                                     f"({stats.flicker_method})")
         med = {k: statistics.median(v) for k, v in fps.items()}
         cmed = {k: statistics.median(v) for k, v in cpu.items()}
+        over = {k: med["inference"] / med[k] - 1 for k in med}
         print(f"{size:>5}{n:>7}{floor_fps:>10.2f}{med['inference']:>10.2f}{med['pipeline']:>9.2f}"
-              f"{1 - med['pipeline'] / med['inference']:>9.1%}{med['no-flicker']:>11.2f}{med['blend']:>7.2f}"
+              f"{over['pipeline']:>9.1%}{med['full-metric']:>12.2f}{over['full-metric']:>9.1%}"
+              f"{med['no-flicker']:>11.2f}{over['no-flicker']:>9.1%}{med['blend']:>7.2f}"
               f"{cmed['inference'] * 1000:>13.0f}{cmed['pipeline'] * 1000:>7.0f}"
               f"{cmed['pipeline'] / cmed['inference'] - 1:>7.1%}",
               flush=True)
+        for name, line in flicker.items():
+            print(f"      flicker, {name}: {line}")
 
 
 if __name__ == "__main__":

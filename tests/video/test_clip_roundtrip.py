@@ -14,7 +14,7 @@ import torch
 from pix2pix.inference.translator import Translator
 from .camera import exact_backward_flow
 from pix2pix.video.evaluate import evaluate_clip
-from pix2pix.video.flow import Motion, consistent, grid, warping_error
+from pix2pix.video.flow import FLICKER_EVERY, Motion, consistent, grid, warping_error
 from pix2pix.video.stream import translate_frames, translate_video
 from pix2pix.video.temporal import TemporalBlend
 
@@ -52,6 +52,7 @@ def test_cli_round_trip_keeps_frames_timing_size_and_audio(map_model, pan, tmp_p
     assert np.abs(frames_out[10].astype(np.float32) - mine).mean() < 3.0
     assert np.abs(frames_out[10].astype(np.float32) - frames_in[10]).mean() > 20.0
     assert "flicker (warping error" in res.stdout and "input clip" in res.stdout
+    assert f"(one frame pair in {FLICKER_EVERY}, flow at full resolution 128x128)" in res.stdout  # how it sampled
 
 
 def test_variable_frame_rate_rotation_and_padding(map_model, pan, tmp_path):

@@ -6,6 +6,8 @@ import re
 import signal
 from pathlib import Path
 
+from ..video.flow import FLICKER_EVERY, FLICKER_SIZE
+
 
 def add_video_arguments(p: argparse.ArgumentParser) -> None:
     from ..video.temporal import TEMPORAL_METHODS, describe_methods
@@ -27,7 +29,15 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of the warped previous output kept, in [0, 1) (default 0.5)")
     g.add_argument("--no-audio", action="store_true", help="leave the audio out")
     g.add_argument("--no-flicker", action="store_true",
-                   help="skip the flicker metric (saves two optical flows per frame)")
+                   help="skip the flicker metric (saves its optical flows)")
+    g.add_argument("--flicker-size", type=int, default=FLICKER_SIZE, metavar="PX",
+                   help=f"the flicker metric's flow is computed on frames shrunk to this long side, "
+                        f"its error at full resolution on one pixel per cell (default {FLICKER_SIZE}; "
+                        f"0: flow at full resolution, every pixel)")
+    g.add_argument("--flicker-every", type=int, default=FLICKER_EVERY, metavar="K",
+                   help=f"the flicker metric measures one frame pair in K, chosen at random in each run "
+                        f"of K (default {FLICKER_EVERY}; 1: every pair). With --temporal blend the "
+                        f"metric uses the blend's full-resolution flow of every pair")
 
 
 def split_inputs(args: argparse.Namespace) -> tuple[list[str], list[Path], list[Path]]:
@@ -83,7 +93,8 @@ def run_clips(args: argparse.Namespace, translator, clips: list[Path], folders: 
         bar = tqdm(desc=src.name, unit="frame", disable=args.no_progress)
         common = dict(batch_size=args.batch_size, tile=args.tile, overlap=args.overlap,
                       temporal=make_temporal(args.temporal, args.temporal_strength),
-                      measure=not args.no_flicker, on_frame=bar.update,
+                      measure=not args.no_flicker, flicker_size=args.flicker_size,
+                      flicker_every=args.flicker_every, on_frame=bar.update,
                       on_start=lambda s: setattr(bar, "total", s.total) or bar.refresh())
         with bar:
             if is_seq:
@@ -100,5 +111,6 @@ def run_clips(args: argparse.Namespace, translator, clips: list[Path], folders: 
         if not args.no_flicker:
             print(f"flicker (warping error, mean |O_t - warp(O_t-1)| in [0, 1]): output "
                   f"{stats.output_error.mean:.4f}, input clip {stats.input_error.mean:.4f}"
-                  + (f" [temporal {args.temporal} {args.temporal_strength}]" if args.temporal != "none" else ""))
+                  + (f" [temporal {args.temporal} {args.temporal_strength}]" if args.temporal != "none" else "")
+                  + f" ({stats.flicker_method})")
     return 0

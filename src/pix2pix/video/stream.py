@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 from ..inference.tiling import auto_tile
-from .flow import Motion, MotionTracker, WarpingError
+from .flow import (FLICKER_EVERY, FLICKER_SIZE, Motion, MotionTracker, WarpingError, check_sampling,
+                   describe_flow)
 from .io import Frame, VideoError, VideoReader, VideoWriter, read_sequence, sequence_files
 from .temporal import TemporalFilter
 
@@ -39,6 +40,11 @@ class VideoStats:
     encoder: str = ""
     output_error: WarpingError = field(default_factory=WarpingError)
     input_error: WarpingError = field(default_factory=WarpingError)
+    # How the flicker metric sampled the clip (see pix2pix.video.flow): the flow's long side
+    # (0: full resolution), one frame pair in `flicker_every`, and both in words.
+    flicker_size: int = 0
+    flicker_every: int = 1
+    flicker_method: str = ""
 
     @property
     def fps(self) -> float:
@@ -86,6 +92,7 @@ class _Ahead:
 
 
 def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4,
+                     flicker_size: Optional[int] = FLICKER_SIZE, flicker_every: int = FLICKER_EVERY,
                      tile: Optional[int] = None, overlap: Optional[int] = None,
                      temporal: Optional[TemporalFilter] = None, measure: bool = True,
                      stats: Optional[VideoStats] = None) -> Iterator[tuple[Frame, np.ndarray]]:
@@ -94,14 +101,20 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
     ``frames`` yields :class:`Frame` s ((H, W, 3) uint8) or (H, W, C) arrays. With ``measure`` the
     warping error of the outputs and of the inputs accumulate in ``stats``; ``temporal`` filters
     the outputs along the input's optical flow. ``tile`` as for images (None: tile above 16 Mpx).
+    The metric's flow has its long side at most ``flicker_size`` px (None or 0: full resolution)
+    and covers one frame pair in ``flicker_every``; with ``temporal`` the flow is the blend's
+    (full resolution, every pair). How it was measured: ``stats.flicker_method``.
     """
     if batch_size < 1:
         raise ValueError(f"batch size {batch_size} must be at least 1 (--batch-size)")
     stats = stats if stats is not None else VideoStats()
     need_motion = measure or temporal is not None
+    # The blend needs motion at every pixel of every frame; the metric alone samples it.
+    flow_size, flow_every = (0, 1) if temporal is not None else (flicker_size or 0, flicker_every)
+    stats.flicker_size, stats.flicker_every = flow_size, flow_every
+    tracker = MotionTracker(working_size=flow_size, every=flow_every) if need_motion else None
 
     def produce(put) -> None:
-        tracker = MotionTracker() if need_motion else None
         for i, f in enumerate(frames):
             if not isinstance(f, Frame):
                 f = Frame(i, np.asarray(f), None, None)
@@ -129,6 +142,8 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
                 if temporal is not None:
                     out = temporal(arr, out, motion)
                 if measure:
+                    if not stats.flicker_method:
+                        stats.flicker_method = describe_flow(arr.shape[:2], flow_size, flow_every)
                     stats.output_error.add(out, prev_out, motion)
                     stats.input_error.add(arr, prev_in, motion)
                 prev_in, prev_out = arr, out
@@ -228,10 +243,12 @@ def translate_video(translator, src: str | Path, dst: str | Path, *, codec: Opti
                     tile: Optional[int] = None, overlap: Optional[int] = None,
                     temporal: Optional[TemporalFilter] = None, measure: bool = True, audio: bool = True,
                     on_start: Optional[Callable[[VideoStats], None]] = None,
-                    on_frame: Optional[Callable[[int], None]] = None) -> VideoStats:
+                    on_frame: Optional[Callable[[int], None]] = None,
+                    flicker_size: Optional[int] = FLICKER_SIZE, flicker_every: int = FLICKER_EVERY) -> VideoStats:
     """Translate clip ``src`` into ``dst`` (same frame count, timestamps, size, rotation; audio
     copied). Ctrl-C returns stats with ``interrupted`` set and a playable partial ``dst``; a broken
     frame raises UndecodableFrame after the frames before it were encoded and ``dst`` closed."""
+    check_sampling(flicker_size, flicker_every)  # before any file is made
     stats = VideoStats()
     with VideoReader(src) as reader:
         writer = VideoWriter(dst, reader.info, codec=codec, crf=crf, bitrate=bitrate, audio=audio)
@@ -246,7 +263,8 @@ def translate_video(translator, src: str | Path, dst: str | Path, *, codec: Opti
 
         try:
             stopped = _stream(translator, reader.frames(), write, stats, on_frame, batch_size=batch_size,
-                              tile=tile, overlap=overlap, temporal=temporal, measure=measure)
+                              tile=tile, overlap=overlap, temporal=temporal, measure=measure,
+                              flicker_size=flicker_size, flicker_every=flicker_every)
         finally:
             writer.close(audio_until=last["time"] if stats.interrupted else None)
     if isinstance(stopped, VideoError):
@@ -260,10 +278,12 @@ def translate_sequence(translator, folder: str | Path, out_dir: str | Path, *, b
                        tile: Optional[int] = None, overlap: Optional[int] = None,
                        temporal: Optional[TemporalFilter] = None, measure: bool = True,
                        on_start: Optional[Callable[[VideoStats], None]] = None,
-                       on_frame: Optional[Callable[[int], None]] = None) -> VideoStats:
+                       on_frame: Optional[Callable[[int], None]] = None,
+                       flicker_size: Optional[int] = FLICKER_SIZE, flicker_every: int = FLICKER_EVERY) -> VideoStats:
     """Translate a folder of numbered frames in name order into ``out_dir`` (same names, PNG)."""
     from ..util.imageio import save_image
 
+    check_sampling(flicker_size, flicker_every)
     files = sequence_files(folder)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -275,7 +295,8 @@ def translate_sequence(translator, folder: str | Path, out_dir: str | Path, *, b
         save_image(out, out_dir / Path(files[f.index].name).with_suffix(".png"))
 
     stopped = _stream(translator, read_sequence(files), write, stats, on_frame, batch_size=batch_size,
-                      tile=tile, overlap=overlap, temporal=temporal, measure=measure)
+                      tile=tile, overlap=overlap, temporal=temporal, measure=measure,
+                      flicker_size=flicker_size, flicker_every=flicker_every)
     if stopped is not None and not isinstance(stopped, KeyboardInterrupt):
         raise stopped
     return stats
