@@ -69,6 +69,8 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "precision": ("precision", str, "fp32, bf16 or fp16 (fp16 uses loss scaling)"),
     "compile": ("compile", str, "torch.compile: off, default, reduce-overhead, max-autotune"),
     "prefetch": ("data.prefetch", int, "batches each loader worker prepares ahead"),
+    "data_cache": ("data.cache", str, "decode-once uint8 cache of the training split: auto (on a GPU), on, off"),
+    "device_jitter": ("data.device_jitter", str, "resize/crop/flip on the training device: auto (on a GPU), on, off"),
     "val_every": ("val_every", int, "steps between validations on the val split (0: never)"),
     "val_metrics": ("val_metrics", str, "comma list of l1, psnr, ssim, lpips, fid"),
     "best_metric": ("best_metric", metric_or_none, "metric that picks best/ (none: keep no best/)"),
