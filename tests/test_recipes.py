@@ -128,8 +128,10 @@ def _cli(*argv):
 
 
 def test_recipes_are_presets_that_options_refine():
-    assert RECIPES["paper"] == []
-    assert to_dict(_cli("--recipe", "paper")) == to_dict(_cli())
+    # paper: the defaults, in fp32 (the default precision is auto).
+    assert RECIPES["paper"] == ["precision=fp32"]
+    assert to_dict(_cli("--recipe", "paper")) == {**to_dict(_cli()), "precision": "fp32"}
+    assert _cli().precision == "auto"
     modern = _cli("--recipe", "modern")
     assert modern.model.upsample == "resize" and modern.perceptual_weight > 0 and modern.ema > 0
     # The run's own options win over the recipe.

@@ -127,7 +127,10 @@ class TrainConfig:
     keep_checkpoints: int = 2
     num_samples: int = 4
     # ---- speed: mixed precision (bf16, or fp16 with loss scaling), memory layout, compilation.
-    precision: str = "fp32"
+    # "auto": bf16 autocast where the hardware computes bf16 natively (a GPU with bf16, a CPU
+    # with AVX512-BF16 or AMX: faster, and quality-neutral in benchmarks/precision_quality.py),
+    # fp32 elsewhere. See pix2pix.util.precision.
+    precision: str = "auto"
     channels_last: bool = False
     compile: str = "off"
     # Batch-norm statistics over all processes' batches (multi-process runs with model.norm=batch).

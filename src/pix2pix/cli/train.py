@@ -66,7 +66,7 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "log_every": ("log_every", int, "steps between metric lines"),
     "sample_every": ("sample_every", int, "steps between sample grids"),
     "checkpoint_every": ("checkpoint_every", int, "steps between checkpoints"),
-    "precision": ("precision", str, "fp32, bf16 or fp16 (fp16 uses loss scaling)"),
+    "precision": ("precision", str, "auto (bf16 where native: GPU, AVX512-BF16/AMX CPU; else fp32), fp32, bf16 or fp16 (loss scaling)"),
     "compile": ("compile", str, "torch.compile: off, default, reduce-overhead, max-autotune"),
     "prefetch": ("data.prefetch", int, "batches each loader worker prepares ahead"),
     "data_cache": ("data.cache", str, "decode-once uint8 cache of the training split: auto (on a GPU), on, off"),
