@@ -168,3 +168,29 @@ def test_raw_items_of_different_sizes_collate_as_lists(tmp_path, world):
     assert isinstance(batch["input"], list)
     out = apply_batch(batch["input"], [params_from_tensor(p) for p in batch["params"]])
     assert torch.equal(out, torch.stack([plain[0]["input"], plain[1]["input"]]))
+
+
+def test_content_hash_keeps_a_touched_but_unchanged_file(dataset, tmp_path):
+    pairs = scan_pairs(dataset, "train")
+    folder = tmp_path / "cache"
+    open_cache(pairs, folder, content_hash=True)
+    st = pairs[1].a.stat()
+    os.utime(pairs[1].a, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert stale_reason(read_index(folder), pairs, content_hash=True) is None
+    assert stale_reason(read_index(folder), pairs) is None  # the index's hashes are used anyway
+
+
+def test_data_cache_command_builds_checks_and_sees_changes(tiny_dataset, tmp_path, monkeypatch, capsys):
+    from pix2pix.cli import main
+
+    monkeypatch.setenv("PIX2PIX_CACHE", str(tmp_path / "c"))
+    assert main(["data", "cache", str(tiny_dataset), "--check"]) == 1
+    assert "stale (no cache yet)" in capsys.readouterr().out
+    assert main(["data", "cache", str(tiny_dataset)]) == 0
+    out = capsys.readouterr().out
+    assert "train: 4 pairs" in out and "built" in out and str(tmp_path / "c") in out
+    assert main(["data", "cache", str(tiny_dataset), "--check"]) == 0
+    path = scan_pairs(tiny_dataset, "train")[3].a
+    path.write_bytes(path.read_bytes() + b"\0")  # one byte longer: stale
+    assert main(["data", "cache", str(tiny_dataset), "--check"]) == 1
+    assert path.name in capsys.readouterr().out

@@ -124,7 +124,9 @@ def stale_reason(index: Optional[dict], pairs: list[Pair], content_hash: bool = 
     if want_hash and not index.get("content_hash"):
         return "a content hash was asked for and the cache has none"
     for old, new in zip(index["sources"], now):
-        if old[:3] != new[:3] or (want_hash and old[3:] != new[3:]):
+        # With hashes, the bytes decide: a file touched but unchanged keeps its cache.
+        same = old[:2] == new[:2] and (old[3:] == new[3:] if want_hash else old[2] == new[2])
+        if not same:
             return f"{new[0]} changed"
     return None
 
