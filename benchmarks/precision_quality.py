@@ -43,6 +43,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--precisions", default="fp32,bf16", help="to split the runs over processes")
     ap.add_argument("--base", type=int, default=64, help="generator and D base channels")
     ap.add_argument("--out", default=None, help="work folder (default: a temporary one)")
     ap.add_argument("--allow-emulated", action="store_true",
@@ -62,7 +63,7 @@ def main() -> int:
     split = "test" if (data / "test").is_dir() else "val"
     results: dict[tuple[str, int], dict] = {}
     for seed in map(int, args.seeds.split(",")):
-        for precision in ("fp32", "bf16"):
+        for precision in args.precisions.split(","):
             out = work / f"{precision}_s{seed}"
             if not (out / "latest.json").exists():
                 cfg = TrainConfig(model=ModelConfig(generator=args.arch, base_channels=args.base,
@@ -78,6 +79,8 @@ def main() -> int:
             r = evaluate(translator, ds, metrics=METRICS)
             results[(precision, seed)] = r
             print(f"{precision} seed {seed}: " + ", ".join(f"{m} {r[m]:.4f}" for m in METRICS), flush=True)
+    if {p for p, _ in results} != {"fp32", "bf16"}:
+        return 0
     print(f"\n{args.arch} (base {args.base}) at {args.size}px, {args.steps} steps of batch {args.batch}, {split} split "
           f"({results[next(iter(results))]['count']} pairs)")
     summary = {}
