@@ -65,14 +65,16 @@ def main() -> int:
     for seed in map(int, args.seeds.split(",")):
         for precision in args.precisions.split(","):
             out = work / f"{precision}_s{seed}"
-            if not (out / "latest.json").exists():
+            latest = out / "latest.json"
+            done = json.loads(latest.read_text())["step"] if latest.exists() else 0
+            if done < args.steps:  # a run stopped early (Ctrl-C, SIGTERM) continues where it was
                 cfg = TrainConfig(model=ModelConfig(generator=args.arch, base_channels=args.base,
                                                     d_base_channels=args.base),
                                   data=DataConfig(root=str(data), image_size=args.size), out=str(out),
                                   batch_size=args.batch, max_steps=args.steps, seed=seed, device="cpu",
                                   precision=precision, tensorboard="off", sample_every=10**9,
                                   checkpoint_every=10**9, log_every=100)
-                train(cfg, progress=False)
+                train(cfg, resume=done > 0, progress=False)
             translator = Translator.from_pretrained(str(out), device="cpu")
             ds = PairedDataset(scan_pairs(data, split), jitter=Jitter("resize", args.size, args.size, False),
                                train=False)
