@@ -16,7 +16,6 @@ many times slower): the numerics are bf16's all the same, so the quality compari
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys
