@@ -1,7 +1,11 @@
 """Seconds per pix2pix training iteration (D step + G step), per speed variant, beside the compute floor.
 
-    python benchmarks/train_step.py [--repeats 7] [--device cpu] [--compile] [--batches 1]
-                                    [--cases unet_256] [--variants eager,fused,bf16]
+    python benchmarks/train_step.py [--repeats 7] [--device cpu] [--compile] [--batches 1,4]
+                                    [--cases unet_128,unet_256] [--variants eager,fused,bf16]
+
+The defaults are issue 19's table: unet_128 at 128² and unet_256 at 256², batch 1 and 4, every
+variant that applies (bf16 ones only where the CPU computes bf16 natively: elsewhere PyTorch
+emulates it, many times slower, and `--precision auto` never picks it).
 
 floor = the iteration's FLOPs (torch.utils.flop_counter) / the 2048^3 matmul rate measured in the
 same run (fp32 for fp32 variants, bf16/fp16 for mixed precision): the time the iteration would
@@ -40,6 +44,7 @@ from common import count_flops, matmul_rate  # noqa: E402
 from pix2pix.config import ModelConfig  # noqa: E402
 from pix2pix.models import build_discriminator, build_generator  # noqa: E402
 from pix2pix.training.step import StepConfig, train_step  # noqa: E402
+from pix2pix.util.precision import cpu_flags, cpu_native  # noqa: E402
 
 CASES = {"unet_256": ("unet_256", 256), "unet_128": ("unet_128", 128)}
 # name: (fused Adam, channels_last, autocast dtype, compile, one D pass)
@@ -86,8 +91,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--cases", default="unet_256", help=f"comma list of {', '.join(CASES)}")
-    ap.add_argument("--batches", default="1", help="comma list of batch sizes, e.g. 1,16 on a GPU")
+    ap.add_argument("--cases", default="unet_128,unet_256", help=f"comma list of {', '.join(CASES)}")
+    ap.add_argument("--batches", default="1,4", help="comma list of batch sizes, e.g. 1,16 on a GPU")
     ap.add_argument("--variants", default=None, help="comma list (default: all that apply)")
     ap.add_argument("--compile", action="store_true", help="include the torch.compile variants")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
@@ -98,7 +103,8 @@ def main() -> None:
     dev = args.device
     names = args.variants.split(",") if args.variants else [
         n for n in VARIANTS if (args.compile or not VARIANTS[n][3]) and (n != "fp16" or dev == "cuda")
-        and (n != "fuse_d" or args.norm != "batch")]
+        and (n != "fuse_d" or args.norm != "batch")
+        and (VARIANTS[n][2] != torch.bfloat16 or dev != "cpu" or cpu_native("bf16", cpu_flags()))]
     if "fuse_d" in names and args.norm == "batch":
         ap.error("fuse_d mixes real and fake in one batch-norm batch; use --norm instance")
     unknown = [n for n in names if n not in VARIANTS]
@@ -108,6 +114,8 @@ def main() -> None:
     for dtype in {VARIANTS[n][2] for n in names} - {None}:
         rates[dtype] = matmul_rate(device=dev, dtype=dtype)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    if dev == "cpu" and not args.variants and not cpu_native("bf16", cpu_flags()):
+        print("bf16 variants left out: this CPU has no AVX512-BF16/AMX-BF16 (name them in --variants to insist)")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}, "
           f"load average {load:.1f} on {os.cpu_count()} cores")
     print("2048^3 matmul: " + ", ".join(f"{'fp32' if k is None else str(k).split('.')[-1]} "

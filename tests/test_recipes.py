@@ -11,7 +11,7 @@ from pix2pix.cli.train import build_config
 from pix2pix.config import ModelConfig, TrainConfig, to_dict
 from pix2pix.models import GENERATORS, apply_spectral_norm, build_discriminator, build_generator
 from pix2pix.models.unet import up_layers
-from pix2pix.recipes import RECIPES
+from pix2pix.recipes import DEFAULT_RECIPE, RECIPES
 from pix2pix.training import StepConfig, train_step
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -128,8 +128,12 @@ def _cli(*argv):
 
 
 def test_recipes_are_presets_that_options_refine():
-    assert RECIPES["paper"].overrides == ()
-    assert to_dict(_cli("--recipe", "paper")) == to_dict(_cli())
+    # paper: the defaults, in fp32 (the default precision is auto).
+    assert RECIPES["paper"].overrides == ("precision=fp32",)
+    assert TrainConfig().precision == "auto"
+    assert to_dict(_cli("--recipe", "paper")) == {**to_dict(TrainConfig(data=_cli().data)), "precision": "fp32"}
+    # A plain `pix2pix train` is the default recipe.
+    assert to_dict(_cli()) == to_dict(_cli("--recipe", DEFAULT_RECIPE))
     modern = _cli("--recipe", "modern")
     assert modern.model.upsample == "resize" and modern.perceptual_weight > 0 and modern.ema > 0
     # The run's own options win over the recipe.

@@ -24,6 +24,7 @@ PREPROCESS = ("resize_crop", "crop", "resize", "none")
 GAN_MODES = ("vanilla", "lsgan", "hinge")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+SWITCHES = ("auto", "on", "off")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 # Validation metrics and whether a higher value is better.
 METRICS = {"l1": False, "psnr": True, "ssim": True, "lpips": False, "fid": False}
@@ -46,6 +47,14 @@ class DataConfig:
     verify: bool = True
     # Batches each loader worker prepares ahead of the compute (with workers > 0).
     prefetch: int = 2
+    # Decode-once uint8 cache of the training split (pix2pix.data.cache): "auto" (on a GPU, when
+    # it fits on disk), "on" or "off". cache_hash also checks the files' bytes (SHA-256), not
+    # just their sizes and modification times.
+    cache: str = "auto"
+    cache_hash: bool = False
+    # Jitter (resize, crop, flip) on the training device after a uint8 transfer: "auto" (on a
+    # GPU), "on" or "off" (on the CPU, in the loader).
+    device_jitter: str = "auto"
 
     @property
     def resolved_load_size(self) -> int:
@@ -57,6 +66,8 @@ class DataConfig:
         check_positive("data.image_size", self.image_size)
         check_positive("data.workers", self.workers, allow_zero=True)
         check_positive("data.prefetch", self.prefetch)
+        check_choice("data.cache", self.cache, SWITCHES)
+        check_choice("data.device_jitter", self.device_jitter, SWITCHES)
         if self.load_size is not None and self.load_size < self.image_size:
             raise ValueError(f"data.load_size={self.load_size} is smaller than data.image_size="
                              f"{self.image_size}; it must be at least the crop size")
@@ -120,7 +131,10 @@ class TrainConfig:
     keep_checkpoints: int = 2
     num_samples: int = 4
     # ---- speed: mixed precision (bf16, or fp16 with loss scaling), memory layout, compilation.
-    precision: str = "fp32"
+    # "auto": bf16 autocast where the hardware computes bf16 natively (a GPU with bf16, a CPU
+    # with AVX512-BF16 or AMX: faster, and quality-neutral in benchmarks/precision_quality.py),
+    # fp32 elsewhere. See pix2pix.util.precision.
+    precision: str = "auto"
     channels_last: bool = False
     compile: str = "off"
     # Batch-norm statistics over all processes' batches (multi-process runs with model.norm=batch).

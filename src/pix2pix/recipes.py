@@ -3,7 +3,7 @@ objectives (loss ablations). The CLI's ``--recipe``/``--objective`` choices and 
 tests, read these tables.
 
 A recipe is applied first (a config file, the run's options and ``--set`` refine it); an objective
-after the config file. ``paper`` is exactly the defaults (Isola et al. 2017). The others were chosen
+after the config file. ``paper`` is the defaults in fp32 (Isola et al. 2017). The others were chosen
 by the equal-compute ablation in ``benchmarks/recipes.py`` (figures in docs/benchmarks.md).
 """
 from __future__ import annotations
@@ -19,8 +19,9 @@ class Preset:
 
 
 RECIPES: dict[str, Preset] = {
-    # Today's defaults, nothing changed: bit-exact with the training before recipes existed.
-    "paper": Preset((), "the defaults, exactly the paper's"),
+    # The paper's training, bit-exact with the training before recipes existed: the defaults, in
+    # fp32 (the default precision became "auto": bf16 where the hardware computes it natively).
+    "paper": Preset(("precision=fp32",), "the defaults in fp32, exactly the paper's training"),
     "modern": Preset(("model.upsample=resize", "perceptual_weight=10", "ema=0.999"),
                      "resize-conv decoder (no checkerboard), perceptual loss on the LPIPS backbone, "
                      "weight EMA"),

@@ -55,7 +55,7 @@ def sums(tensors: dict[str, torch.Tensor]) -> list[float]:
 
 
 def paper_cfg(root, out, cfg: TrainConfig | None = None) -> TrainConfig:
-    """A short run with every recipe-relevant field at its default."""
+    """A short run with every recipe-relevant field at its default, in fp32 (as `--recipe paper`)."""
     cfg = cfg or TrainConfig()
     import dataclasses
 
@@ -64,7 +64,7 @@ def paper_cfg(root, out, cfg: TrainConfig | None = None) -> TrainConfig:
                                        d_base_channels=8),
         data=dataclasses.replace(cfg.data, root=str(root), image_size=128), out=str(out),
         batch_size=2, epochs=1, decay_epochs=1, max_steps=4, log_every=2, sample_every=100,
-        checkpoint_every=100, seed=3, device="cpu")
+        checkpoint_every=100, seed=3, device="cpu", precision="fp32")
 
 
 @pytest.mark.usefixtures("one_thread")

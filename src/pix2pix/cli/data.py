@@ -28,6 +28,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_run_options(chk)
     chk.set_defaults(run=run_check)
 
+    cch = dsub.add_parser("cache", help="decode a split once into the uint8 cache training reads "
+                                          "(built by itself on a GPU; see docs/performance.md)")
+    cch.add_argument("root", help="dataset folder")
+    cch.add_argument("--splits", default="train", help="comma-separated splits (training reads train)")
+    cch.add_argument("--hash", action="store_true",
+                     help="also record each file's SHA-256 (then training checks bytes, not just "
+                          "size and time: pair with --set data.cache_hash=true)")
+    cch.add_argument("--check", action="store_true", help="only say whether the cache is valid "
+                                                           "(exit 1 when missing or stale)")
+    cch.add_argument("--workers", type=int, default=None, help="decoding threads (default: CPU cores, at most 8)")
+    cch.set_defaults(run=run_cache)
+
     cmb = dsub.add_parser("combine", help="pair A/ and B/ folders by file name into a dataset")
     cmb.add_argument("a_dir", metavar="A_DIR", help="inputs (with train/val/test subfolders, or flat)")
     cmb.add_argument("b_dir", metavar="B_DIR", help="targets, same file names (extensions may differ)")
@@ -146,6 +158,29 @@ def run_check(args: argparse.Namespace) -> int:
         print("ok" if not n_e and not n_w else f"{n_e} error(s), {n_w} warning(s)"
               + (" (errors stop training)" if n_e else ""))
     return 1 if report["errors"] or (args.strict and report["warnings"]) else 0
+
+
+def run_cache(args: argparse.Namespace) -> int:
+    import os
+
+    from ..data import scan_pairs
+    from ..data.cache import cache_folder, open_cache, read_index, stale_reason
+
+    workers = args.workers or min(8, os.cpu_count() or 1)
+    stale = 0
+    for split in [s for s in args.splits.split(",") if s]:
+        pairs = scan_pairs(args.root, split)
+        folder = cache_folder(args.root, split)
+        reason = stale_reason(read_index(folder), pairs, content_hash=args.hash)
+        if args.check:
+            stale += reason is not None
+            print(f"{split}: {'valid' if reason is None else 'stale (' + reason + ')'}: {folder}")
+            continue
+        cache = open_cache(pairs, folder, content_hash=args.hash, workers=workers)
+        assert cache is not None
+        state = "valid, kept" if reason is None else f"built ({reason})"
+        print(f"{split}: {len(cache)} pairs, {cache.nbytes / 1e6:.1f} MB, {state}: {folder}")
+    return 1 if stale else 0
 
 
 def run_combine(args: argparse.Namespace) -> int:

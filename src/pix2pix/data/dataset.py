@@ -20,7 +20,8 @@ from torch.utils.data import Dataset, Sampler
 from ..util.imageio import ImageReadError, image_size, list_images, read_image, to_channels
 from ..util.ranges import to_tensor
 from .helpers import by_stem
-from .transforms import Jitter, apply_params, draw_params
+from .quantize import from_uint8, to_uint8
+from .transforms import Jitter, apply_params, draw_params, params_to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -131,39 +132,91 @@ def load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
     return read_image(pair.a), read_image(pair.b)
 
 
+def to_channels_uint8(arr: np.ndarray, channels: int, source: str) -> np.ndarray:
+    """:func:`to_channels` for uint8 (H, W, C) where it is exact (same count, gray -> RGB, an
+    opaque alpha added); the conversions that compute (alpha compositing, RGB -> gray) need the
+    float path."""
+    c = arr.shape[2]
+    if c == channels:
+        return arr
+    if c == 1 and channels == 3:
+        return np.repeat(arr, 3, axis=2)
+    if c in (1, 3) and channels == 4:
+        rgb = np.repeat(arr, 3, axis=2) if c == 1 else arr
+        return np.concatenate([rgb, np.full_like(arr[:, :, :1], 255)], axis=2)
+    raise ValueError(f"{source} has {c} channel(s) and the model expects {channels}: that conversion "
+                     f"computes new values, which the device-side jitter does not do; train with "
+                     f"--set data.device_jitter=off, or convert the images")
+
+
 class PairedDataset(Dataset):
     """Items are dicts: ``input`` (C_in, S, S) and ``target`` (C_out, S, S) in [-1, 1], ``name``.
 
     Index with an int (the jitter comes from ``seed`` and the index) or with ``(index, seed)``,
     which the training sampler uses so that every epoch and every resume draws the same jitter.
+    ``cache`` (a :class:`~pix2pix.data.cache.PairCache` of ``pairs``) replaces decoding; the items
+    are the same. ``raw``: items hold the un-jittered uint8 images (C, H, W) and ``params`` (the
+    draw, :func:`params_to_tensor`), for :func:`~pix2pix.data.transforms.apply_batch` on the
+    training device.
     """
 
     def __init__(self, pairs: list[Pair], *, jitter: Jitter, in_channels: int = 3,
                  out_channels: int = 3, direction: str = "AtoB", train: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, cache=None, raw: bool = False) -> None:
         self.pairs = pairs
         self.jitter = jitter
         self.in_channels, self.out_channels = in_channels, out_channels
         self.direction = direction
         self.train = train
         self.seed = seed
+        self.cache = cache
+        self.raw = raw
 
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The pair as the files decode: float32 (H, W, C) in [0, 1], or uint8 when ``raw``."""
+        if self.cache is not None:
+            a, b = self.cache.load(index)
+            return (a, b) if self.raw else (from_uint8(a), from_uint8(b))
+        pair = self.pairs[index]
+        a, b = load_pair(pair)
+        return (to_uint8(a, pair.a), to_uint8(b, pair.b or pair.a)) if self.raw else (a, b)
+
     def __getitem__(self, key: Union[int, tuple[int, int]]) -> dict:
         index, seed = key if isinstance(key, tuple) else (key, self.seed * 1_000_003 + key)
         pair = self.pairs[index]
-        a, b = load_pair(pair)
+        a, b = self._load(index)
         if self.direction == "BtoA":
             a, b = b, a
         source = str(pair.a)
-        a = to_channels(a, self.in_channels, f"{source} (input)")
-        b = to_channels(b, self.out_channels, f"{pair.b or source} (target)")
+        convert = to_channels_uint8 if self.raw else to_channels
+        a = convert(a, self.in_channels, f"{source} (input)")
+        b = convert(b, self.out_channels, f"{pair.b or source} (target)")
         gen = torch.Generator().manual_seed(seed)
         params = draw_params(a.shape[0], a.shape[1], self.jitter, gen, train=self.train)
+        if self.raw:
+            # A copy: the arrays may be read-only views of the cache's mapped file.
+            return {"input": torch.from_numpy(a.transpose(2, 0, 1).copy()),
+                    "target": torch.from_numpy(b.transpose(2, 0, 1).copy()),
+                    "params": params_to_tensor(params), "name": pair.name}
         return {"input": apply_params(to_tensor(a), params),
                 "target": apply_params(to_tensor(b), params), "name": pair.name}
+
+
+def collate(items: list[dict]) -> dict:
+    """Default collation, except that raw uint8 images of different sizes stay a list (they are
+    resized on the device, where they become one batch)."""
+    from torch.utils.data import default_collate
+
+    if "params" in items[0] and any(len({tuple(it[k].shape) for it in items}) > 1
+                                    for k in ("input", "target")):
+        out = default_collate([{k: v for k, v in it.items() if k not in ("input", "target")}
+                               for it in items])
+        out.update(input=[it["input"] for it in items], target=[it["target"] for it in items])
+        return out
+    return default_collate(items)
 
 
 class EpochBatchSampler(Sampler):

@@ -63,3 +63,48 @@ def apply_params(image: torch.Tensor, params: JitterParams) -> torch.Tensor:
     if params.flip:
         image = image.flip(-1)
     return image.contiguous()
+
+
+def params_to_tensor(params: JitterParams) -> torch.Tensor:
+    """JitterParams as int64 (6,): resize H, W (-1: none), crop top, left, size (-1: none), flip;
+    the form a loader worker hands over with a uint8 image (see :func:`apply_batch`)."""
+    rh, rw = params.resize or (-1, -1)
+    top, left, size = params.crop or (-1, -1, -1)
+    return torch.tensor([rh, rw, top, left, size, int(params.flip)], dtype=torch.int64)
+
+
+def params_from_tensor(t: torch.Tensor) -> JitterParams:
+    rh, rw, top, left, size, flip = (int(v) for v in t.tolist())
+    return JitterParams(resize=(rh, rw) if rh >= 0 else None,
+                        crop=(top, left, size) if size >= 0 else None, flip=bool(flip))
+
+
+def apply_batch(images: torch.Tensor | list[torch.Tensor],
+                params: list[JitterParams]) -> torch.Tensor:
+    """uint8 images (N, C, H, W) (or a list of (C, H, W) of different sizes), on any device ->
+    jittered float32 (N, C, S, S) in [-1, 1], image ``i`` with ``params[i]``.
+
+    The same arithmetic as ``apply_params(to_tensor(u8 / 255), p)`` on the CPU, batched: on the
+    CPU the values are identical; on a GPU the resampling rounds like the GPU's kernel does. The
+    loader then moves a quarter of the bytes (uint8, not float32) and the resize runs where the
+    compute is.
+    """
+    if isinstance(images, list) or any(p.resize != params[0].resize for p in params):
+        return torch.stack([apply_batch(img[None], [p])[0] for img, p in zip(images, params)])
+    # [0, 1] first, then [-1, 1]: the order to_tensor and read_image use, so the values agree.
+    x = images.float() / 255.0
+    x = x * 2.0 - 1.0
+    resize = params[0].resize
+    if resize is not None and tuple(x.shape[-2:]) != resize:
+        # Bicubic overshoots; each image is clamped to its own range, as apply_params does.
+        lo = x.amin(dim=(1, 2, 3), keepdim=True)
+        hi = x.amax(dim=(1, 2, 3), keepdim=True)
+        x = F.interpolate(x, size=resize, mode="bicubic", align_corners=False, antialias=True)
+        x = torch.maximum(torch.minimum(x, hi), lo)
+    out = []
+    for img, p in zip(x, params):
+        if p.crop is not None:
+            top, left, size = p.crop
+            img = img[:, top:top + size, left:left + size]
+        out.append(img.flip(-1) if p.flip else img)
+    return torch.stack(out)

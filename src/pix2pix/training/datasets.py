@@ -2,13 +2,21 @@
 fixed sample set and the validation set."""
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 from typing import Optional
 
+import torch
+
 from ..config import TrainConfig
-from ..data import Jitter, PairedDataset, open_split, scan_pairs
+from ..data import DatasetError, Jitter, PairedDataset, open_split, scan_pairs
+from ..data.cache import cache_folder, open_cache
+from ..data.quantize import CacheUnsupported
 from ..models import generator_multiple
 from .preflight import check_geometry
+
+log = logging.getLogger(__name__)
 
 
 def build_datasets(cfg: TrainConfig, verify: Optional[bool] = None) -> tuple[PairedDataset, PairedDataset]:
@@ -46,3 +54,47 @@ def validation_set(cfg: TrainConfig, sample_set: PairedDataset) -> PairedDataset
     return PairedDataset(sample_set.pairs, jitter=Jitter(mode, d.image_size, d.image_size, False),
                          train=False, in_channels=cfg.model.in_channels,
                          out_channels=cfg.model.out_channels, direction=d.direction)
+
+
+def _auto(switch: str, device: torch.device) -> bool:
+    return switch == "on" or (switch == "auto" and device.type == "cuda")
+
+
+def fast_loading(train_set: PairedDataset, cfg: TrainConfig, device: torch.device, *,
+                 build: bool = True) -> PairedDataset:
+    """The training split with the loader levers of ``cfg.data`` applied: the decode-once cache
+    (:mod:`pix2pix.data.cache`; built or rebuilt here when ``build``, else only used when valid)
+    and the uint8 items whose jitter runs on ``device`` (:func:`pix2pix.data.apply_batch`).
+
+    "auto" means on for a GPU: on a CPU the step dwarfs decoding, and the cache would take disk
+    space for nothing. The items are the same either way (bit-identical on the CPU).
+    """
+    d = cfg.data
+    cache = None
+    if _auto(d.cache, device):
+        folder = cache_folder(d.root, d.train_split)
+        max_bytes = None
+        if d.cache == "auto":
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            max_bytes = shutil.disk_usage(folder.parent).free // 2
+        try:
+            cache = open_cache(train_set.pairs, folder, build=build, content_hash=d.cache_hash,
+                               max_bytes=max_bytes)
+        except CacheUnsupported as e:
+            if d.cache == "on":
+                raise DatasetError(f"data.cache=on: {e}") from None
+            log.info("data cache off: %s", e)
+    raw = _auto(d.device_jitter, device)
+    fast = PairedDataset(
+        train_set.pairs, jitter=train_set.jitter, in_channels=train_set.in_channels,
+        out_channels=train_set.out_channels, direction=train_set.direction, train=train_set.train,
+        seed=train_set.seed, cache=cache, raw=raw)
+    if raw:
+        try:
+            fast[0]  # 16-bit files or a computed channel conversion fail here, not mid-run
+        except ValueError as e:
+            if d.device_jitter == "on":
+                raise DatasetError(f"data.device_jitter=on: {e}") from None
+            log.info("jitter stays on the CPU: %s", e)
+            fast.raw = False
+    return fast

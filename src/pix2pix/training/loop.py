@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from ..checkpoint import (PretrainedInfo, checkpoint_dir, load_train_generator, load_training_checkpoint,
                           rng_state, save_training_checkpoint, set_rng_state)
 from ..config import TrainConfig, from_dict, save_config, to_dict
+from ..data import apply_batch, collate, params_from_tensor
 from ..data.palette import dataset_palette
 from ..util.device import resolve_device
 from ..util.fsutil import atomic_write_text
@@ -30,7 +31,7 @@ from ..models import build_discriminator, build_generator, check_image_size
 from ..util.precision import resolve_precision
 from . import distributed
 from .background import BackgroundWriter, snapshot
-from .datasets import build_datasets, validation_set
+from .datasets import build_datasets, fast_loading, validation_set
 from .distributed import DistContext
 from .distill import DistillTargets
 from .ema import EMA
@@ -73,6 +74,20 @@ def _optimizer(module: torch.nn.Module, cfg: TrainConfig, device: torch.device,
     return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 
+def _on_device(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's (input, target) in [-1, 1] on ``device``; uint8 items (``params`` present) are
+    moved as bytes and jittered there (data.device_jitter)."""
+    if "params" not in batch:
+        return batch["input"].to(device, non_blocking=True), batch["target"].to(device, non_blocking=True)
+    params = [params_from_tensor(p) for p in batch["params"]]
+
+    def moved(x):
+        return [t.to(device, non_blocking=True) for t in x] if isinstance(x, list) else \
+            x.to(device, non_blocking=True)
+
+    return apply_batch(moved(batch["input"]), params), apply_batch(moved(batch["target"]), params)
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
     """Train a pix2pix model; returns a TrainResult (run directory, final step, checkpoint, last
     losses, why it stopped), which also works as the run directory's path.
@@ -111,7 +126,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
 
     # ---- (2) data: every process builds the same order and takes its slice of each batch.
     train_set, sample_set = build_datasets(cfg, verify=cfg.data.verify and ctx.main)
+    # Rank 0 also builds (or rebuilds) the decode-once cache; the others use it once it is there.
+    loader_set = fast_loading(train_set, cfg, device, build=True) if ctx.main else None
     distributed.barrier(ctx)  # rank 0 checked every file before anyone starts
+    if loader_set is None:
+        loader_set = fast_loading(train_set, cfg, device, build=False)
     sampler = RunBatchSampler(len(train_set), cfg.batch_size, cfg.seed, rank=ctx.rank, world=ctx.world)
     steps_per_epoch = sampler.steps_per_epoch
     decay_start = cfg.epochs * steps_per_epoch
@@ -182,7 +201,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     # One loader for the whole run: workers persist and prefetch across epoch boundaries. A
     # private generator keeps it from drawing on the global RNG, which dropout uses, so resumed
     # and uninterrupted runs see the same random numbers.
-    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=workers,
+    loader = DataLoader(loader_set, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
                         pin_memory=device.type == "cuda", generator=torch.Generator(),
                         prefetch_factor=cfg.data.prefetch if workers else None,
                         persistent_workers=workers > 0)
@@ -286,8 +305,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                                     schedule=cfg.lr_schedule)
             set_lr(opt_g, lr)
             set_lr(opt_d, lr * cfg.d_lr_mult)
-            real_a = memory(batch["input"].to(device, non_blocking=True))
-            real_b = memory(batch["target"].to(device, non_blocking=True))
+            real_a, real_b = (memory(t) for t in _on_device(batch, device))
             distill = None
             if teacher is not None:
                 t_out, t_feats = teacher.targets(list(batch["name"]), real_a)

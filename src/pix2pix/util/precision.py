@@ -38,12 +38,15 @@ def cpu_native(precision: str, flags: Iterable[str]) -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device, flags: Optional[Iterable[str]] = None) -> str:
-    """``precision`` checked against ``device`` (fp32, bf16 or fp16 back; ``auto`` picks). A CPU
+    """``precision`` checked against ``device`` (fp32, bf16 or fp16 back). ``auto`` (the default)
+    is bf16 where the hardware computes it natively (a GPU with bf16, a CPU with AVX512-BF16 or
+    AMX-BF16), else fp32. A CPU
     without native support for a half type is refused with the reason: it would run, many times
     slower than fp32. ``flags`` default to this machine's (:func:`cpu_flags`)."""
     if device.type == "cuda":
         if precision == "auto":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            # fp16 needs loss scaling and can overflow: only ever on request, never by default.
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
         if precision == "bf16" and not torch.cuda.is_bf16_supported():
             raise ValueError("precision bf16 was asked for but this GPU has no bf16 support "
                              "(it needs compute capability 8.0+); use --precision fp16 or auto")
