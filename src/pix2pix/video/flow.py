@@ -132,6 +132,10 @@ class WarpingError:
     def mean(self) -> float:
         return self.total / self.count if self.count else float("nan")
 
+    def __repr__(self) -> str:
+        # The per-frame values stay in .per_frame: printing a clip's stats must not dump them all.
+        return f"WarpingError(mean={self.mean:.5g}, frames={self.count})"
+
 
 __all__ = ["FlowEstimator", "MotionTracker", "Motion", "warp", "consistent", "warping_error",
            "WarpingError", "to_gray", "grid"]

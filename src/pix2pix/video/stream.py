@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..inference.tiling import auto_tile
+from ..util.ranges import image_array
 from .flow import Motion, MotionTracker, WarpingError
 from .io import Frame, VideoError, VideoReader, VideoWriter, read_sequence, sequence_files
 from .temporal import TemporalBlend
@@ -91,7 +92,8 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
                      stats: Optional[VideoStats] = None) -> Iterator[tuple[Frame, np.ndarray]]:
     """(input frame, output (H, W, C_out) float32 in [0, 1]) for each frame, in order, streaming.
 
-    ``frames`` yields :class:`Frame` s ((H, W, 3) uint8) or (H, W, C) arrays. With ``measure`` the
+    ``frames`` yields :class:`Frame` s ((H, W, 3) uint8) or (H, W[, C]) arrays: uint8, uint16 or
+    float in [0, 1] (a float frame outside [0, 1] is a ValueError). With ``measure`` the
     warping error of the outputs and of the inputs accumulate in ``stats``; ``temporal`` filters
     the outputs along the input's optical flow. ``tile`` as for images (None: tile above 16 Mpx).
     """
@@ -106,9 +108,7 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
             if not isinstance(f, Frame):
                 f = Frame(i, np.asarray(f), None, None)
             img = f.image
-            arr = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
-            if arr.ndim == 2:
-                arr = arr[:, :, None]
+            arr = image_array(img, f"frame {f.index}")
             motion = tracker(img if img.dtype == np.uint8 else arr) if tracker is not None else None
             if not put((f, arr, motion)):
                 return
