@@ -185,7 +185,7 @@ def _launch(cfg, args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace, cfg=None, command: str = "train") -> int:
     """Train ``cfg`` (default: built from ``args``); ``command`` names the CLI in messages."""
-    from ..config import to_dict
+    from ..config import config_dict
     from ..training.distributed import world_from_env
 
     cfg = cfg if cfg is not None else build_config(args)
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace, cfg=None, command: str = "train") -> int:
     main = os.environ.get("RANK", "0") == "0"
     child = world_from_env() > 1
     if main and not os.environ.get("PIX2PIX_LAUNCHED"):  # the launcher printed it already
-        print(json.dumps(to_dict(cfg), indent=2))
+        print(json.dumps(config_dict(cfg), indent=2))
     if args.num_processes > 1 and not child and not args.dry_run:
         return _launch(cfg, args)
     if args.dry_run:
