@@ -28,7 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=4, help="images of equal size per forward pass")
     p.add_argument("--tile", type=int, default=None,
                    help="translate images larger than this in overlapping tiles of this many px "
-                        "(a multiple of the generator's; default: tile 1024 above 16 Mpx; 0: never)")
+                        "(a multiple of the generator's; default: 1024 px tiles when the whole image would "
+                        "need more than 1 GiB on CPU, about 2 Mpx, or half the free GPU memory; 0: never)")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in px (default tile/4)")
     p.add_argument("--workers", type=int, default=2, help="threads for decoding and for encoding")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -115,7 +115,7 @@ def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], 
                     on_image(1)
                 continue
             h, w = arr.shape[:2]
-            use_tile = auto_tile(h, w, tile)
+            use_tile = auto_tile(h, w, tile, device=translator.device)
             if use_tile:
                 if tile is None:
                     log.info("%s is %dx%d px: translating it in %d px tiles (--tile 0 to disable)",

@@ -95,7 +95,8 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
     ``frames`` yields :class:`Frame` s ((H, W, 3) uint8) or (H, W[, C]) arrays: uint8, uint16 or
     float in [0, 1] (a float frame outside [0, 1] is a ValueError). With ``measure`` the
     warping error of the outputs and of the inputs accumulate in ``stats``; ``temporal`` filters
-    the outputs along the input's optical flow. ``tile`` as for images (None: tile above 16 Mpx).
+    the outputs along the input's optical flow. ``tile`` as for images (None: the automatic rule,
+    :func:`pix2pix.inference.tiling.auto_tile`).
     """
     if batch_size < 1:
         raise ValueError(f"batch size {batch_size} must be at least 1 (--batch-size)")
@@ -137,7 +138,7 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
         def run(items) -> list[np.ndarray]:
             t = time.perf_counter()
             h, w = items[0][1].shape[:2]
-            use_tile = auto_tile(h, w, tile)
+            use_tile = auto_tile(h, w, tile, device=translator.device)
             if use_tile:
                 results = [translator.translate_array(a, tile=use_tile, overlap=overlap,
                                                       batch_size=batch_size) for _, a, _ in items]
