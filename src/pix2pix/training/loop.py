@@ -150,7 +150,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     budget = Budget(total, cfg.max_time, step, t_start)
     if resume and cfg.max_time is not None and ctx.main:
         log.info("--max-time %s is a fresh budget for this session, counted from now (not what is "
-                 "left of the earlier sessions')", readable_duration(cfg.max_time))
+                 "left of the earlier sessions)", readable_duration(cfg.max_time))
     if ctx.main:
         save_config(cfg, run_dir / "config.json")
         # Resumed: the steps after the checkpoint are run again. New: lines left by a run killed
