@@ -31,9 +31,10 @@ Progress = Callable[[int, int], None]
 # WHOLE_BYTES_PER_PIXEL: peak memory of one whole-image translation per input pixel, measured on
 # CPU in fp32, batch 1, with `python benchmarks/tiling.py --memory-only` (peak RSS over the
 # resident size before the call; memory does not depend on load). Measured 2026-12-05:
-# unet_256 0.52 KB/px at 512x512 and 0.47 KB/px at 1 Mpx and 3 Mpx, unet_128 0.50 KB/px at 1 Mpx
-# and 0.45 KB/px at 3 Mpx (the first, full-resolution layers dominate, so every U-Net depth is about the same; the
-# smaller students need less). Rounded up to 512 B/px so the estimate errs towards tiling.
+# unet_256 0.52 KB/px at 512x512, 0.47 at 1 and 3 Mpx, 0.50 at 6 Mpx (3000x2000: 2.9 GB);
+# unet_128 0.50 KB/px at 1 Mpx and 0.45 at 3 Mpx. The first, full-resolution layers dominate, so
+# every U-Net depth needs about the same (the small students less). Rounded up to 512 B/px so
+# the estimate errs towards tiling.
 WHOLE_BYTES_PER_PIXEL = 512
 # CPU budget for one whole image: 1 GiB, i.e. whole up to ~2.1 Mpx (1080p video frames stay whole,
 # a 3000 x 2000 photo is tiled). Tiles of AUTO_TILE px peak at about 0.5 GB whatever the image.
