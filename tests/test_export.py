@@ -61,6 +61,25 @@ def test_int8_quantisation_reports_its_quality(exported):
     assert "ConvInteger" in ops or "QLinearConv" in ops
 
 
+def test_int8_export_says_what_int8_gives_on_this_machine(exported):
+    """The speed of both files is measured at export time, and the message names both figures
+    (their values depend on the CPU: only their presence and the verdict's direction are checked)."""
+    import dataclasses
+    import re
+
+    from pix2pix.cli.export import int8_verdict
+
+    _, _, report = exported
+    assert report.ms_per_run > 0 and report.int8_ms_per_run > 0
+    text = int8_verdict(report, "fp32")
+    assert f"{report.int8_ms_per_run:.1f} ms vs {report.ms_per_run:.1f} ms fp32" in text
+    assert f"{report.size_mb:.1f} -> {report.int8_size_mb:.1f} MB" in text
+    slower = int8_verdict(dataclasses.replace(report, ms_per_run=10.0, int8_ms_per_run=27.0), "fp32")
+    assert slower.startswith("warning: int8 is 2.7x SLOWER than fp32") and "27.0 ms vs 10.0 ms" in slower
+    faster = int8_verdict(dataclasses.replace(report, ms_per_run=30.0, int8_ms_per_run=10.0), "fp32")
+    assert re.match(r"int8 here: 3\.0x faster than fp32 .* smaller", faster) and "warning" not in faster
+
+
 def test_fp16_export(lively_model_dir, tmp_path, exported):
     generator, info = load_pretrained(lively_model_dir)
     report = export_checked(generator, info, tmp_path / "half.onnx", fp16=True)

@@ -37,11 +37,15 @@ def test_batches_equal_sizes_and_matches_one_by_one(lively_model_dir, folder, tm
         assert np.array_equal(got, expected), rel
 
 
-def test_a_broken_file_stops_with_its_name(lively_model_dir, folder, tmp_path):
+def test_a_broken_file_is_skipped_and_named_or_stops_when_strict(lively_model_dir, folder, tmp_path):
     folder[3][0].write_bytes(b"not a png")
     t = Translator.from_pretrained(lively_model_dir, device="cpu")
+    stats = translate_files(t, folder, tmp_path / "out", batch_size=2)
+    assert stats.images == len(folder) - 1 and [p.name for p, _ in stats.skipped] == ["img3.png"]
+    assert "PIL can read" in stats.skipped[0][1]
+    assert len(list((tmp_path / "out").rglob("*.png"))) == len(folder) - 1
     with pytest.raises(ImageReadError, match="img3.png"):
-        translate_files(t, folder, tmp_path / "out", batch_size=2)
+        translate_files(t, folder, tmp_path / "strict", batch_size=2, strict=True)
 
 
 def test_cli_errors_for_export_and_translate_options(lively_model_dir, tmp_path, capsys):

@@ -111,3 +111,18 @@ def test_bad_tile_settings_say_what_to_use(lively_model_dir):
     t = Translator.from_pretrained(lively_model_dir, device="cpu")
     with pytest.raises(ValueError, match="multiple of 128"):
         t.translate_array(np.zeros((300, 300, 3), np.float32), tile=200)
+
+
+def test_automatic_tiling_rule_follows_the_memory_estimate():
+    """CPU: whole while the estimated peak (measured bytes per pixel) fits the 1 GiB budget."""
+    from pix2pix.inference.tiling import (AUTO_TILE, CPU_WHOLE_BUDGET, auto_tile, whole_image_budget,
+                                          whole_image_bytes)
+
+    assert whole_image_budget("cpu") == whole_image_budget(None) == CPU_WHOLE_BUDGET
+    assert auto_tile(1080, 1920) == 0 and auto_tile(1080, 1920, device="cpu") == 0  # 1080p frames
+    assert auto_tile(2000, 3000) == AUTO_TILE  # the issue's 6 Mpx photo: 2.9 GB whole
+    assert whole_image_bytes(2000, 3000) > CPU_WHOLE_BUDGET >= whole_image_bytes(1080, 1920)
+    side = int((CPU_WHOLE_BUDGET / whole_image_bytes(1, 1)) ** 0.5)
+    assert auto_tile(side, side) == 0 and auto_tile(side + 2, side + 2) == AUTO_TILE
+    assert auto_tile(5000, 5000, 0) == 0 and auto_tile(600, 700, 512) == 512  # explicit wins
+    assert auto_tile(500, 500, 512) == 0  # never tiles an image no larger than the tile

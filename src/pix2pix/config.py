@@ -223,7 +223,17 @@ class TrainConfig:
 
 
 def to_dict(cfg: Any) -> dict:
+    """Every field, nested (what merge and --set work on)."""
     return dataclasses.asdict(cfg)
+
+
+def config_dict(cfg: Any) -> dict:
+    """The config as printed and saved: :func:`to_dict` without sections that do not apply (a
+    plain training run has no ``distill`` block). Reading it back gives the same config."""
+    data = to_dict(cfg)
+    if isinstance(cfg, TrainConfig) and not cfg.distill.enabled:
+        data.pop("distill", None)
+    return data
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -346,4 +356,4 @@ def load_config_file(path: str | Path) -> dict:
 def save_config(cfg: Any, path: str | Path) -> None:
     from .util.fsutil import atomic_write_text
 
-    atomic_write_text(path, json.dumps(to_dict(cfg), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(config_dict(cfg), indent=2) + "\n")

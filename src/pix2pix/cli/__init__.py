@@ -84,11 +84,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class BarAwareHandler(logging.StreamHandler):
+    """Log lines on stderr that do not land in the middle of a progress bar: while a tqdm bar is
+    open, tqdm.write clears it, prints the line and redraws the bar below."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            if getattr(tqdm, "_instances", None):
+                tqdm.write(self.format(record), file=self.stream)
+                self.flush()
+                return
+        except Exception:  # noqa: BLE001 - logging must never fail the command
+            pass
+        super().emit(record)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    handler = BarAwareHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     try:
         return int(args.run(args) or 0)
     except (ValueError, FileNotFoundError, MissingExtra) as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from . import train as train_cli
@@ -33,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cache", action="store_true", help="recompute teacher outputs every step")
     p.add_argument("--table-split", default="test",
                    help="split for the closing table (default test; 'none' skips the table)")
+    p.add_argument("--table-backends", default="eager,onnxruntime",
+                   help="backends whose latency the closing table measures (comma list; default "
+                        "eager,onnxruntime; 'eager' alone skips the ONNX export)")
     train_cli.add_options(p)
     p.set_defaults(run=run)
 
@@ -88,21 +92,36 @@ def build_distill_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     cfg = build_distill_config(args)
     rc, result = train_cli.run_training(args, cfg=cfg, command="distill")
-    if rc or result is None or os.environ.get("RANK", "0") != "0":
+    # 130: stopped by Ctrl-C / SIGTERM after a clean save; the table is written then too.
+    if rc not in (0, 130) or result is None or os.environ.get("RANK", "0") != "0":
         return rc
-    if result.stopped not in ("finished", "max_steps") or args.table_split == "none":
+    # Every clean stop (the end, the time budget, a signal) gets the table: a time cap is how
+    # most distillations are run.
+    state = {"finished": "finished", "max_steps": "finished", "time_limit": "stopped at the time limit",
+             "interrupted": "interrupted"}.get(result.stopped)
+    if state is None or args.table_split == "none":
         return rc
+    try:
+        write_table(cfg, args.table_split, state, backends=tuple(
+            b.strip() for b in args.table_backends.split(",") if b.strip()))
+    except KeyboardInterrupt:
+        print("comparison table skipped (interrupted again)", file=sys.stderr)
+    return rc
+
+
+def write_table(cfg, table_split: str, state: str, backends: tuple[str, ...]) -> None:
+    """Compare teacher and student on ``table_split``; print and save distill_table.md/.json."""
     from ..metrics.compare import compare_models, format_table, rows_to_dicts
 
-    split = Path(cfg.data.root) / args.table_split
+    split = Path(cfg.data.root) / table_split
     if not split.is_dir():
         print(f"no {split}: comparison table skipped (pass --table-split val)")
-        return rc
+        return
     rows = compare_models({"teacher": cfg.distill.teacher, "student": cfg.out}, cfg.data.root,
-                          split=args.table_split)
+                          split=table_split, backends=backends)
     table = format_table(rows)
-    print(f"\nteacher vs student on {split} (latency: 256x256, batch 1, this machine)\n{table}")
+    when = "" if state == "finished" else f" (student as {state})"
+    print(f"\nteacher vs student on {split}{when} (latency: 256x256, batch 1, this machine)\n{table}")
     (Path(cfg.out) / "distill_table.md").write_text(table + "\n")
     (Path(cfg.out) / "distill_table.json").write_text(json.dumps(rows_to_dicts(rows), indent=2) + "\n")
     print(f"saved {cfg.out}/distill_table.md and .json")
-    return rc

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 ALL = "l1,psnr,ssim,lpips,fid"
+DEFAULT = "l1,psnr,ssim,lpips"  # + fid when its weights are found: never a warning unless asked for
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="split folder to score (default test)")
     p.add_argument("--json", dest="json_out", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--metrics", default=None,
-                   help=f"comma list (default {ALL}; LPIPS/FID are skipped with a note when their "
-                        f"weights are missing, and an error when named here)")
+                   help=f"comma list of {ALL} (default {DEFAULT}, and fid when its Inception "
+                        f"weights are found; LPIPS is skipped with a note when its weights are "
+                        f"missing; a metric named here is an error when its weights are missing)")
     p.add_argument("--max-images", type=int, default=None, help="score only the first N pairs")
     p.add_argument("--image-size", type=int, default=None,
                    help="resize pairs to this square size first (default: each image's own size)")
@@ -43,6 +45,19 @@ def install(source: str) -> int:
     return 0
 
 
+def default_metrics(fid_weights) -> str:
+    """DEFAULT, plus fid when asked for with --fid-weights or its weights are already in place."""
+    from ..metrics.fid import FIDWeightsMissing, find_fid_weights
+
+    if fid_weights:
+        return DEFAULT + ",fid"
+    try:
+        find_fid_weights()
+    except FIDWeightsMissing:
+        return DEFAULT
+    return DEFAULT + ",fid"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.install_lpips:
         return install(args.install_lpips)
@@ -55,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     translator = Translator.from_pretrained(args.model, device=args.device)
     info = translator.info
     explicit = args.metrics is not None
-    metrics = [m.strip() for m in (args.metrics or ALL).split(",") if m.strip()]
+    metrics = [m.strip() for m in (args.metrics or default_metrics(args.fid_weights)).split(",")
+               if m.strip()]
     evaluator = Evaluator(metrics, device=translator.device, lpips_net=args.lpips_net,
                           lpips_weights=args.lpips_weights, fid_weights=args.fid_weights,
                           strict=explicit)

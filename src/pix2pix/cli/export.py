@@ -104,4 +104,22 @@ def run(args: argparse.Namespace) -> int:
     if report.int8_path is not None:
         print(f"wrote {report.int8_path} ({report.int8_size_mb:.1f} MB, int8 dynamic quantisation): "
               f"PSNR {report.int8_psnr_db:.1f} dB against the {kind} output")
+        print(int8_verdict(report, kind))
     return 0
+
+
+def int8_verdict(report, kind: str) -> str:
+    """What int8 gives on this machine: size and speed ratios, with a warning when it is slower."""
+    from ..export.onnx import INT8_RUNS
+
+    size = report.size_mb / max(report.int8_size_mb, 1e-9)
+    speed = report.int8_speedup
+    shape = "x".join(map(str, report.check_shape[2:]))
+    measured = (f"{report.int8_ms_per_run:.1f} ms vs {report.ms_per_run:.1f} ms {kind} per {shape} image, "
+                f"median of {INT8_RUNS} runs each in ONNX Runtime on this machine")
+    if speed >= 1:
+        return (f"int8 here: {speed:.1f}x faster than {kind} ({measured}) and {size:.1f}x smaller "
+                f"({report.size_mb:.1f} -> {report.int8_size_mb:.1f} MB)")
+    return (f"warning: int8 is {1 / speed:.1f}x SLOWER than {kind} on this machine ({measured}); it is "
+            f"{size:.1f}x smaller ({report.size_mb:.1f} -> {report.int8_size_mb:.1f} MB). This CPU has "
+            f"no fast int8 path: use {report.path.name} here unless file size matters more")

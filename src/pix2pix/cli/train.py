@@ -203,7 +203,7 @@ def run(args: argparse.Namespace, cfg=None, command: str = "train") -> int:
 
 def run_training(args: argparse.Namespace, cfg=None, command: str = "train"):
     """(exit status, the TrainResult or None when nothing trained) of `pix2pix COMMAND`."""
-    from ..config import to_dict
+    from ..config import config_dict
     from ..training.distributed import world_from_env
 
     cfg = cfg if cfg is not None else build_config(args)
@@ -211,7 +211,7 @@ def run_training(args: argparse.Namespace, cfg=None, command: str = "train"):
     main = os.environ.get("RANK", "0") == "0"
     child = world_from_env() > 1
     if main and not os.environ.get("PIX2PIX_LAUNCHED"):  # the launcher printed it already
-        print(json.dumps(to_dict(cfg), indent=2))
+        print(json.dumps(config_dict(cfg), indent=2))
     if args.num_processes > 1 and not child and not args.dry_run:
         rc = _launch(cfg, args)
         return rc, _launched_result(cfg.out) if rc == 0 else None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .translate_video import add_video_arguments
@@ -27,10 +28,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=4, help="images of equal size per forward pass")
     p.add_argument("--tile", type=int, default=None,
                    help="translate images larger than this in overlapping tiles of this many px "
-                        "(a multiple of the generator's; default: tile 1024 above 16 Mpx; 0: never)")
+                        "(a multiple of the generator's; default: 1024 px tiles when the whole image would "
+                        "need more than 1 GiB on CPU, about 2 Mpx, or half the free GPU memory; 0: never)")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in px (default tile/4)")
     p.add_argument("--workers", type=int, default=2, help="threads for decoding and for encoding")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first unreadable image (default: skip it, translate the rest, "
+                        "list what was skipped and exit with status 1)")
     add_video_arguments(p)
     p.set_defaults(run=run)
 
@@ -112,8 +117,14 @@ def run(args: argparse.Namespace) -> int:
     with images:
         stats = translate_files(translator, files, out_dir, batch_size=args.batch_size, tile=args.tile,
                                 overlap=args.overlap, workers=args.workers, on_image=images.update,
-                                on_tile=on_tile)
-    print(f"translated {stats.images} image(s) into {out_dir} in {stats.seconds:.1f} s "
+                                on_tile=on_tile, strict=args.strict)
+    done = (f"translated {stats.images} image(s)" if not stats.skipped else
+            f"translated {stats.images} of {len(files)} image(s)")
+    print(f"{done} into {out_dir} in {stats.seconds:.1f} s "
           f"({stats.images_per_second:.2f} img/s; backend {translator.backend.name}, "
           f"{stats.inference_seconds:.1f} s in inference)")
+    if stats.skipped:
+        print(f"skipped {len(stats.skipped)} unreadable file(s):\n"
+              + "\n".join(f"  {path}: {reason}" for path, reason in stats.skipped), file=sys.stderr)
+        return 1
     return 0

@@ -10,32 +10,37 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from ..util.imageio import read_image, save_image
+from ..util.imageio import ImageReadError, read_image, save_image
 from .tiling import auto_tile
 from .translator import Translator
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class PipelineStats:
-    images: int = 0
+    images: int = 0  # translated and written
     seconds: float = 0.0
     inference_seconds: float = 0.0
     tiled: int = 0
+    # (file, reason) for each file that could not be read, in input order.
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def images_per_second(self) -> float:
         return self.images / max(self.seconds, 1e-9)
 
 
-def _decoded(files: Sequence[Path], pool: ThreadPoolExecutor, ahead: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(index, image) in order, decoding up to ``ahead`` files in advance."""
+def _decoded(files: Sequence[Path], pool: ThreadPoolExecutor,
+             ahead: int) -> Iterator[tuple[int, np.ndarray | ImageReadError]]:
+    """(index, image or the ImageReadError that names why it is unreadable) in order, decoding up
+    to ``ahead`` files in advance."""
     pending: deque[tuple[int, Future]] = deque()
     nxt = 0
     while nxt < len(files) or pending:
@@ -43,7 +48,10 @@ def _decoded(files: Sequence[Path], pool: ThreadPoolExecutor, ahead: int) -> Ite
             pending.append((nxt, pool.submit(read_image, files[nxt])))
             nxt += 1
         i, fut = pending.popleft()
-        yield i, fut.result()
+        try:
+            yield i, fut.result()
+        except ImageReadError as e:
+            yield i, e
 
 
 def output_path(out_dir: Path, rel: Path, channels: int) -> Path:
@@ -54,11 +62,16 @@ def output_path(out_dir: Path, rel: Path, channels: int) -> Path:
 def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], out_dir: str | Path, *,
                     batch_size: int = 4, tile: Optional[int] = None, overlap: Optional[int] = None,
                     workers: int = 2, on_image: Optional[Callable[[int], None]] = None,
-                    on_tile: Optional[Callable[[int, int], None]] = None) -> PipelineStats:
+                    on_tile: Optional[Callable[[int, int], None]] = None,
+                    strict: bool = False) -> PipelineStats:
     """Translate ``items`` (source path, output path relative to ``out_dir``); returns timings.
 
+    A file that cannot be read (truncated, corrupt, not an image) is skipped and listed in
+    ``stats.skipped`` with the reason, and the others are translated; ``strict`` raises its
+    ImageReadError instead, after writing the images before it.
     ``tile`` 0 never tiles; None applies tiling.auto_tile.
-    ``on_image(n)`` is called as images are written, ``on_tile(done, total)`` inside tiled images.
+    ``on_image(n)`` is called as images are written or skipped, ``on_tile(done, total)`` inside
+    tiled images.
     """
     if batch_size < 1:
         raise ValueError(f"batch size {batch_size} must be at least 1")
@@ -88,8 +101,21 @@ def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], 
 
         batch: list[tuple[int, np.ndarray]] = []
         for i, arr in _decoded(files, decode_pool, ahead=2 * batch_size + workers):
+            if isinstance(arr, ImageReadError):
+                if strict:
+                    flush(batch)  # the images before it are written
+                    batch = []
+                    while writes:
+                        writes.popleft().result()
+                    raise arr
+                reason = str(arr).removeprefix(f"{files[i]}: ")
+                log.warning("skipped %s: %s", files[i], reason)
+                stats.skipped.append((files[i], reason))
+                if on_image:
+                    on_image(1)
+                continue
             h, w = arr.shape[:2]
-            use_tile = auto_tile(h, w, tile)
+            use_tile = auto_tile(h, w, tile, device=translator.device)
             if use_tile:
                 if tile is None:
                     log.info("%s is %dx%d px: translating it in %d px tiles (--tile 0 to disable)",
@@ -115,7 +141,7 @@ def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], 
             writes.popleft().result()
             if on_image:
                 on_image(1)
-    stats.images = len(items)
+    stats.images = len(items) - len(stats.skipped)
     stats.seconds = time.perf_counter() - t0
     return stats
 

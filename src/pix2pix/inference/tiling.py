@@ -13,30 +13,65 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
 TileFn = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[int, int], None]
 
-# The one rule for when a large image is tiled (folders, video, the server): above this many pixels
-# unless told otherwise. The whole-image activations of unet_256 take about 0.8 KB per pixel
-# (a 4096 x 4096 image needs ~13 GB).
-AUTO_TILE_PIXELS = 4096 * 4096
+# The one rule for when a large image is tiled (folders, video, the server), unless told otherwise:
+# when translating it whole would need more memory than the device's budget.
+#
+# WHOLE_BYTES_PER_PIXEL: peak memory of one whole-image translation per input pixel, measured on
+# CPU in fp32, batch 1, with `python benchmarks/tiling.py --memory-only` (peak RSS over the
+# resident size before the call; memory does not depend on load). Measured 2026-12-05:
+# unet_256 0.52 KB/px at 512x512, 0.47 at 1 and 3 Mpx, 0.50 at 6 Mpx (3000x2000: 2.9 GB);
+# unet_128 0.50 KB/px at 1 Mpx and 0.45 at 3 Mpx. The first, full-resolution layers dominate, so
+# every U-Net depth needs about the same (the small students less). Rounded up to 512 B/px so
+# the estimate errs towards tiling.
+WHOLE_BYTES_PER_PIXEL = 512
+# CPU budget for one whole image: 1 GiB, i.e. whole up to ~2.1 Mpx (1080p video frames stay whole,
+# a 3000 x 2000 photo is tiled). Tiles of AUTO_TILE px peak at about 0.5 GB whatever the image.
+CPU_WHOLE_BUDGET = 1 << 30
+# On a GPU the budget is this fraction of the memory free right now (torch.cuda.mem_get_info):
+# the rest is left to the allocator's fragmentation, cuDNN workspaces and other processes.
+GPU_FREE_FRACTION = 0.5
 AUTO_TILE = 1024
 
 
-def auto_tile(height: int, width: int, tile: Optional[int] = None) -> int:
-    """The tile size to use for an image of ``height`` x ``width`` px; 0 means whole.
+def whole_image_bytes(height: int, width: int) -> int:
+    """Estimated peak memory of translating a ``height`` x ``width`` image whole (batch 1)."""
+    return height * width * WHOLE_BYTES_PER_PIXEL
 
-    ``tile`` None applies the automatic rule (AUTO_TILE px tiles above AUTO_TILE_PIXELS); an
-    explicit ``tile`` is kept, and 0 never tiles. An image no larger than the tile is never tiled.
+
+def whole_image_budget(device: "str | torch.device | None" = None) -> int:
+    """Bytes one whole-image translation may use on ``device`` (None: CPU) before it is tiled."""
+    if device is not None and str(device).startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free * GPU_FREE_FRACTION)
+    return CPU_WHOLE_BUDGET
+
+
+def auto_tile(height: int, width: int, tile: Optional[int] = None, *,
+              device: "str | torch.device | None" = None) -> int:
+    """The tile size to use for an image of ``height`` x ``width`` px on ``device``; 0 means whole.
+
+    ``tile`` None applies the automatic rule: AUTO_TILE px tiles when the whole image's estimated
+    memory (:func:`whole_image_bytes`) exceeds the device's budget (:func:`whole_image_budget`:
+    1 GiB on CPU, half the free memory on a GPU). An explicit ``tile`` is kept, and 0 never tiles.
+    An image no larger than the tile is never tiled.
     """
-    use = tile if tile is not None else (AUTO_TILE if height * width > AUTO_TILE_PIXELS else 0)
-    return use if use and (height > use or width > use) else 0
+    if tile is None:
+        tile = AUTO_TILE if whole_image_bytes(height, width) > whole_image_budget(device) else 0
+    return tile if tile and (height > tile or width > tile) else 0
 
 
 def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -134,5 +169,6 @@ def translate_tiled(image: np.ndarray, fn: TileFn, *, tile: int, overlap: int, o
     return out
 
 
-__all__ = ["AUTO_TILE", "AUTO_TILE_PIXELS", "auto_tile", "tile_starts", "edge_ramp", "check_tiling",
+__all__ = ["AUTO_TILE", "WHOLE_BYTES_PER_PIXEL", "CPU_WHOLE_BUDGET", "GPU_FREE_FRACTION", "auto_tile",
+           "whole_image_bytes", "whole_image_budget", "tile_starts", "edge_ramp", "check_tiling",
            "translate_tiled"]

@@ -19,7 +19,7 @@ from ..checkpoint import PretrainedInfo, load_pretrained
 from ..util.device import resolve_device
 from ..util.imageio import array_to_pil, decode_pil, read_image, to_channels
 from ..models import generator_multiple
-from ..util.ranges import to_tensor, to_unit
+from ..util.ranges import image_array, to_tensor, to_unit
 
 log = logging.getLogger(__name__)
 ImageLike = Union[Image.Image, np.ndarray, str, Path]
@@ -129,13 +129,15 @@ class Translator:
 
     def translate_array(self, arr: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None,
                         batch_size: int = 1, progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
-        """(H, W, C) float in [0, 1] (any channel count the model can take) -> (H, W, C_out) in [0, 1].
+        """(H, W[, C]) image -> (H, W, C_out) float32 in [0, 1]; any channel count the model can take.
 
-        An alpha channel is composited on white for the network and put back on the output.
+        ``arr``: uint8 (0..255), uint16 (0..65535) or float in [0, 1]; a float array outside
+        [0, 1] is a ValueError (see :func:`pix2pix.util.ranges.image_array`). An alpha channel is composited on white for the network and put back on the output.
         With ``tile`` (a multiple of ``self.multiple``) an image larger than one tile is translated
         in overlapping tiles (``overlap`` px, default tile/4), ``batch_size`` at a time, with
         ``progress(done, total)`` after each batch: memory then depends on the tile, not the image.
         """
+        arr = image_array(arr, "input image")
         if tile and (arr.shape[0] > tile or arr.shape[1] > tile):
             return self._translate_tiled(arr, tile, tile // 4 if overlap is None else overlap,
                                          batch_size, progress)
@@ -165,7 +167,7 @@ class Translator:
 
     def translate_batch(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Like :meth:`translate_array` for several images; equal sizes share one forward pass."""
-        prepared = [self.prepare(a) for a in arrays]
+        prepared = [self.prepare(image_array(a, f"input image {i}")) for i, a in enumerate(arrays)]
         results: list[Optional[np.ndarray]] = [None] * len(arrays)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (x, _) in enumerate(prepared):
@@ -177,16 +179,16 @@ class Translator:
         return results  # type: ignore[return-value]
 
     def __call__(self, image: ImageLike) -> Union[Image.Image, np.ndarray]:
-        """A PIL image (or path) in -> a PIL image out; a (H, W, C) [0, 1] array in -> array out."""
+        """A PIL image (or path) in -> a PIL image out; an (H, W[, C]) array in -> (H, W, C_out)
+        float32 array in [0, 1] out. Arrays: uint8, uint16, or float in [0, 1] (else ValueError)."""
         if isinstance(image, np.ndarray):
-            return self.translate_array(image.astype(np.float32) if image.ndim == 3
-                                        else image[:, :, None].astype(np.float32))
+            return self.translate_array(image)
         if isinstance(image, (str, Path)):
             arr = read_image(image)
         elif isinstance(image, Image.Image):
             arr = decode_pil(image)  # the uploads' conversion: EXIF orientation applied
         else:
             raise TypeError(f"cannot translate a {type(image).__name__}; pass a PIL image, a path, "
-                            f"or a (H, W, C) float array in [0, 1]")
+                            f"or an (H, W, C) array (uint8, uint16, or float in [0, 1])")
         out = self.translate_array(arr)
         return array_to_pil(out) if out.shape[2] <= 4 else out

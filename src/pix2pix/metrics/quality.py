@@ -17,6 +17,7 @@ from ..config import METRICS
 from ..util.ranges import to_unit
 
 log = logging.getLogger(__name__)
+_WARNED: set[tuple[str, str]] = set()  # (metric, reason) already logged by this process
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -135,7 +136,10 @@ class Evaluator:
             raise ValueError(reason)
         self.metrics.remove(name)
         self.skipped[name] = reason
-        log.warning("%s is skipped: %s", name, reason)
+        # Once per process: a distillation table builds one Evaluator per model and reference.
+        if (name, reason) not in _WARNED:
+            _WARNED.add((name, reason))
+            log.warning("%s is skipped: %s", name, reason)
 
     def reset(self) -> None:
         self._sums = {m: 0.0 for m in self.metrics if m != "fid"}

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from ..checkpoint import (PretrainedInfo, checkpoint_dir, load_train_generator, load_training_checkpoint,
                           rng_state, save_training_checkpoint, set_rng_state)
-from ..config import TrainConfig, from_dict, save_config, to_dict
+from ..config import TrainConfig, config_dict, from_dict, save_config
 from ..data import apply_batch, collate, params_from_tensor
 from ..data.palette import dataset_palette
 from ..util.device import resolve_device
@@ -31,6 +31,7 @@ from ..models import build_discriminator, build_generator, check_image_size
 from ..util.precision import resolve_precision
 from . import distributed
 from .background import BackgroundWriter, snapshot
+from .budget import RUNNING_KEYS, Budget, readable_duration, stop_reason as describe_stop
 from .datasets import build_datasets, fast_loading, validation_set
 from .distributed import DistContext
 from .distill import DistillTargets
@@ -172,6 +173,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     # ---- (4) resume: weights, optimisers, loss scale, weight average, step, every RNG.
     step = _restore(run_dir, ctx, device, generator, discriminator, ema, opt_g, opt_d, scaler,
                     cfg.seed, cfg) if resume else 0
+    budget = Budget(total, cfg.max_time, step, t_start)
+    if resume and cfg.max_time is not None and ctx.main:
+        log.info("--max-time %s is a fresh budget for this session, counted from now (not what is "
+                 "left of the earlier sessions)", readable_duration(cfg.max_time))
     if ctx.main:
         save_config(cfg, run_dir / "config.json")
         # Resumed: the steps after the checkpoint are run again. New: lines left by a run killed
@@ -209,7 +214,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     # ---- (6) outputs, on rank 0 only.
     export_model = ema.module if ema is not None else generator
     tracker = Tracker(run_dir, tensorboard=cfg.tensorboard, wandb_project=cfg.wandb_project,
-                      config=to_dict(cfg)) if ctx.main else None
+                      config=config_dict(cfg)) if ctx.main else None
     evaluator = best = None
     if ctx.main and cfg.val_every:
         from ..metrics.quality import Evaluator
@@ -238,7 +243,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         if ctx.main:
             state = {"step": at_step, "epoch": at_step // steps_per_epoch, "opt_g": opt_g.state_dict(),
                      "opt_d": opt_d.state_dict(), "rng": rngs[0], "rng_ranks": rngs,
-                     "world_size": ctx.world, "config": json.dumps(to_dict(cfg))}
+                     "world_size": ctx.world, "config": json.dumps(config_dict(cfg))}
             if scaler is not None:
                 state["scaler"] = scaler.state_dict()
             kwargs = dict(generator=export_model, discriminator=discriminator, info=info, state=state,
@@ -274,10 +279,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
 
     def report() -> None:
         status.update(step=step, elapsed_s=round(time.monotonic() - t_start, 1))
-        if rate:
-            status.update(it_per_s=round(rate, 3), eta_s=round((total - step) / rate))
+        if status["state"] == "running":
+            status.update(budget.status())
         atomic_write_text(run_dir / "status.json", json.dumps(status) + "\n", durable=False)
-        write_report(run_dir, status=status, config=to_dict(cfg), lines=tracker.log.read(),
+        write_report(run_dir, status=status, config=config_dict(cfg), lines=tracker.log.read(),
                      best=best.best if best is not None else None)
 
     bar = None
@@ -293,6 +298,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     if ctx.main:
         report()  # status.json and report.html say "running" from the start
     last_saved: Optional[int] = step if resume else None
+    last_sampled: Optional[int] = None
     stop_reason = ""
     values: dict[str, float] = {}  # the last logged losses
     memory = (lambda t: t.contiguous(memory_format=torch.channels_last)) if cfg.channels_last else (lambda t: t)
@@ -320,6 +326,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             losses = torch.stack(list(metrics.values()))
             nonfinite |= ~torch.isfinite(losses).all()
             step += 1
+            budget.observe(step)
+            if bar is not None and cfg.max_time is not None:
+                # The bar ends where the run is expected to: at the time cap if that comes first.
+                bar.total = budget.expected_last_step()
 
             # (d) cadences. Losses are read back only on log/sample/validation/checkpoint steps
             # (and every step when distributed, where processes must agree on stopping anyway).
@@ -335,6 +345,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                 if bad:
                     if ctx.main:
                         status["state"] = "diverged"
+                        _stopped(status, step, total, cfg.max_time)
                         report()
                         tracker.close()
                     raise _diverged(metrics, step, good_step, last_saved, run_dir, ctx,
@@ -360,6 +371,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                 bar.update(1)
             if ctx.main and sample_now:
                 sample(step)
+                last_sampled = step
             if val_now:
                 if ctx.main:
                     run_validation(step)
@@ -374,12 +386,18 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             if signals or stop_reason:
                 break
         if bar is not None:
+            if signals or stop_reason:
+                bar.total = bar.n  # the run ends here, whatever the estimate said
+                bar.refresh()
             bar.close()
         writer.wait()  # a checkpoint still being written is complete before the run reports
         path = save(step) if last_saved != step else checkpoint_dir(run_dir, step)
         if ctx.main:
+            if last_sampled != step:
+                sample(step)  # every clean stop shows where the run got to, however short
             status["state"] = ("interrupted" if signals else
                                f"stopped ({stop_reason})" if stop_reason else "finished")
+            _stopped(status, step, total, cfg.max_time, signals[0] if signals else None)
             report()
             tracker.close()
         stopped = ("interrupted" if signals else "time_limit" if stop_reason else
@@ -392,6 +410,14 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             log.info("time budget of %.0f s reached at step %d of %d; checkpoint saved at %s; "
                      "continue with --resume", cfg.max_time, step, total, path)
     return result
+
+
+def _stopped(status: dict, step: int, total: int, max_time: Optional[float],
+             signum: Optional[int] = None) -> None:
+    """Replace the running estimates in ``status`` with the reason the run stopped."""
+    for key in RUNNING_KEYS:
+        status.pop(key, None)
+    status["stop_reason"] = describe_stop(status["state"], step, total, max_time, signum)
 
 
 def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, discriminator,

@@ -2,7 +2,8 @@
 
 Arrays are (H, W, C) float32 in [0, 1]; 8- and 16-bit files keep their precision (16-bit colour
 PNG/TIFF, which PIL would cut to 8 bits, are decoded with OpenCV). ``.npy`` files hold (H, W, C)
-or (H, W) arrays with any channel count (uint8, uint16 or float in [0, 1]).
+or (H, W) arrays with any channel count (uint8, uint16 or float in [0, 1]; see
+:func:`pix2pix.util.ranges.image_array`).
 """
 from __future__ import annotations
 
@@ -153,13 +154,12 @@ def _npy_to_array(path: Path) -> np.ndarray:
         arr = arr[:, :, None]
     if arr.ndim != 3:
         raise ImageReadError(f"{path}: array of shape {arr.shape} is not (H, W) or (H, W, C)")
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float32) / 65535.0
-    if np.issubdtype(arr.dtype, np.floating):
-        return np.clip(arr.astype(np.float32), 0.0, 1.0)
-    raise ImageReadError(f"{path}: array dtype {arr.dtype} is not uint8, uint16 or float")
+    from .ranges import image_array  # the one rule for arrays, files included
+
+    try:
+        return image_array(arr, str(path))
+    except ValueError as e:
+        raise ImageReadError(str(e)) from None
 
 
 def decode_pil(im: Image.Image) -> np.ndarray:

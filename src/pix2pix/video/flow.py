@@ -300,6 +300,10 @@ class WarpingError:
     def mean(self) -> float:
         return self.total / self.count if self.count else float("nan")
 
+    def __repr__(self) -> str:
+        # The per-frame values stay in .per_frame: printing a clip's stats must not dump them all.
+        return f"WarpingError(mean={self.mean:.5g}, frames={self.count})"
+
 
 def describe_flow(frame_shape: Optional[tuple[int, int]], working_size: Optional[int], every: int = 1) -> str:
     """How the metric measured frames of ``frame_shape`` (h, w), for the CLI and VideoStats."""

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..inference.tiling import auto_tile
+from ..util.ranges import image_array
 from .flow import (FLICKER_EVERY, FLICKER_SIZE, Motion, MotionTracker, WarpingError, check_sampling,
                    describe_flow)
 from .io import Frame, VideoError, VideoReader, VideoWriter, read_sequence, sequence_files
@@ -98,9 +99,11 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
                      stats: Optional[VideoStats] = None) -> Iterator[tuple[Frame, np.ndarray]]:
     """(input frame, output (H, W, C_out) float32 in [0, 1]) for each frame, in order, streaming.
 
-    ``frames`` yields :class:`Frame` s ((H, W, 3) uint8) or (H, W, C) arrays. With ``measure`` the
+    ``frames`` yields :class:`Frame` s ((H, W, 3) uint8) or (H, W[, C]) arrays: uint8, uint16 or
+    float in [0, 1] (a float frame outside [0, 1] is a ValueError). With ``measure`` the
     warping error of the outputs and of the inputs accumulate in ``stats``; ``temporal`` filters
-    the outputs along the input's optical flow. ``tile`` as for images (None: tile above 16 Mpx).
+    the outputs along the input's optical flow. ``tile`` as for images (None: the automatic rule,
+    :func:`pix2pix.inference.tiling.auto_tile`).
     The metric's flow has its long side at most ``flicker_size`` px (None or 0: full resolution)
     and covers one frame pair in ``flicker_every``; with ``temporal`` the flow is the blend's
     (full resolution, every pair). How it was measured: ``stats.flicker_method``.
@@ -119,9 +122,7 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
             if not isinstance(f, Frame):
                 f = Frame(i, np.asarray(f), None, None)
             img = f.image
-            arr = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
-            if arr.ndim == 2:
-                arr = arr[:, :, None]
+            arr = image_array(img, f"frame {f.index}")
             motion = tracker(img if img.dtype == np.uint8 else arr) if tracker is not None else None
             if not put((f, arr, motion)):
                 return
@@ -152,7 +153,7 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
         def run(items) -> list[np.ndarray]:
             t = time.perf_counter()
             h, w = items[0][1].shape[:2]
-            use_tile = auto_tile(h, w, tile)
+            use_tile = auto_tile(h, w, tile, device=translator.device)
             if use_tile:
                 results = [translator.translate_array(a, tile=use_tile, overlap=overlap,
                                                       batch_size=batch_size) for _, a, _ in items]
