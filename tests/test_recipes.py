@@ -8,10 +8,10 @@ from torch import nn
 
 from pix2pix.cli import build_parser
 from pix2pix.cli.train import build_config
-from pix2pix.config import ModelConfig, TrainConfig, to_dict
+from pix2pix.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from pix2pix.models import GENERATORS, apply_spectral_norm, build_discriminator, build_generator
 from pix2pix.models.unet import up_layers
-from pix2pix.recipes import RECIPES
+from pix2pix.recipes import DEFAULT_RECIPE, RECIPES
 from pix2pix.training import StepConfig, train_step
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -129,7 +129,9 @@ def _cli(*argv):
 
 def test_recipes_are_presets_that_options_refine():
     assert RECIPES["paper"] == []
-    assert to_dict(_cli("--recipe", "paper")) == to_dict(_cli())
+    assert to_dict(_cli("--recipe", "paper")) == to_dict(TrainConfig(data=DataConfig(root="d")))
+    # No --recipe: `pix2pix train` uses the default recipe, and it is not the paper's.
+    assert to_dict(_cli()) == to_dict(_cli("--recipe", DEFAULT_RECIPE)) != to_dict(_cli("--recipe", "paper"))
     modern = _cli("--recipe", "modern")
     assert modern.model.upsample == "resize" and modern.perceptual_weight > 0 and modern.ema > 0
     # The run's own options win over the recipe.

@@ -1,7 +1,9 @@
 """Named training recipes: presets of config overrides, applied before a run's own options.
 
-``paper`` is exactly the defaults (Isola et al. 2017). The others were chosen by the equal-compute
-ablation in ``benchmarks/recipes.py`` (figures in README.md, "Training recipes").
+``paper`` is exactly the dataclass defaults (Isola et al. 2017). ``DEFAULT_RECIPE`` is what
+``pix2pix train`` uses when no ``--recipe`` is given, chosen by the equal-compute ablation in
+``benchmarks/recipes.py`` (figures and commands in docs/quality.md). Its perceptual loss reads the
+AlexNet backbone that ships inside the package, so it trains offline right after install.
 """
 from __future__ import annotations
 
@@ -13,6 +15,15 @@ RECIPES: dict[str, list[str]] = {
     "modern": ["model.upsample=resize", "perceptual_weight=10", "ema=0.999"],
 }
 
+# One line per recipe for the CLI's help.
+DESCRIPTIONS: dict[str, str] = {
+    "paper": "the paper's training exactly (transposed-conv decoder, L1 + cGAN)",
+    "modern": "resize-conv decoder + perceptual loss on the shipped AlexNet features + weight EMA",
+}
+
+# The recipe `pix2pix train` applies when no --recipe is given (a resumed run keeps its own config).
+DEFAULT_RECIPE = "modern"
+
 
 def recipe_overrides(name: str) -> list[str]:
     """The ``--set``-style overrides of recipe ``name``."""
@@ -21,4 +32,4 @@ def recipe_overrides(name: str) -> list[str]:
     return list(RECIPES[name])
 
 
-__all__ = ["RECIPES", "recipe_overrides"]
+__all__ = ["DEFAULT_RECIPE", "DESCRIPTIONS", "RECIPES", "recipe_overrides"]

