@@ -140,6 +140,9 @@ class TrainConfig:
     perceptual_weight: float = 0.0
     perceptual_net: str = "alex"
     d_lr_mult: float = 1.0
+    # Fine-tuning: start from this model's weights (a pretrained, run or checkpoint directory; ""
+    # is a fresh start). Only weights carry over; optimisers and schedule start fresh.
+    init_from: str = ""
     distill: DistillConfig = field(default_factory=DistillConfig)
 
     @property

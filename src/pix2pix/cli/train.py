@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -76,6 +77,8 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "upsample": ("model.upsample", str, "decoder upsampling: transpose (paper) or resize (no checkerboard)"),
     "perceptual_weight": ("perceptual_weight", float, "weight of the perceptual loss (0: off, as in the paper)"),
     "d_lr_mult": ("d_lr_mult", float, "D learning rate = lr * this (two time-scale update rule)"),
+    "init_from": ("init_from", str, "fine-tune: start from this model's weights (pretrained, run or "
+                                   "checkpoint dir); its architecture is used, optimisers start fresh"),
     "max_time": ("max_time", duration, "stop cleanly after this long, e.g. 3600, 90m, 2h30m"),
     "tensorboard": ("tensorboard", str, "auto (when installed), on or off"),
     "wandb": ("wandb_project", str, "Weights & Biases project to log to (off when empty)"),
@@ -141,6 +144,12 @@ def build_config(args: argparse.Namespace, base=None):
     if recipe:
         # A recipe comes first, so a config file, the run's own options and --set refine it.
         cfg = apply_overrides(cfg, recipe_overrides(recipe))
+    if args.init_from and not args.resume:
+        # Fine-tuning: the generator's architecture comes from the model started from (over the
+        # recipe's), so only options that ask for another one can make it mismatch.
+        from ..training.init import adopt_architecture
+
+        cfg = dataclasses.replace(cfg, model=adopt_architecture(cfg.model, args.init_from))
     if args.config:
         cfg = merge(cfg, load_config_file(args.config))
     if args.objective:

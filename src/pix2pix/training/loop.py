@@ -115,6 +115,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     # ---- (3) models and optimisers (the same initial weights on every process: same seed).
     generator = build_generator(cfg.model)
     discriminator = build_discriminator(cfg.model)
+    start = None
+    if cfg.init_from and not resume:  # fine-tuning: weights only, before the EMA copies them
+        from .init import init_weights
+
+        start = init_weights(cfg.init_from, cfg.model, generator, discriminator)
     if cfg.sync_batchnorm and ctx.distributed:
         distributed.convert_sync_batchnorm(generator)
         distributed.convert_sync_batchnorm(discriminator)
@@ -138,7 +143,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                         if cfg.distill.feature_weight > 0 else None)
     info = PretrainedInfo(model=cfg.model, direction=cfg.data.direction, image_size=cfg.data.image_size,
                           palette=dataset_palette(train_set) if ctx.main else None,
-                          extra={"distilled_from": cfg.distill.teacher} if teacher is not None else {})
+                          extra={**({"distilled_from": cfg.distill.teacher} if teacher is not None else {}),
+                                 **({"init_from": cfg.init_from} if cfg.init_from else {})})
     if ctx.rank:
         # Dropout differs between processes, as it would between the images of one batch.
         torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank)
@@ -200,6 +206,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     sample_tg = torch.stack([s["target"] for s in fixed]).to(device)
     status = {"state": "running", "step": step, "total_steps": total, "processes": ctx.world,
               "device": str(device), "precision": cfg.precision}
+    if cfg.init_from:  # where the weights started (the resolved model and its digest when new)
+        status["init_from"] = start if start is not None else cfg.init_from
 
     writer = BackgroundWriter()
 
