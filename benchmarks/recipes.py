@@ -51,10 +51,10 @@ EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
 
 def candidate_overrides(name: str) -> list[str]:
     if name in RECIPES:
-        return list(RECIPES[name])
+        return list(RECIPES[name].overrides)
     if name in EXTRA:
         base, extra = EXTRA[name]
-        return list(RECIPES[base]) + extra
+        return list(RECIPES[base].overrides) + extra
     raise SystemExit(f"unknown candidate {name!r}; choose from {', '.join([*RECIPES, *EXTRA])}")
 
 

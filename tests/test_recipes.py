@@ -128,7 +128,7 @@ def _cli(*argv):
 
 
 def test_recipes_are_presets_that_options_refine():
-    assert RECIPES["paper"] == []
+    assert RECIPES["paper"].overrides == ()
     assert to_dict(_cli("--recipe", "paper")) == to_dict(TrainConfig(data=DataConfig(root="d")))
     # No --recipe: `pix2pix train` uses the default recipe, and it is not the paper's.
     assert to_dict(_cli()) == to_dict(_cli("--recipe", DEFAULT_RECIPE)) != to_dict(_cli("--recipe", "paper"))

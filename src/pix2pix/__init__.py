@@ -9,11 +9,21 @@ __version__ = "0.1.0"
 
 __all__ = ["Translator", "TrainConfig", "ModelConfig", "DataConfig", "GENERATORS", "DISCRIMINATORS",
            "build_generator", "build_discriminator", "save_pretrained", "load_pretrained",
-           "PretrainedInfo", "train", "evaluate", "__version__"]
+           "PretrainedInfo", "train", "TrainResult", "evaluate", "__version__"]
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True):
-    """Train from a TrainConfig; returns the run directory. See pix2pix.training.train."""
+    """Train from a TrainConfig; returns a TrainResult (run directory, final step, checkpoint,
+    last losses, why it stopped). See pix2pix.training.train."""
     from .training import train as _train
 
     return _train(cfg, resume=resume, progress=progress)
+
+
+def __getattr__(name: str):
+    # Loaded on first use, as train() is: `import pix2pix` does not pull in the training stack.
+    if name == "TrainResult":
+        from .training.result import TrainResult
+
+        return TrainResult
+    raise AttributeError(f"module 'pix2pix' has no attribute {name!r}")

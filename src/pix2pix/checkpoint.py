@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import ModelConfig, from_dict, to_dict
+from .models.registry import check_model
 from .util.fsutil import atomic_write_bytes, fsync_dir, fsync_file, fsync_tree
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def info_from_dict(raw: dict, source: str = "config") -> PretrainedInfo:
                          f"be rebuilt")
     model = from_dict(ModelConfig, raw.pop("model"), prefix="model.")
     try:
-        model.validate()
+        check_model(model)
     except ValueError as e:
         raise ValueError(f"{source}: {e}") from None
     known = {k: raw.pop(k) for k in ("direction", "image_size", "palette") if k in raw}

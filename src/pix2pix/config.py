@@ -17,6 +17,7 @@ from .util.checks import check_choice, check_positive
 # ModelConfig lives beside the architecture registry it is checked against; re-exported here
 # because a TrainConfig is made of it.
 from .models.config import ModelConfig
+from .models.registry import check_discriminator_size, check_model
 
 DIRECTIONS = ("AtoB", "BtoA")
 PREPROCESS = ("resize_crop", "crop", "resize", "none")
@@ -108,6 +109,9 @@ class TrainConfig:
     l1_weight: float = 100.0
     # Shift-equivariance term |G(shift a) - shift G(a)| (less video flicker; 0: off, see README).
     shift_weight: float = 0.0
+    # Feature matching (pix2pixHD, weight 10 there): L1 between D's intermediate activations on the
+    # real and the fake pair, added to G's loss (0: off, as in the paper).
+    feature_matching_weight: float = 0.0
     seed: int = 0
     device: str = "auto"
     log_every: int = 50
@@ -150,7 +154,7 @@ class TrainConfig:
         return [m.strip() for m in self.val_metrics.split(",") if m.strip()]
 
     def validate(self) -> None:
-        self.model.validate()
+        check_model(self.model)
         self.data.validate()
         check_choice("train.gan_mode", self.gan_mode, GAN_MODES)
         check_choice("train.device", self.device, DEVICES)
@@ -163,10 +167,14 @@ class TrainConfig:
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be in [0, 1) (Adam's decay rates)")
-        self._validate_discriminator_depth()
+        check_discriminator_size(self.model, self.data.image_size)
         for name in ("epochs", "decay_epochs", "l1_weight", "gan_weight", "perceptual_weight",
-                     "shift_weight"):
+                     "shift_weight", "feature_matching_weight"):
             check_positive(name, getattr(self, name), allow_zero=True)
+        if self.feature_matching_weight > 0 and self.gan_weight == 0:
+            raise ValueError(f"feature_matching_weight={self.feature_matching_weight} needs the "
+                             f"discriminator, but gan_weight is 0 (no D is trained); set --gan-weight "
+                             f"above 0 or --feature-matching 0")
         if self.epochs + self.decay_epochs == 0 and not self.max_steps:
             raise ValueError("nothing to train: epochs + decay_epochs is 0 and max_steps is not set")
         if self.max_steps is not None:
@@ -180,18 +188,6 @@ class TrainConfig:
         if not self.data.root:
             raise ValueError("data.root is empty: pass --data DIR (a folder with train/ inside)")
         self._validate_scale()
-
-    def _validate_discriminator_depth(self) -> None:
-        """A PatchGAN halves the crop at each of its d_layers, then loses 2 px: too deep a one
-        for the image size has no output at all (found here, not as a crash at step 1)."""
-        if self.model.discriminator != "patch":
-            return
-        size, layers = self.data.image_size, self.model.d_layers
-        if patch_output_size(size, layers) < 1:
-            fits = max((n for n in range(1, 12) if patch_output_size(size, n) >= 1), default=0)
-            raise ValueError(f"model.d_layers={layers} is too deep for data.image_size={size}: the "
-                             f"PatchGAN's output would be empty (it halves the image {layers} times, "
-                             f"then loses 2 px); use --d-layers {fits} or less, or a larger --image-size")
 
     def _validate_scale(self) -> None:
         check_choice("train.precision", self.precision, PRECISIONS)
@@ -213,15 +209,6 @@ class TrainConfig:
         if self.sync_batchnorm and self.model.norm != "batch":
             raise ValueError(f"sync_batchnorm is on but model.norm={self.model.norm!r}; it only "
                              f"applies to batch norm (instance norm needs no syncing)")
-
-
-def patch_output_size(image_size: int, d_layers: int) -> int:
-    """Side of a PatchGAN's output map for a square input: 4x4 convs, d_layers of stride 2 (each
-    halves, rounding down), then two of stride 1 (each loses 1 px). 30 for 256 px and 3 layers."""
-    side = image_size
-    for _ in range(d_layers):
-        side = (side + 2 - 4) // 2 + 1
-    return side - 2
 
 
 def to_dict(cfg: Any) -> dict:

@@ -25,7 +25,7 @@ import torch
 
 from .checkpoint import PretrainedInfo, save_pretrained
 from .config import ModelConfig
-from .models import GENERATORS, build_generator
+from .models import GENERATORS, build_generator, check_model
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def import_reference_weights(path: str | Path, arch: str, out_dir: str | Path, *
         raise ValueError(f"unknown --arch {arch!r}; choose one of {', '.join(GENERATORS)}")
     state = load_reference_state(path)
     cfg = infer_model_config(state, arch, norm=norm)
-    cfg.validate()
+    check_model(cfg)
     generator = build_generator(cfg, init=False)
     converted = convert_state_dict(state, arch, cfg, target=generator.state_dict())
     generator.load_state_dict(converted, strict=True)

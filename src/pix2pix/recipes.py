@@ -1,35 +1,70 @@
-"""Named training recipes: presets of config overrides, applied before a run's own options.
+"""Named presets of config overrides, the one home for them: training recipes and the paper's
+objectives (loss ablations). The CLI's ``--recipe``/``--objective`` choices and help texts, and the
+tests, read these tables.
 
-``paper`` is exactly the dataclass defaults (Isola et al. 2017). ``DEFAULT_RECIPE`` is what
-``pix2pix train`` uses when no ``--recipe`` is given, chosen by the equal-compute ablation in
-``benchmarks/recipes.py`` (figures and commands in docs/quality.md). Its perceptual loss reads the
-AlexNet backbone that ships inside the package, so it trains offline right after install.
+A recipe is applied first (a config file, the run's options and ``--set`` refine it); an objective
+after the config file. ``paper`` is exactly the defaults (Isola et al. 2017). The others were chosen
+by the equal-compute ablation in ``benchmarks/recipes.py`` (figures in docs/quality.md).
+``DEFAULT_RECIPE`` is what `pix2pix train` uses when no ``--recipe`` is given; its perceptual loss
+reads the AlexNet backbone that ships inside the package, so it trains offline right after install.
 """
 from __future__ import annotations
 
-RECIPES: dict[str, list[str]] = {
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    # ``--set``-style overrides ("model.upsample=resize"), each checked against its field's type.
+    overrides: tuple[str, ...]
+    description: str
+
+
+RECIPES: dict[str, Preset] = {
     # Today's defaults, nothing changed: bit-exact with the training before recipes existed.
-    "paper": [],
-    # Resize-convolution decoder (no checkerboard), a perceptual loss on the LPIPS backbone and
-    # an average of the generator weights.
-    "modern": ["model.upsample=resize", "perceptual_weight=10", "ema=0.999"],
+    "paper": Preset((), "the defaults, exactly the paper's"),
+    "modern": Preset(("model.upsample=resize", "perceptual_weight=10", "ema=0.999"),
+                     "resize-conv decoder (no checkerboard), perceptual loss on the LPIPS AlexNet "
+                     "backbone shipped in the package, weight EMA"),
 }
 
-# One line per recipe for the CLI's help.
-DESCRIPTIONS: dict[str, str] = {
-    "paper": "the paper's training exactly (transposed-conv decoder, L1 + cGAN)",
-    "modern": "resize-conv decoder + perceptual loss on the shipped AlexNet features + weight EMA",
-}
-
-# The recipe `pix2pix train` applies when no --recipe is given (a resumed run keeps its own config).
+# The recipe a new `pix2pix train` run starts from when it names none (a resumed run keeps its own).
 DEFAULT_RECIPE = "modern"
+
+# The paper's loss ablations (Table 1), each one flag away: L1 and adversarial weights, and whether
+# D sees the input (conditional) or only the output ("GAN").
+OBJECTIVES: dict[str, Preset] = {
+    "l1+cgan": Preset(("gan_weight=1", "l1_weight=100", "model.conditional=true"),
+                      "L1 + conditional GAN (the paper's full objective)"),
+    "l1+gan": Preset(("gan_weight=1", "l1_weight=100", "model.conditional=false"),
+                     "L1 + unconditional GAN (D sees only the output)"),
+    "cgan": Preset(("gan_weight=1", "l1_weight=0", "model.conditional=true"), "conditional GAN alone"),
+    "gan": Preset(("gan_weight=1", "l1_weight=0", "model.conditional=false"),
+                  "unconditional GAN alone"),
+    "l1": Preset(("gan_weight=0", "l1_weight=100"), "L1 alone (no discriminator)"),
+}
+
+
+def _lookup(kind: str, table: dict[str, Preset], name: str) -> list[str]:
+    if name not in table:
+        raise ValueError(f"unknown {kind} {name!r}; choose one of {', '.join(table)}")
+    return list(table[name].overrides)
 
 
 def recipe_overrides(name: str) -> list[str]:
     """The ``--set``-style overrides of recipe ``name``."""
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
-    return list(RECIPES[name])
+    return _lookup("recipe", RECIPES, name)
 
 
-__all__ = ["DEFAULT_RECIPE", "DESCRIPTIONS", "RECIPES", "recipe_overrides"]
+def objective_overrides(name: str) -> list[str]:
+    """The ``--set``-style overrides of the paper objective ``name``."""
+    return _lookup("objective", OBJECTIVES, name)
+
+
+def describe(table: dict[str, Preset]) -> str:
+    """'name (description); ...' for help texts."""
+    return "; ".join(f"{name} ({p.description})" for name, p in table.items())
+
+
+__all__ = ["Preset", "RECIPES", "OBJECTIVES", "DEFAULT_RECIPE", "recipe_overrides",
+           "objective_overrides", "describe"]

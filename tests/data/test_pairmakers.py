@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from pix2pix.data.pairmakers import (CannyEdges, Degrade, Downscale, Grayscale, Holes, Tiling, XdogSketch,
-                                     assign_splits, make_pairs, tiles_of)
+from pix2pix.data.pairmakers import (PAIR_MAKERS, CannyEdges, Degrade, Downscale, Grayscale, Holes,
+                                     Tiling, XdogSketch, assign_splits, build_pair_maker, make_pairs,
+                                     tiles_of)
 from pix2pix.util.imageio import read_image
 
 
@@ -169,7 +170,21 @@ def test_make_pairs_folders_layout_and_problems(photo_dir, tmp_path):
         make_pairs([tmp_path / "missing"], tmp_path / "none", Grayscale())
 
 
-@pytest.mark.parametrize("maker", ["edges", "sketch", "gray", "degrade", "downscale", "holes"])
+@pytest.mark.parametrize("name", sorted(PAIR_MAKERS))
+def test_every_table_entry_makes_an_aligned_input(tile, name):
+    """Built with its defaults, each maker turns a photo tile into an input of the same size in
+    [0, 1] that is not the photo, the same for the same seed."""
+    spec = PAIR_MAKERS[name]
+    assert spec.description and len({o.dest for o in spec.options}) == len(spec.options)
+    maker = build_pair_maker(name, size=128)
+    a = maker(tile, rng(3))
+    assert a.dtype == np.float32 and a.shape[:2] == tile.shape[:2] and a.ndim == 3
+    assert 0 <= a.min() and a.max() <= 1
+    assert a.shape != tile.shape or not np.allclose(a, tile)
+    np.testing.assert_array_equal(a, maker(tile, rng(3)))
+
+
+@pytest.mark.parametrize("maker", sorted(PAIR_MAKERS))
 def test_every_pair_maker_from_the_command_line(photo_dir, tmp_path, maker):
     from pix2pix.cli import main
 

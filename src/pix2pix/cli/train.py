@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..recipes import DEFAULT_RECIPE, DESCRIPTIONS, RECIPES, recipe_overrides
+from .. import recipes
 
 
 def duration(text: str) -> float:
@@ -20,17 +20,6 @@ def duration(text: str) -> float:
     if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s", "", text.lower()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration; write e.g. 3600, 90m or 2h30m")
     return sum(float(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
-
-
-# The paper's loss ablations (Table 1), each one flag away: L1 and adversarial weights, and whether
-# D sees the input (conditional) or only the output ("GAN").
-OBJECTIVES: dict[str, dict] = {
-    "l1+cgan": {"gan_weight": 1.0, "l1_weight": 100.0, "model": {"conditional": True}},
-    "l1+gan": {"gan_weight": 1.0, "l1_weight": 100.0, "model": {"conditional": False}},
-    "cgan": {"gan_weight": 1.0, "l1_weight": 0.0, "model": {"conditional": True}},
-    "gan": {"gan_weight": 1.0, "l1_weight": 0.0, "model": {"conditional": False}},
-    "l1": {"gan_weight": 0.0, "l1_weight": 100.0},
-}
 
 
 def metric_or_none(text: str) -> str:
@@ -44,6 +33,7 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "arch": ("model.generator", str, "generator: {generators}"),
     "discriminator": ("model.discriminator", str, "{discriminators}"),
     "d_layers": ("model.d_layers", int, "PatchGAN layers: 1 (16px), 3 (70px), 5 (286px)"),
+    "d_scales": ("model.d_scales", int, "scales of the multiscale discriminator (2 or 3 in pix2pixHD)"),
     "norm": ("model.norm", str, "{norms}"),
     "base_channels": ("model.base_channels", int, "generator width (64 in the paper)"),
     "in_channels": ("model.in_channels", int, "input image channels"),
@@ -79,6 +69,8 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "d_lr_mult": ("d_lr_mult", float, "D learning rate = lr * this (two time-scale update rule)"),
     "init_from": ("init_from", str, "fine-tune: start from this model's weights (pretrained, run or "
                                    "checkpoint dir); its architecture is used, optimisers start fresh"),
+    "feature_matching": ("feature_matching_weight", float,
+                         "weight of the feature-matching loss on D's activations (pix2pixHD: 10; 0: off)"),
     "max_time": ("max_time", duration, "stop cleanly after this long, e.g. 3600, 90m, 2h30m"),
     "tensorboard": ("tensorboard", str, "auto (when installed), on or off"),
     "wandb": ("wandb_project", str, "Weights & Biases project to log to (off when empty)"),
@@ -88,7 +80,7 @@ FLAGS: dict[str, tuple[str, type, str]] = {
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a generator on a paired dataset",
                        description="Train a pix2pix generator. Precedence: defaults < --recipe "
-                                   f"(default: {DEFAULT_RECIPE}) < --config file < options < --set "
+                                   f"(default: {recipes.DEFAULT_RECIPE}) < --config file < options < --set "
                                    "overrides. With --resume the run's saved config is the "
                                    "starting point.")
     add_options(p)
@@ -97,10 +89,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_options(p: argparse.ArgumentParser) -> None:
     """The training options, shared by `pix2pix train` and `pix2pix distill`."""
-    from ..models import DISCRIMINATORS, GENERATORS
+    from ..models import DISCRIMINATORS, GENERATORS, describe
     from ..models.layers import NORMS
 
-    names = {"generators": ", ".join(GENERATORS), "discriminators": " or ".join(DISCRIMINATORS),
+    names = {"generators": ", ".join(GENERATORS), "discriminators": describe(DISCRIMINATORS),
              "norms": ", ".join(NORMS)}
     for flag, (path, tp, help_) in FLAGS.items():
         p.add_argument("--" + flag.replace("_", "-"), dest=flag, type=tp, default=None,
@@ -111,11 +103,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="batch-norm statistics over all processes [sync_batchnorm]")
     p.add_argument("--spectral-norm", action="store_true",
                    help="spectral norm on every discriminator convolution [model.d_spectral_norm]")
-    p.add_argument("--recipe", choices=list(RECIPES),
-                   help="a named recipe applied first (pix2pix train's default: "
-                        f"{DEFAULT_RECIPE}): " + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
-    p.add_argument("--objective", choices=list(OBJECTIVES),
-                   help="the paper's loss ablations: l1+cgan (default), l1+gan, cgan, gan, l1")
+    p.add_argument("--recipe", choices=list(recipes.RECIPES),
+                   help=f"a named recipe applied first (default {recipes.DEFAULT_RECIPE}): "
+                        f"{recipes.describe(recipes.RECIPES)}")
+    p.add_argument("--objective", choices=list(recipes.OBJECTIVES),
+                   help=f"the paper's loss ablations: {recipes.describe(recipes.OBJECTIVES)}")
     p.add_argument("--num-processes", type=int, default=1, metavar="N",
                    help="train in N processes on this machine (one per GPU; gloo on CPU)")
     p.add_argument("--config", help="YAML or JSON config file")
@@ -140,10 +132,12 @@ def build_config(args: argparse.Namespace, base=None):
         if not saved.is_file():
             raise FileNotFoundError(f"{saved} not found: {args.out} is not a training run to resume")
         cfg = from_dict(TrainConfig, json.loads(saved.read_text()))
-    recipe = args.recipe or (DEFAULT_RECIPE if base is None and not args.resume else None)
+    # A recipe comes first, so a config file, the run's own options and --set refine it. A new
+    # `pix2pix train` run without --recipe starts from the default one; a resumed run or a
+    # caller's ``base`` (distill) keeps its own settings.
+    recipe = args.recipe or (recipes.DEFAULT_RECIPE if base is None and not args.resume else None)
     if recipe:
-        # A recipe comes first, so a config file, the run's own options and --set refine it.
-        cfg = apply_overrides(cfg, recipe_overrides(recipe))
+        cfg = apply_overrides(cfg, recipes.recipe_overrides(recipe))
     if args.init_from and not args.resume:
         # Fine-tuning: the generator's architecture comes from the model started from (over the
         # recipe's), so only options that ask for another one can make it mismatch.
@@ -153,7 +147,7 @@ def build_config(args: argparse.Namespace, base=None):
     if args.config:
         cfg = merge(cfg, load_config_file(args.config))
     if args.objective:
-        cfg = merge(cfg, OBJECTIVES[args.objective])
+        cfg = apply_overrides(cfg, recipes.objective_overrides(args.objective))
     options: dict = {}
     for flag, (path, _, _) in FLAGS.items():
         if getattr(args, flag) is not None:
@@ -195,8 +189,29 @@ def _launch(cfg, args: argparse.Namespace) -> int:
         os.unlink(tmp)
 
 
+def _launched_result(run_dir: str):
+    """The TrainResult of a run that child processes trained: it reaches the launcher only
+    through the run directory's status.json (None when there is none)."""
+    from ..training.result import TrainResult
+
+    path = Path(run_dir) / "status.json"
+    if not path.is_file():
+        return None
+    status = json.loads(path.read_text())
+    state = status.get("state", "")
+    stopped = {"finished": "finished", "interrupted": "interrupted", "diverged": "diverged"}.get(
+        state, "time_limit" if state.startswith("stopped") else "finished")
+    return TrainResult(Path(run_dir), int(status.get("step", 0)), int(status.get("total_steps", 0)),
+                       stopped)
+
+
 def run(args: argparse.Namespace, cfg=None, command: str = "train") -> int:
     """Train ``cfg`` (default: built from ``args``); ``command`` names the CLI in messages."""
+    return run_training(args, cfg, command)[0]
+
+
+def run_training(args: argparse.Namespace, cfg=None, command: str = "train"):
+    """(exit status, the TrainResult or None when nothing trained) of `pix2pix COMMAND`."""
     from ..config import to_dict
     from ..training.distributed import world_from_env
 
@@ -207,7 +222,8 @@ def run(args: argparse.Namespace, cfg=None, command: str = "train") -> int:
     if main and not os.environ.get("PIX2PIX_LAUNCHED"):  # the launcher printed it already
         print(json.dumps(to_dict(cfg), indent=2))
     if args.num_processes > 1 and not child and not args.dry_run:
-        return _launch(cfg, args)
+        rc = _launch(cfg, args)
+        return rc, _launched_result(cfg.out) if rc == 0 else None
     if args.dry_run:
         from ..models import check_image_size
         from ..training.datasets import build_datasets
@@ -215,29 +231,28 @@ def run(args: argparse.Namespace, cfg=None, command: str = "train") -> int:
         check_image_size(cfg.model, cfg.data.image_size, cfg.data.preprocess)
         train_set, samples = build_datasets(cfg)
         print(f"dry run: {len(train_set)} training pairs, {len(samples)} sample pairs; config is valid")
-        return 0
+        return 0, None
     from ..training import TrainingDiverged, TrainingInterrupted, train
 
     try:
-        run_dir = train(cfg, resume=args.resume, progress=not args.no_progress)
+        result = train(cfg, resume=args.resume, progress=not args.no_progress)
     except TrainingInterrupted as e:
         if main:
             print(f"interrupted: checkpoint saved at {e.checkpoint}; continue with "
                   f"`pix2pix {command} --resume --out {cfg.out}`", file=sys.stderr)
-        return 130
+        return 130, e.result
     except TrainingDiverged as e:
         if main:
             print(f"pix2pix {command}: stopped: {e}", file=sys.stderr)
-        return 3
+        return 3, e.result
     if not main:
-        return 0
-    status_file = Path(run_dir) / "status.json"
-    status = json.loads(status_file.read_text()) if status_file.is_file() else {}
-    if status.get("state", "finished") != "finished":
-        print(f"{status['state']} at step {status['step']} of {status['total_steps']}; continue with "
+        return 0, result
+    if result.stopped == "time_limit":
+        print(f"stopped (max_time) at step {result.step} of {result.total_steps}; continue with "
               f"`pix2pix {command} --resume --out {cfg.out}`")
-        return 0
-    print(f"done: model in {run_dir} (translate with `pix2pix translate --model {run_dir} IMAGES --out DIR`)")
-    if (Path(run_dir) / "best").is_dir():
-        print(f"best validation checkpoint: {run_dir}/best; report: {run_dir}/report.html")
-    return 0
+        return 0, result
+    print(f"done: model in {result.run_dir} (translate with `pix2pix translate --model "
+          f"{result.run_dir} IMAGES --out DIR`)")
+    if result.best is not None:
+        print(f"best validation checkpoint: {result.best}; report: {result.run_dir}/report.html")
+    return 0, result

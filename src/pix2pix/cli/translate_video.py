@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def add_video_arguments(p: argparse.ArgumentParser) -> None:
+    from ..video.temporal import TEMPORAL_METHODS, describe_methods
+
     g = p.add_argument_group("video", "clips (mp4, mov, mkv, webm, avi, gif) are translated frame by frame "
                                       "into OUT/NAME with the same frames, timing, size, rotation and audio")
     g.add_argument("--sequence", action="store_true",
@@ -19,9 +21,8 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crf", type=int, default=None, help="constant quality (lower is better; libx264 "
                                                          "default 18, vp9 31)")
     g.add_argument("--bitrate", default=None, help="target bitrate instead of --crf, e.g. 4M or 800k")
-    g.add_argument("--temporal", default="none", choices=("none", "blend"),
-                   help="stabilise with the input's optical flow: blend carries the warped previous "
-                        "output over where the flow is reliable (default none)")
+    g.add_argument("--temporal", default="none", choices=list(TEMPORAL_METHODS),
+                   help=f"stabilise with the input's optical flow: {describe_methods()} (default none)")
     g.add_argument("--temporal-strength", type=float, default=0.5,
                    help="share of the warped previous output kept, in [0, 1) (default 0.5)")
     g.add_argument("--no-audio", action="store_true", help="leave the audio out")

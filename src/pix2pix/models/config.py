@@ -1,10 +1,14 @@
-"""ModelConfig: the architecture of a generator/discriminator pair, checked against the registry."""
+"""ModelConfig: the architecture of a generator/discriminator pair, by the registry's names.
+
+The registry builds from this class, so this class does not import the registry:
+``models.check_model(cfg)`` checks the names against it (``TrainConfig.validate`` and checkpoint
+loading call it), ``ModelConfig.validate`` the ranges of the fields.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..util.checks import check_positive
-from .registry import check_model_names
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,8 @@ class ModelConfig:
     discriminator: str = "patch"
     d_layers: int = 3
     d_base_channels: int = 64
+    # Scales of the "multiscale" discriminator (pix2pixHD uses 2 or 3); other discriminators ignore it.
+    d_scales: int = 2
     # The conditional D sees (input, output); False gives the paper's unconditional "GAN" ablation.
     conditional: bool = True
     # ---- recipe options (off: the paper's). Generator decoder upsampling: "transpose" (paper) or
@@ -31,8 +37,9 @@ class ModelConfig:
     d_spectral_norm: bool = False
 
     def validate(self) -> None:
-        check_model_names(self)
-        for name in ("in_channels", "out_channels", "base_channels", "d_base_channels", "d_layers"):
+        """Raise ValueError on a field out of its range (names: ``models.check_model``)."""
+        for name in ("in_channels", "out_channels", "base_channels", "d_base_channels", "d_layers",
+                     "d_scales"):
             check_positive(f"model.{name}", getattr(self, name))
         if not 0 <= self.dropout < 1:
             raise ValueError(f"model.dropout={self.dropout!r} must be in [0, 1)")

@@ -1,4 +1,8 @@
-"""PatchGAN and PixelGAN discriminators: one real/fake logit per patch of the (input, output) pair."""
+"""PatchGAN and PixelGAN discriminators: one real/fake logit per patch of the (input, output) pair.
+
+``forward(x, features=True)`` also returns the activations after each LeakyReLU (the feature-
+matching loss compares them on real and fake pairs); the logits are the same either way.
+"""
 from __future__ import annotations
 
 import torch
@@ -34,8 +38,8 @@ class PatchGAN(nn.Module):
                    nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(c, 1, 4, 1, 1)]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, *, features: bool = False):
+        return run_with_features(self.net, x) if features else self.net(x)
 
 
 class PixelGAN(nn.Module):
@@ -51,5 +55,36 @@ class PixelGAN(nn.Module):
             nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(2 * c, 1, 1),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, *, features: bool = False):
+        return run_with_features(self.net, x) if features else self.net(x)
+
+
+def run_with_features(net: nn.Sequential, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(logits, [activation after each LeakyReLU]) of a discriminator's layer stack."""
+    feats: list[torch.Tensor] = []
+    for layer in net:
+        x = layer(x)
+        if isinstance(layer, nn.LeakyReLU):
+            feats.append(x)
+    return x, feats
+
+
+def patch_output_size(image_size: int, n_layers: int) -> int:
+    """Side of a PatchGAN's output map for a square input: 4x4 convs, n_layers of stride 2 (each
+    halves, rounding down), then two of stride 1 (each loses 1 px). 30 for 256 px and 3 layers."""
+    side = image_size
+    for _ in range(n_layers):
+        side = (side + 2 - 4) // 2 + 1
+    return side - 2
+
+
+def check_patch_depth(image_size: int, n_layers: int, *, what: str = "", advice: str = "") -> None:
+    """Raise ValueError when a PatchGAN of ``n_layers`` has no output for ``image_size`` inputs: too
+    deep a one halves the crop away (found when the config is checked, not as a crash at step 1).
+    ``what`` names the input when it is not the training crop (a multi-scale D's coarsest scale)."""
+    if patch_output_size(image_size, n_layers) >= 1:
+        return
+    fits = max((n for n in range(1, 12) if patch_output_size(image_size, n) >= 1), default=0)
+    raise ValueError(f"model.d_layers={n_layers} is too deep for {what or f'data.image_size={image_size}'}: "
+                     f"the PatchGAN's output would be empty (it halves the image {n_layers} times, "
+                     f"then loses 2 px); use --d-layers {fits} or less{advice}, or a larger --image-size")

@@ -1,20 +1,22 @@
-"""The registry of named architectures: one creation entry point, and the check that a config fits it."""
+"""The registry of named architectures: a spec table for generators and one for discriminators
+(a new architecture is one entry here + its module), one creation entry point for each, and the
+checks that a config fits them.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from torch import nn
 
 from ..util.checks import check_choice
+from .config import ModelConfig
 from .layers import NORMS, init_weights
 from .mobile_unet import MobileUNet
-from .patchgan import PatchGAN, PixelGAN
+from .multiscale import MultiScaleDiscriminator, check_multiscale_depth
+from .patchgan import PatchGAN, PixelGAN, check_patch_depth
 from .resnet import ResNetGenerator
 from .unet import UPSAMPLES, UNet
-
-if TYPE_CHECKING:  # annotations only: ModelConfig validates itself with this module
-    from .config import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,41 @@ STUDENTS: dict[str, tuple[str, int]] = {
     "mobile_unet_128_w32": ("mobile_unet_128", 32),
 }
 
-DISCRIMINATORS: dict[str, str] = {
-    "patch": "PatchGAN; receptive field set by d_layers (1: 16px, 3: 70px, 5: 286px)",
-    "pixel": "1x1 PixelGAN",
+def _any_size(cfg: ModelConfig, image_size: int) -> None:
+    """Fully convolutional with no downsampling: every crop size works."""
+
+
+@dataclass(frozen=True)
+class DiscriminatorSpec:
+    # (config, input channels) -> the module. Its forward(x) returns one logit map or a list of
+    # them (one per scale); forward(x, features=True) returns (those, the activations compared by
+    # the feature-matching loss: a list per scale, or one list).
+    build: Callable[[ModelConfig, int], nn.Module]
+    description: str
+    # Raise ValueError when crops of this side would give the discriminator no output.
+    check_size: Callable[[ModelConfig, int], None] = _any_size
+
+
+DISCRIMINATORS: dict[str, DiscriminatorSpec] = {
+    "patch": DiscriminatorSpec(
+        lambda c, ch: PatchGAN(in_channels=ch, base_channels=c.d_base_channels, n_layers=c.d_layers,
+                               norm=c.norm),
+        "PatchGAN; receptive field set by d_layers (1: 16px, 3: 70px, 5: 286px)",
+        lambda c, size: check_patch_depth(size, c.d_layers)),
+    "pixel": DiscriminatorSpec(
+        lambda c, ch: PixelGAN(in_channels=ch, base_channels=c.d_base_channels, norm=c.norm),
+        "1x1 PixelGAN"),
+    "multiscale": DiscriminatorSpec(
+        lambda c, ch: MultiScaleDiscriminator(in_channels=ch, base_channels=c.d_base_channels,
+                                              n_layers=c.d_layers, norm=c.norm, scales=c.d_scales),
+        "pix2pixHD: d_scales PatchGANs (d_layers each), on the pair average-pooled by 2 per scale",
+        lambda c, size: check_multiscale_depth(size, c.d_layers, c.d_scales)),
 }
+
+
+def describe(table: dict) -> str:
+    """'name (description), ...' of a spec table, for help texts."""
+    return "; ".join(f"{name} ({spec.description})" for name, spec in table.items())
 
 
 def build_generator(cfg: ModelConfig, *, init: bool = True) -> nn.Module:
@@ -86,15 +119,11 @@ def build_generator(cfg: ModelConfig, *, init: bool = True) -> nn.Module:
 
 def build_discriminator(cfg: ModelConfig, *, init: bool = True) -> nn.Module:
     """The discriminator; it sees input and output concatenated unless ``cfg.conditional`` is off."""
-    channels = cfg.out_channels + (cfg.in_channels if cfg.conditional else 0)
-    if cfg.discriminator == "patch":
-        net: nn.Module = PatchGAN(in_channels=channels, base_channels=cfg.d_base_channels,
-                                  n_layers=cfg.d_layers, norm=cfg.norm)
-    elif cfg.discriminator == "pixel":
-        net = PixelGAN(in_channels=channels, base_channels=cfg.d_base_channels, norm=cfg.norm)
-    else:
+    if cfg.discriminator not in DISCRIMINATORS:
         raise ValueError(f"unknown discriminator {cfg.discriminator!r}; choose one of "
                          f"{', '.join(DISCRIMINATORS)}")
+    channels = cfg.out_channels + (cfg.in_channels if cfg.conditional else 0)
+    net = DISCRIMINATORS[cfg.discriminator].build(cfg, channels)
     if init:
         init_weights(net)
     if cfg.d_spectral_norm:
@@ -119,12 +148,19 @@ def generator_multiple(name: str) -> int:
 
 
 
-def check_model_names(cfg: ModelConfig) -> None:
-    """Raise ValueError unless the generator, discriminator and norm of ``cfg`` are in the registry."""
+def check_model(cfg: ModelConfig) -> None:
+    """Raise ValueError unless ``cfg``'s fields are in range and its generator, discriminator, norm
+    and upsampling are in the registry (what ``ModelConfig.validate`` cannot know)."""
+    cfg.validate()
     check_choice("model.generator", cfg.generator, tuple(GENERATORS))
     check_choice("model.discriminator", cfg.discriminator, tuple(DISCRIMINATORS))
     check_choice("model.norm", cfg.norm, NORMS)
     check_choice("model.upsample", cfg.upsample, UPSAMPLES)
+
+
+def check_discriminator_size(cfg: ModelConfig, image_size: int) -> None:
+    """Raise ValueError when the discriminator has no output for training crops of ``image_size``."""
+    DISCRIMINATORS[cfg.discriminator].check_size(cfg, image_size)
 
 
 def check_image_size(cfg: ModelConfig, image_size: int, preprocess: str) -> None:

@@ -105,6 +105,8 @@ def add_video_route(app: FastAPI, *, pick: Callable[[Optional[str]], Any],
                     read_body: Callable[[Request, int], Awaitable[bytes]],
                     from_multipart: Callable[[Request, bytes], Awaitable[tuple[bytes, Optional[str]]]],
                     limits: VideoLimits, max_pixels: int) -> None:
+    from ..video.temporal import describe_methods  # the API text lists the table's methods
+
     slot = asyncio.Semaphore(1)
     waiting = {"n": 0}
 
@@ -117,7 +119,7 @@ def add_video_route(app: FastAPI, *, pick: Callable[[Optional[str]], Any],
                          503: {"description": "too many clips waiting; retry after Retry-After seconds"}})
     async def translate_video(request: Request,
                               model: Optional[str] = Query(None, description="model name; default the first"),
-                              temporal: str = Query("none", description="none or blend (flow stabilisation)"),
+                              temporal: str = Query("none", description=f"flow stabilisation: {describe_methods()}"),
                               strength: float = Query(0.5, description="temporal strength in [0, 1)")) -> Response:
         """Send a clip as the raw body (or multipart field `video`); get the translated clip back
         in the same container with the same frames, timestamps, size, rotation and (copied) audio.

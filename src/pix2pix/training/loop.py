@@ -36,6 +36,7 @@ from .distill import DistillTargets
 from .ema import EMA
 from .preflight import check_world, resume_changes
 from .report import write_report
+from .result import TrainResult
 from .sampler import RunBatchSampler
 from .signals import stop_on_signals
 from .schedule import lr_factor, set_lr
@@ -49,13 +50,16 @@ AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 class TrainingInterrupted(Exception):
     """Raised after a clean save when a signal stopped the run; carries the checkpoint path."""
 
-    def __init__(self, signum: int, checkpoint: Path) -> None:
+    def __init__(self, signum: int, checkpoint: Path, result: Optional[TrainResult] = None) -> None:
         super().__init__(f"stopped by signal {signum}; checkpoint saved at {checkpoint}")
-        self.signum, self.checkpoint = signum, checkpoint
+        self.signum, self.checkpoint, self.result = signum, checkpoint, result
 
 
 class TrainingDiverged(FloatingPointError):
-    """A loss became NaN or inf; no checkpoint was written after it, the last good one is kept."""
+    """A loss became NaN or inf; no checkpoint was written after it, the last good one is kept.
+    ``result`` (a TrainResult, stopped="diverged") says where."""
+
+    result: Optional[TrainResult] = None
 
 
 def _has_batchnorm(module: torch.nn.Module) -> bool:
@@ -69,8 +73,11 @@ def _optimizer(module: torch.nn.Module, cfg: TrainConfig, device: torch.device,
     return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
-    """Train a pix2pix model; returns the run directory (its latest checkpoint holds the model).
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train a pix2pix model; returns a TrainResult (run directory, final step, checkpoint, last
+    losses, why it stopped), which also works as the run directory's path.
+    Raises TrainingInterrupted (a signal; checkpoint saved) or TrainingDiverged (a NaN/inf loss),
+    each carrying the TrainResult as ``.result``.
 
     Runs distributed when the environment says so (``torchrun``, or ``pix2pix train
     --num-processes N``): ``cfg.batch_size`` is then the batch of each process.
@@ -96,7 +103,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
 
 
 def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Path, *,
-           resume: bool, progress: bool) -> Path:
+           resume: bool, progress: bool) -> TrainResult:
     t_start = time.monotonic()
     if ctx.main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +176,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                           fuse_d=not _has_batchnorm(discriminator),
                           perceptual_weight=cfg.perceptual_weight, shift_weight=cfg.shift_weight,
                           teacher_weight=cfg.distill.teacher_weight if teacher is not None else 0.0,
-                          feature_weight=cfg.distill.feature_weight if teacher is not None else 0.0)
+                          feature_weight=cfg.distill.feature_weight if teacher is not None else 0.0,
+                          feature_matching_weight=cfg.feature_matching_weight)
     perceptual = None
     if cfg.perceptual_weight > 0:
         from .perceptual import build_perceptual
@@ -275,6 +283,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         report()  # status.json and report.html say "running" from the start
     last_saved: Optional[int] = step if resume else None
     stop_reason = ""
+    values: dict[str, float] = {}  # the last logged losses
     memory = (lambda t: t.contiguous(memory_format=torch.channels_last)) if cfg.channels_last else (lambda t: t)
     batches = iter(loader)
     with writer.joined(), stop_on_signals() as signals:
@@ -318,7 +327,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                         status["state"] = "diverged"
                         report()
                         tracker.close()
-                    raise _diverged(metrics, step, good_step, last_saved, run_dir, ctx)
+                    error = _diverged(metrics, step, good_step, last_saved, run_dir, ctx)
+                    error.result = TrainResult(
+                        run_dir, step, total, "diverged", metrics=values,
+                        checkpoint=checkpoint_dir(run_dir, last_saved) if last_saved is not None else None)
+                    raise error
                 good_step = step
                 if stop_sig and not signals:
                     signals.append(signal.SIGTERM)  # another process was signalled
@@ -362,12 +375,16 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                                f"stopped ({stop_reason})" if stop_reason else "finished")
             report()
             tracker.close()
+        stopped = ("interrupted" if signals else "time_limit" if stop_reason else
+                   "finished" if step >= decay_end else "max_steps")
+        result = TrainResult(run_dir, step, total, stopped, checkpoint=path, metrics=values,
+                             best=best.dir if best is not None and best.dir.is_dir() else None)
         if signals:
-            raise TrainingInterrupted(signals[0], path)
+            raise TrainingInterrupted(signals[0], path, result)
         if stop_reason:
             log.info("time budget of %.0f s reached at step %d of %d; checkpoint saved at %s; "
                      "continue with --resume", cfg.max_time, step, total, path)
-    return run_dir
+    return result
 
 
 def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, discriminator,

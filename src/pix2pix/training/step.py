@@ -8,7 +8,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .losses import discriminator_loss, generator_adversarial_loss, l1_loss
+from .losses import (as_outputs, discriminator_loss, feature_matching_loss, generator_adversarial_loss,
+                     l1_loss)
 from ..models.layers import set_requires_grad
 from .distill import DistillTargets, attention_loss
 
@@ -35,6 +36,9 @@ class StepConfig:
     # attention-transfer loss on decoder features; used when train_step gets ``distill`` targets.
     teacher_weight: float = 0.0
     feature_weight: float = 0.0
+    # Weight of the feature-matching loss: L1 between D's activations on real and fake pairs
+    # (pix2pixHD; one more D forward, on the real pair, per G step). 0 as in the paper.
+    feature_matching_weight: float = 0.0
 
 
 def _d_input(real_a: torch.Tensor, b: torch.Tensor, conditional: bool) -> torch.Tensor:
@@ -114,10 +118,11 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
             real_in = _d_input(real_a, real_b, cfg.conditional)
             fake_in = _d_input(real_a, fake_b.detach(), cfg.conditional)
             if cfg.fuse_d:
-                pred_real, pred_fake = discriminator(torch.cat([real_in, fake_in.to(real_in.dtype)])).chunk(2)
+                both = as_outputs(discriminator(torch.cat([real_in, fake_in.to(real_in.dtype)])))
+                pred_real, pred_fake = [p.chunk(2)[0] for p in both], [p.chunk(2)[1] for p in both]
             else:
                 pred_real, pred_fake = discriminator(real_in), discriminator(fake_in)
-            loss_real, loss_fake = discriminator_loss(cfg.gan_mode, pred_real.float(), pred_fake.float())
+            loss_real, loss_fake = discriminator_loss(cfg.gan_mode, pred_real, pred_fake)
             # Halved to slow D relative to G (paper, section 3.3).
             loss_d = 0.5 * (loss_real + loss_fake)
         backward_step(loss_d, opt_d)
@@ -129,8 +134,17 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
     with amp:
         loss_g = torch.zeros((), device=real_a.device)
         if use_gan:
-            g_gan = generator_adversarial_loss(
-                cfg.gan_mode, d_for_g(_d_input(real_a, fake_b, cfg.conditional)).float())
+            fake_in = _d_input(real_a, fake_b, cfg.conditional)
+            if cfg.feature_matching_weight > 0:
+                pred_fake, feats_fake = d_for_g(fake_in, features=True)
+                with torch.no_grad():
+                    _, feats_real = d_for_g(_d_input(real_a, real_b, cfg.conditional), features=True)
+                g_fm = feature_matching_loss(feats_fake, feats_real)
+                loss_g = loss_g + cfg.feature_matching_weight * g_fm
+                metrics["loss/g_feature_matching"] = g_fm.detach()
+            else:
+                pred_fake = d_for_g(fake_in)
+            g_gan = generator_adversarial_loss(cfg.gan_mode, pred_fake)
             loss_g = loss_g + cfg.gan_weight * g_gan
             metrics["loss/g_gan"] = g_gan.detach()
         g_l1 = l1_loss(fake_b.float(), real_b.float())

@@ -23,7 +23,7 @@ import numpy as np
 from ..inference.tiling import auto_tile
 from .flow import Motion, MotionTracker, WarpingError
 from .io import Frame, VideoError, VideoReader, VideoWriter, read_sequence, sequence_files
-from .temporal import TemporalBlend
+from .temporal import TemporalFilter
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -87,7 +87,7 @@ class _Ahead:
 
 def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4,
                      tile: Optional[int] = None, overlap: Optional[int] = None,
-                     temporal: Optional[TemporalBlend] = None, measure: bool = True,
+                     temporal: Optional[TemporalFilter] = None, measure: bool = True,
                      stats: Optional[VideoStats] = None) -> Iterator[tuple[Frame, np.ndarray]]:
     """(input frame, output (H, W, C_out) float32 in [0, 1]) for each frame, in order, streaming.
 
@@ -226,7 +226,7 @@ def _stream(translator, frames: Iterable[Frame], write: Callable[[Frame, np.ndar
 def translate_video(translator, src: str | Path, dst: str | Path, *, codec: Optional[str] = None,
                     crf: Optional[int] = None, bitrate: Optional[int] = None, batch_size: int = 4,
                     tile: Optional[int] = None, overlap: Optional[int] = None,
-                    temporal: Optional[TemporalBlend] = None, measure: bool = True, audio: bool = True,
+                    temporal: Optional[TemporalFilter] = None, measure: bool = True, audio: bool = True,
                     on_start: Optional[Callable[[VideoStats], None]] = None,
                     on_frame: Optional[Callable[[int], None]] = None) -> VideoStats:
     """Translate clip ``src`` into ``dst`` (same frame count, timestamps, size, rotation; audio
@@ -258,7 +258,7 @@ def translate_video(translator, src: str | Path, dst: str | Path, *, codec: Opti
 
 def translate_sequence(translator, folder: str | Path, out_dir: str | Path, *, batch_size: int = 4,
                        tile: Optional[int] = None, overlap: Optional[int] = None,
-                       temporal: Optional[TemporalBlend] = None, measure: bool = True,
+                       temporal: Optional[TemporalFilter] = None, measure: bool = True,
                        on_start: Optional[Callable[[VideoStats], None]] = None,
                        on_frame: Optional[Callable[[int], None]] = None) -> VideoStats:
     """Translate a folder of numbered frames in name order into ``out_dir`` (same names, PNG)."""

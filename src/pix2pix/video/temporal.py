@@ -1,5 +1,9 @@
 """Temporal stabilisation of per-frame outputs with the input frames' optical flow.
 
+A method is a ``TemporalFilter`` (the protocol the stream takes) made by a factory in the
+``TEMPORAL_METHODS`` table; the CLI's and the API's choices and help texts read that table, so a
+new method is one entry there + its class.
+
 ``blend``: where the motion from frame t-1 to t is reliable (forward-backward consistent, and the
 input frame itself is what the warped previous input predicts), the output becomes
 ``(1 - s) * new + s * warp(previous output)``; elsewhere (occlusions, new content, scene cuts) it is
@@ -8,18 +12,26 @@ motion paths: the carried part decays by ``s`` per frame, so no error is carried
 """
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Callable, Optional, Protocol
 
 import numpy as np
 
 from .flow import Motion, warp
 
-TEMPORAL_METHODS = ("none", "blend")
 # An input pixel whose warped predecessor differs by more than this (in [0, 1]) is new content
 # (lighting change, motion blur, a flow mistake) and takes the new output.
 PHOTOMETRIC_TOLERANCE = 0.08
 # Below this share of reliable pixels the motion is not trusted at all (a cut): start afresh.
 MIN_RELIABLE = 0.3
+
+
+class TemporalFilter(Protocol):
+    """Stateful: called once per frame, in order, with the input frame (H, W, C_in), the network's
+    output (H, W, C_out), both float32 in [0, 1], and the motion from the previous input frame
+    (None for the first frame or when not computed); returns the output to keep (H, W, C_out)."""
+
+    def __call__(self, inp: np.ndarray, out: np.ndarray, motion: Optional[Motion]) -> np.ndarray: ...
 
 
 class TemporalBlend:
@@ -50,12 +62,32 @@ class TemporalBlend:
         return result
 
 
-def make_temporal(method: str, strength: float) -> Optional[TemporalBlend]:
-    if method == "none":
-        return None
-    if method == "blend":
-        return TemporalBlend(strength)
-    raise ValueError(f"temporal method {method!r} is not one of {', '.join(TEMPORAL_METHODS)} (--temporal)")
+@dataclass(frozen=True)
+class TemporalMethod:
+    # strength in [0, 1) -> a fresh filter for one clip (None: the outputs are kept as they are).
+    factory: Callable[[float], Optional[TemporalFilter]]
+    description: str
 
 
-__all__ = ["TemporalBlend", "make_temporal", "TEMPORAL_METHODS"]
+TEMPORAL_METHODS: dict[str, TemporalMethod] = {
+    "none": TemporalMethod(lambda strength: None, "each frame as the network made it"),
+    "blend": TemporalMethod(TemporalBlend, "carry the warped previous output over where the "
+                                           "input's optical flow is reliable"),
+}
+
+
+def describe_methods() -> str:
+    """'none (...); blend (...)' for help texts and the API schema."""
+    return "; ".join(f"{name} ({m.description})" for name, m in TEMPORAL_METHODS.items())
+
+
+def make_temporal(method: str, strength: float) -> Optional[TemporalFilter]:
+    """A fresh filter of ``method`` for one clip (None for "none")."""
+    if method not in TEMPORAL_METHODS:
+        raise ValueError(f"temporal method {method!r} is not one of {', '.join(TEMPORAL_METHODS)} "
+                         f"(--temporal)")
+    return TEMPORAL_METHODS[method].factory(strength)
+
+
+__all__ = ["TemporalFilter", "TemporalBlend", "TemporalMethod", "TEMPORAL_METHODS", "make_temporal",
+           "describe_methods"]
