@@ -71,6 +71,9 @@ FLAGS: dict[str, tuple[str, type, str]] = {
                                    "checkpoint dir); its architecture is used, optimisers start fresh"),
     "feature_matching": ("feature_matching_weight", float,
                          "weight of the feature-matching loss on D's activations (pix2pixHD: 10; 0: off)"),
+    "d_augment": ("d_augment", str, "paired differentiable augmentation of what D sees: a comma list "
+                                    "of translation, cutout, color (needs kornia; '' off)"),
+    "r1": ("r1_weight", float, "R1 gradient penalty weight on D's real pairs (0: off)"),
     "max_time": ("max_time", duration, "stop cleanly after this long, e.g. 3600, 90m, 2h30m"),
     "tensorboard": ("tensorboard", str, "auto (when installed), on or off"),
     "wandb": ("wandb_project", str, "Weights & Biases project to log to (off when empty)"),

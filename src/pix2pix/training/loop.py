@@ -177,7 +177,12 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                           perceptual_weight=cfg.perceptual_weight, shift_weight=cfg.shift_weight,
                           teacher_weight=cfg.distill.teacher_weight if teacher is not None else 0.0,
                           feature_weight=cfg.distill.feature_weight if teacher is not None else 0.0,
-                          feature_matching_weight=cfg.feature_matching_weight)
+                          feature_matching_weight=cfg.feature_matching_weight, r1_weight=cfg.r1_weight)
+    augment = None
+    if cfg.d_augment:
+        from .augment import PairAugment
+
+        augment = PairAugment(cfg.d_augment).to(device).train()
     perceptual = None
     if cfg.perceptual_weight > 0:
         from .perceptual import build_perceptual
@@ -303,7 +308,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             # (c) D step, G step, weight average
             metrics = train_step(g_run, d_run, opt_g, opt_d, real_a, real_b, step_cfg, scaler=scaler,
                                  frozen_discriminator=d_frozen, perceptual=perceptual,
-                                 distill=distill)
+                                 distill=distill, augment=augment)
             if ema is not None:
                 ema.update(generator, step)
             # Accumulated on the device: no host sync per step on a GPU.
