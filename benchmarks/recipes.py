@@ -46,7 +46,11 @@ COLUMNS = ("l1", "psnr", "ssim", "lpips", "lpips_vgg")
 # with --candidate NAME=OVERRIDES,...).
 DEFAULT_CANDIDATES = "paper,modern,paper+perceptual"
 EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
-         "paper+resize": ("paper", ["model.upsample=resize"])}
+         "paper+resize": ("paper", ["model.upsample=resize"]),
+         # The next-leap candidates, each alone on top of modern.
+         "modern+augment": ("modern", ["d_augment=translation,cutout,color"]),
+         "modern+r1": ("modern", ["r1_weight=0.1"]),
+         "modern+msfm": ("modern", ["model.discriminator=multiscale", "feature_matching_weight=10"])}
 
 
 def candidate_overrides(name: str) -> list[str]:
