@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -21,22 +22,33 @@ from .recipes import DEFAULT_RECIPE, recipe_overrides
 from .data import Jitter, PairedDataset, scan_pairs
 from .data.examples import make_example
 from .inference.translator import Translator
-from .metrics.quality import evaluate, l1
+from .metrics.quality import Evaluator, evaluate, l1
 from .training import train
 from .training.tracking import save_grid
 
 log = logging.getLogger(__name__)
 
 
-def baselines(train_set: PairedDataset, test_set: PairedDataset) -> dict[str, float]:
-    """Held-out L1 of two trivial predictors: the input itself, and the mean training target colour."""
+def baselines(train_set: PairedDataset, test_set: PairedDataset,
+              lpips: Optional[Evaluator] = None) -> dict[str, float]:
+    """Held-out L1 of two trivial predictors: the input itself, and the mean training target colour
+    (and their LPIPS as ``identity_lpips``/``mean_colour_lpips`` when ``lpips`` can score it)."""
     mean = torch.stack([train_set[i]["target"].mean(dim=(1, 2)) for i in range(len(train_set))]).mean(0)
     ident, const = 0.0, 0.0
+    evs = {}
+    if lpips is not None and "lpips" not in lpips.skipped:
+        evs = {"identity": Evaluator(("lpips",)), "mean_colour": Evaluator(("lpips",))}
     for i in range(len(test_set)):
         item = test_set[i]
+        flat = mean[:, None, None].expand_as(item["target"])
         ident += l1(item["input"], item["target"])
-        const += l1(mean[:, None, None].expand_as(item["target"]), item["target"])
-    return {"identity": ident / len(test_set), "mean_colour": const / len(test_set)}
+        const += l1(flat, item["target"])
+        if evs:
+            evs["identity"].add(item["input"][None], item["target"][None])
+            evs["mean_colour"].add(flat[None], item["target"][None])
+    out = {"identity": ident / len(test_set), "mean_colour": const / len(test_set)}
+    out.update({f"{k}_lpips": ev.result()["lpips"] for k, ev in evs.items()})
+    return out
 
 
 # `pix2pix train`'s default recipe (its perceptual loss uses the backbone shipped in the package).
@@ -80,8 +92,11 @@ def run_demo(out: str | Path = "demo", *, steps: int = 1200, size: int = 128, se
     test_set = PairedDataset(scan_pairs(data, "test"), jitter=jitter, train=False)
     train_set = PairedDataset(scan_pairs(data, "train"), jitter=jitter, train=False)
     translator = Translator.from_pretrained(run_dir, device=device)
-    scores = evaluate(translator, test_set, metrics=("l1", "psnr"))
-    base = baselines(train_set, test_set)
+    # LPIPS when its weights are installed (`make setup` converts them; `pix2pix evaluate
+    # --install-lpips`), else the demo reports L1 and PSNR and says how to get LPIPS.
+    evaluator = Evaluator(("l1", "psnr", "lpips"), device=translator.device)
+    scores = evaluate(translator, test_set, evaluator=evaluator)
+    base = baselines(train_set, test_set, evaluator)
 
     picks = [test_set[i] for i in torch.linspace(0, len(test_set) - 1, 6).long().tolist()]
     inputs = torch.stack([p["input"] for p in picks])
