@@ -71,6 +71,7 @@ def _commands(i: dict) -> list[tuple[list, str | None]]:
         (["data", "edges", i["photos"], "--out", r / "edges", "--size", "128"], None),
         (["data", "edges", i["photos"], "--out", r / "hed", "--size", "128", "--detector", "hed"], "hed"),
         (["train", "--data", i["data"], "--out", r / "run", *tiny], None),
+        (["train", "--data", i["data"], "--out", r / "run-aug", *tiny, "--d-augment", "translation"], "augment"),
         (["translate", "--model", i["model"], i["image"], "--out", r / "out"], None),
         (["evaluate", "--model", i["model"], "--data", i["data"], "--split", "val", "--device", "cpu"], None),
         (["export", "--model", i["model"], "--out", r / "m.onnx"], "export"),
@@ -80,7 +81,8 @@ def _commands(i: dict) -> list[tuple[list, str | None]]:
 
 
 def test_every_command_with_only_the_core_installed(core_python, inputs):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH="")
+    # This checkout's source first (the core venv's editable install may point at another copy).
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"))
 
     def run(item):
         args, _ = item
