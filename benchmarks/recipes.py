@@ -166,6 +166,7 @@ def main() -> int:
     p.add_argument("--timing-steps", type=int, default=4, help="steps per timing round")
     p.add_argument("--work", default="bench-recipes", help="folder for datasets and runs")
     p.add_argument("--json", default=None, help="write all figures here")
+    p.add_argument("--reference", default="paper", help="the row the Δ columns compare against")
     p.add_argument("--table", default=None, metavar="A.json,B.json",
                    help="only print the combined table of earlier runs (e.g. one per example, run in parallel)")
     args = p.parse_args()
@@ -179,7 +180,7 @@ def main() -> int:
         merged = dict(parts[0], examples=examples,
                       total_s=max(r.get("total_s", 0) for r in parts),
                       load_start=[max(r["load_start"][0] for r in parts)])
-        print(table(merged))
+        print(table(merged, args.reference))
         return 0
 
     torch.set_num_threads(args.threads)
@@ -253,16 +254,16 @@ def _fmt(values: list[float], digits: int) -> str:
     return f"{mean:.{digits}f} ± {(max(values) - min(values)) / 2:.{digits}f}"
 
 
-def table(results: dict) -> str:
+def table(results: dict, reference: str = "paper") -> str:
     """One markdown table: baselines, then each candidate's mean ± spread over seeds, and its
-    change against paper of the same seed (mean over seeds; [worst seed] in brackets)."""
+    change against ``reference`` of the same seed (mean over seeds; [worst seed] in brackets)."""
     lines = [f"Equal-compute ablation: {results['budget_s']:.0f} CPU-s of training per candidate per "
              f"example (step budget = budget / interleaved median CPU time per step), "
              f"{results['generator']} width {results['base_channels']} at "
              f"{results['size']}², batch per recipe, {results['threads']} thread(s), CPU {results['cpu']}, "
              f"load avg {results['load_start'][0]:.1f} at start, total {results.get('total_s', 0) / 60:.0f} min.",
              "", "| example | recipe | seeds | steps | L1 ↓ | PSNR ↑ | SSIM ↑ | LPIPS-alex ↓ | LPIPS-vgg ↓ "
-             "| ΔL1 vs paper | ΔLPIPS-alex | ΔLPIPS-vgg |",
+             f"| ΔL1 vs {reference} | ΔLPIPS-alex | ΔLPIPS-vgg |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     digits = {"l1": 4, "psnr": 2, "ssim": 3, "lpips": 4, "lpips_vgg": 4}
     for example, ex in results["examples"].items():
@@ -272,7 +273,7 @@ def table(results: dict) -> str:
         runs: dict[str, dict[int, dict]] = {}
         for key, c in ex["candidates"].items():
             runs.setdefault(key.split("@")[0], {})[int(c.get("seed", 0))] = c
-        paper = runs.get("paper", {})
+        paper = runs.get(reference, {})
         for name, by_seed in runs.items():
             cells = [_fmt([c[m] for c in by_seed.values()], digits[m]) if all(m in c for c in by_seed.values())
                      else "–" for m in COLUMNS]
@@ -280,7 +281,7 @@ def table(results: dict) -> str:
             for m in ("l1", "lpips", "lpips_vgg"):
                 rel = [100 * (c[m] / paper[sd][m] - 1) for sd, c in by_seed.items()
                        if sd in paper and m in c and m in paper[sd]]
-                if name == "paper" or not rel:
+                if name == reference or not rel:
                     deltas.append("")
                 else:
                     worst = max(rel)
