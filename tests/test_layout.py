@@ -106,3 +106,35 @@ def test_inference_serve_export_do_not_import_training():
 
 def test_find_cycles_detects_a_circle():
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def private_imports(source: str, project_modules: set[str]) -> list[str]:
+    """Private names (``_x``) one module takes from another: ``from m import _x`` or ``m._x``."""
+    tree = ast.parse(source)
+    found, aliases = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(PACKAGE)):
+            for a in node.names:
+                if a.name.startswith("_") and not a.name.startswith("__"):
+                    found.append(a.name)
+                aliases.add(a.asname or a.name)
+        elif isinstance(node, ast.Import):
+            aliases.update(a.asname or a.name for a in node.names if a.name in project_modules)
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in aliases and node.attr.startswith("_")
+                and not node.attr.startswith("__")):
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_private_name_crosses_modules():
+    modules = {module_name(p) for p in SRC.rglob("*.py")}
+    bad = {module_name(p): names for p in SRC.rglob("*.py")
+           if (names := private_imports(p.read_text(), modules))}
+    assert not bad, f"private names used outside their module: {bad}"
+
+
+def test_private_imports_sees_both_forms():
+    src = "from .a import _x, y\nfrom . import b\nb._z()\nimport os\nos._exit\n"
+    assert private_imports(src, set()) == ["_x", "b._z"]

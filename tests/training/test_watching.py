@@ -132,9 +132,11 @@ def test_nan_loss_stops_without_saving_and_keeps_last_good_checkpoint(tiny_datas
     monkeypatch.setattr(loop_module, "train_step", poisoned)
     run_dir = tmp_path / "nan"
     with pytest.raises(TrainingDiverged, match=r"loss/g_l1 became NaN or inf between steps 3 and 4.*"
-                                               r"The last good checkpoint \(step 2\) is kept"):
+                                               r"The last good checkpoint \(step 2\) is kept") as err:
         train(cfg_for(tiny_dataset, run_dir, max_steps=10, log_every=5, sample_every=100,
                       checkpoint_every=2, tensorboard="off"), progress=False)
+    result = err.value.result
+    assert result.stopped == "diverged" and result.step == 4 and result.checkpoint.name == "step_00000002"
     assert json.loads((run_dir / "latest.json").read_text())["step"] == 2
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step_00000002"]
     assert json.loads((run_dir / "status.json").read_text())["state"] == "diverged"
@@ -150,6 +152,7 @@ def test_max_time_stops_cleanly_then_resumes(tiny_dataset, tmp_path):
                 progress=False)
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "stopped (max_time)" and status["step"] == 1
+    assert run.stopped == "time_limit" and run.step == 1 and run.resumable
     assert json.loads((run / "latest.json").read_text())["step"] == 1
     train(cfg_for(tiny_dataset, tmp_path / "t", max_steps=3, tensorboard="off"), resume=True, progress=False)
     assert [x["step"] for x in read_lines(run)] == [1, 2, 3]

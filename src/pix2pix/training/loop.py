@@ -332,11 +332,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                         status["state"] = "diverged"
                         report()
                         tracker.close()
-                    error = _diverged(metrics, step, good_step, last_saved, run_dir, ctx)
-                    error.result = TrainResult(
-                        run_dir, step, total, "diverged", metrics=values,
-                        checkpoint=checkpoint_dir(run_dir, last_saved) if last_saved is not None else None)
-                    raise error
+                    raise _diverged(metrics, step, good_step, last_saved, run_dir, ctx,
+                                    TrainResult(run_dir, step, total, "diverged", metrics=values))
                 good_step = step
                 if stop_sig and not signals:
                     signals.append(signal.SIGTERM)  # another process was signalled
@@ -424,13 +421,16 @@ def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, d
 
 
 def _diverged(metrics: dict, step: int, good_step: int, last_saved: Optional[int], run_dir: Path,
-              ctx: DistContext) -> TrainingDiverged:
+              ctx: DistContext, result: TrainResult) -> TrainingDiverged:
     bad = [k for k, v in metrics.items() if not torch.isfinite(v).all()]
     where = f"at step {step}" if good_step == step - 1 else f"between steps {good_step + 1} and {step}"
     kept = (f"The last good checkpoint (step {last_saved}) is kept in {run_dir}; continue from it with "
             f"--resume and a lower --lr" if last_saved is not None else
             "No checkpoint had been written yet")
     names = ", ".join(bad) if bad else "a loss"
-    return TrainingDiverged(f"{names} became NaN or inf {where}{' on some process' if ctx.distributed else ''}; "
-                            f"training stopped without saving. {kept}. Check the data for bad "
-                            f"values, or try --precision fp32 / a lower --lr")
+    error = TrainingDiverged(f"{names} became NaN or inf {where}{' on some process' if ctx.distributed else ''}; "
+                             f"training stopped without saving. {kept}. Check the data for bad "
+                             f"values, or try --precision fp32 / a lower --lr")
+    error.result = dataclasses.replace(
+        result, checkpoint=checkpoint_dir(run_dir, last_saved) if last_saved is not None else None)
+    return error

@@ -13,8 +13,9 @@ StopReason = Literal["finished", "max_steps", "time_limit", "interrupted", "dive
 
 @dataclass(frozen=True)
 class TrainResult:
-    """The outcome of ``train()``. Resumable unless ``stopped`` is "finished" or "max_steps"
-    (``pix2pix train --resume --out RUN_DIR``).
+    """The outcome of ``train()``. ``resumable`` runs stopped early with a checkpoint at ``step``
+    (``pix2pix train --resume --out RUN_DIR`` continues them); a diverged one resumes from its last
+    good ``checkpoint``, with a lower lr.
 
     It also behaves as the run directory's path (``os.fspath``, ``result / "metrics.jsonl"``,
     ``str``), as ``train()``'s return value was before this class existed.
@@ -33,6 +34,7 @@ class TrainResult:
 
     @property
     def resumable(self) -> bool:
+        """Stopped early (time budget, signal) with its state saved at ``step``."""
         return self.stopped in ("time_limit", "interrupted")
 
     def __fspath__(self) -> str:

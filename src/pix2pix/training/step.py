@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .losses import (as_outputs, discriminator_loss, feature_matching_loss, generator_adversarial_loss,
+from .losses import (DOutput, as_outputs, discriminator_loss, feature_matching_loss, generator_adversarial_loss,
                      l1_loss)
 from ..models.layers import set_requires_grad
 from .distill import DistillTargets, attention_loss
@@ -72,6 +72,26 @@ def shift_equivariance_loss(generator: nn.Module, real_a: torch.Tensor, fake_b: 
     ys, xs = slice(max(0, -dy) + m, h - max(0, dy) - m), slice(max(0, -dx) + m, w - max(0, dx) - m)
     ys_b, xs_b = slice(ys.start + dy, ys.stop + dy), slice(xs.start + dx, xs.stop + dx)
     return (shifted_out[..., ys, xs].float() - fake_b[..., ys_b, xs_b].float()).abs().mean()
+
+
+def _judge_fake(discriminator: nn.Module, real_a: torch.Tensor, real_b: torch.Tensor,
+                fake_b: torch.Tensor, cfg: StepConfig,
+                augment: Optional[nn.Module] = None) -> tuple[DOutput, Optional[torch.Tensor]]:
+    """D's logits on the fake pair for G's step, and the feature-matching loss (None when off):
+    D's activations on the real pair are the targets, computed without a graph. ``augment``
+    transforms what D sees (with feature matching, one draw for the fake and the real pair)."""
+    fake_in = _d_input(real_a, fake_b, cfg.conditional)
+    if cfg.feature_matching_weight <= 0:
+        return discriminator(augment(fake_in) if augment is not None else fake_in), None
+    real_in = _d_input(real_a, real_b, cfg.conditional)
+    if augment is not None:
+        # One draw over [fake | real] channels: feature matching compares like with like.
+        both = augment(torch.cat([fake_in, real_in], dim=1))
+        fake_in, real_in = both[:, :fake_in.shape[1]], both[:, fake_in.shape[1]:]
+    pred_fake, feats_fake = discriminator(fake_in, features=True)
+    with torch.no_grad():
+        _, feats_real = discriminator(real_in.detach(), features=True)
+    return pred_fake, feature_matching_loss(feats_fake, feats_real)
 
 
 def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
@@ -149,23 +169,10 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
     with amp:
         loss_g = torch.zeros((), device=real_a.device)
         if use_gan:
-            fake_in = _d_input(real_a, fake_b, cfg.conditional)
-            real_in = _d_input(real_a, real_b, cfg.conditional)
-            if augment is not None and cfg.feature_matching_weight > 0:
-                # One draw over [fake | real] channels: feature matching compares like with like.
-                both = augment(torch.cat([fake_in, real_in], dim=1))
-                fake_in, real_in = both[:, :fake_in.shape[1]], both[:, fake_in.shape[1]:]
-            elif augment is not None:
-                fake_in = augment(fake_in)
-            if cfg.feature_matching_weight > 0:
-                pred_fake, feats_fake = d_for_g(fake_in, features=True)
-                with torch.no_grad():
-                    _, feats_real = d_for_g(real_in.detach(), features=True)
-                g_fm = feature_matching_loss(feats_fake, feats_real)
+            pred_fake, g_fm = _judge_fake(d_for_g, real_a, real_b, fake_b, cfg, augment)
+            if g_fm is not None:
                 loss_g = loss_g + cfg.feature_matching_weight * g_fm
                 metrics["loss/g_feature_matching"] = g_fm.detach()
-            else:
-                pred_fake = d_for_g(fake_in)
             g_gan = generator_adversarial_loss(cfg.gan_mode, pred_fake)
             loss_g = loss_g + cfg.gan_weight * g_gan
             metrics["loss/g_gan"] = g_gan.detach()
