@@ -101,3 +101,17 @@ def test_r1_is_zero_for_a_flat_discriminator_and_changes_d_gradients():
         grads.append(torch.cat([p.grad.flatten() for p in d.parameters()]))
     assert "loss/d_r1" not in metrics[0] and metrics[1]["loss/d_r1"] > 0
     assert not torch.allclose(grads[0], grads[1])
+
+
+def test_feature_matching_under_augmentation_compares_one_draw():
+    """With feature matching, the fake and the real pair get the same draw: a fake equal to the
+    target then matches exactly, as it does without augmentation."""
+    from pix2pix.training.step import _judge_fake
+
+    cfg = StepConfig(feature_matching_weight=10.0)
+    d = build_discriminator(ModelConfig(discriminator="multiscale", d_base_channels=8))
+    a, b = _image(11, n=2, size=128), _image(12, n=2, size=128)
+    torch.manual_seed(0)
+    _, same = _judge_fake(d, a, b, b.clone(), cfg, PairAugment("translation,cutout,color"))
+    _, other = _judge_fake(d, a, b, _image(13, n=2, size=128), cfg, PairAugment("translation,cutout,color"))
+    assert same.item() == pytest.approx(0.0, abs=1e-6) and other.item() > 0
