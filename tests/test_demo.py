@@ -38,7 +38,7 @@ def test_maps_example_split_is_geographic(demo_dir):
 
 
 @pytest.mark.slow
-def test_short_demo_runs_end_to_end(demo_dir):
+def test_short_demo_runs_end_to_end(demo_dir, lpips_weights):
     tmp_path, _ = demo_dir
     # A generous time cap: the step count must not depend on how loaded the machine is.
     result = run_demo(tmp_path, steps=30, progress=False, device="cpu", max_time=3600)
@@ -51,3 +51,6 @@ def test_short_demo_runs_end_to_end(demo_dir):
     assert run_cfg["model"]["upsample"] == "resize" and run_cfg["max_time"] is not None
     # Even 30 steps beat copying the input through (a different colour scheme entirely).
     assert saved["test"]["l1"] < saved["baselines_l1"]["identity"]
+    # LPIPS beside L1, for the model and both baselines (the weights are installed here).
+    assert 0 < saved["test"]["lpips"] < 1.5
+    assert {"identity_lpips", "mean_colour_lpips"} <= set(saved["baselines_l1"])

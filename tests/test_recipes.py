@@ -8,7 +8,7 @@ from torch import nn
 
 from pix2pix.cli import build_parser
 from pix2pix.cli.train import build_config
-from pix2pix.config import ModelConfig, TrainConfig, to_dict
+from pix2pix.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from pix2pix.models import GENERATORS, apply_spectral_norm, build_discriminator, build_generator
 from pix2pix.models.unet import up_layers
 from pix2pix.recipes import DEFAULT_RECIPE, RECIPES
@@ -128,12 +128,13 @@ def _cli(*argv):
 
 
 def test_recipes_are_presets_that_options_refine():
-    # paper: the defaults, in fp32 (the default precision is auto).
+    # paper: the defaults, in fp32 (the default precision is auto: bf16 where native).
     assert RECIPES["paper"].overrides == ("precision=fp32",)
     assert TrainConfig().precision == "auto"
-    assert to_dict(_cli("--recipe", "paper")) == {**to_dict(TrainConfig(data=_cli().data)), "precision": "fp32"}
-    # A plain `pix2pix train` is the default recipe.
-    assert to_dict(_cli()) == to_dict(_cli("--recipe", DEFAULT_RECIPE))
+    assert to_dict(_cli("--recipe", "paper")) == {**to_dict(TrainConfig(data=DataConfig(root="d"))),
+                                                   "precision": "fp32"}
+    # No --recipe: `pix2pix train` uses the default recipe, and it is not the paper's.
+    assert to_dict(_cli()) == to_dict(_cli("--recipe", DEFAULT_RECIPE)) != to_dict(_cli("--recipe", "paper"))
     modern = _cli("--recipe", "modern")
     assert modern.model.upsample == "resize" and modern.perceptual_weight > 0 and modern.ema > 0
     # The run's own options win over the recipe.

@@ -158,6 +158,14 @@ class TrainConfig:
     perceptual_weight: float = 0.0
     perceptual_net: str = "alex"
     d_lr_mult: float = 1.0
+    # Fine-tuning: start from this model's weights (a pretrained, run or checkpoint directory; ""
+    # is a fresh start). Only weights carry over; optimisers and schedule start fresh.
+    init_from: str = ""
+    # Discriminator regularisers (off: the paper's). d_augment: paired differentiable augmentation
+    # of every pair D sees, a comma list of translation, cutout, color (training/augment.py; needs
+    # kornia). r1_weight: R1 gradient penalty gamma on real pairs.
+    d_augment: str = ""
+    r1_weight: float = 0.0
     distill: DistillConfig = field(default_factory=DistillConfig)
 
     @property
@@ -180,7 +188,7 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be in [0, 1) (Adam's decay rates)")
         check_discriminator_size(self.model, self.data.image_size)
         for name in ("epochs", "decay_epochs", "l1_weight", "gan_weight", "perceptual_weight",
-                     "shift_weight", "feature_matching_weight"):
+                     "shift_weight", "feature_matching_weight", "r1_weight"):
             check_positive(name, getattr(self, name), allow_zero=True)
         if self.feature_matching_weight > 0 and self.gan_weight == 0:
             raise ValueError(f"feature_matching_weight={self.feature_matching_weight} needs the "

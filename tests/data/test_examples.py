@@ -11,7 +11,7 @@ from pix2pix.data.prepare import inspect_dataset
 from pix2pix.util.imageio import read_image
 
 
-@pytest.fixture(scope="module", params=["edges2photos", "gray2color"])
+@pytest.fixture(scope="module", params=["edges2photos", "gray2color", "sketch2photo", "inpaint"])
 def example(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param)
     return request.param, out, make_example(request.param, out, size=64)
@@ -48,14 +48,19 @@ def test_example_pairs_are_what_they_claim(example):
             luma = b @ np.float32([0.299, 0.587, 0.114])
             assert np.abs(a - luma[:, :, None]).mean() < 0.03  # A is B's gray (JPEG aside)
             assert np.abs(a[:, :, 0] - a[:, :, 2]).max() < 0.05
-        else:
-            assert (a > 0.8).mean() > 0.75 and (a < 0.3).mean() > 0.005  # dark lines on white
+        elif name == "inpaint":
+            hole = (a > 0.98).all(axis=2) & ~(b > 0.98).all(axis=2)  # white in A, not white in B
+            assert 0.05 < hole.mean() < 0.45  # 10-30 % of the tile, give or take JPEG and white skies
+            keep = ~(a > 0.98).all(axis=2)
+            assert np.median(np.abs(a[keep] - b[keep])) < 0.02  # elsewhere A is B (JPEG rings at hole edges)
+        else:  # edges2photos, sketch2photo: dark strokes on white
+            assert (a > 0.8).mean() > 0.6 and (a < 0.5).mean() > 0.005
 
 
 def test_example_list_cli():
     res = subprocess.run([sys.executable, "-m", "pix2pix", "data", "example", "--list"], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0
-    for name in ("maps", "relief", "edges2photos", "gray2color"):
+    for name in EXAMPLES:
         assert f"{name}: " in res.stdout
-    assert res.stdout.count("licence:") == 4
+    assert res.stdout.count("licence:") == len(EXAMPLES)

@@ -28,11 +28,14 @@ def run(args: argparse.Namespace) -> int:
     capped = f" (time cap: {r['steps_planned']} planned)" if r["steps"] < r["steps_planned"] else ""
     print(f"\n{r['steps']} steps{capped}, {r['seconds']:.0f} s in all ({r['data_seconds']:.0f} s of data setup)")
     print(f"held-out test band ({r['test_pairs']} tiles, trained on {r['train_pairs']}):")
-    print(f"  pix2pix          L1 {t['l1']:.4f}   PSNR {t['psnr']:.2f} dB")
-    print(f"  output = input   L1 {b['identity']:.4f}")
+    lp = (lambda v: f"   LPIPS {v:.4f}") if "lpips" in t else (lambda v: "")
+    print(f"  pix2pix          L1 {t['l1']:.4f}{lp(t.get('lpips'))}   PSNR {t['psnr']:.2f} dB")
+    print(f"  output = input   L1 {b['identity']:.4f}{lp(b.get('identity_lpips'))}")
     margin = 100 * (1 - t["l1"] / b["mean_colour"])
-    print(f"  mean map colour  L1 {b['mean_colour']:.4f}   (pix2pix {abs(margin):.0f}% "
-          f"{'below' if margin >= 0 else 'above'} it)")
+    print(f"  mean map colour  L1 {b['mean_colour']:.4f}{lp(b.get('mean_colour_lpips'))}   (pix2pix "
+          f"{abs(margin):.0f}% {'below' if margin >= 0 else 'above'} it in L1)")
+    if "lpips" not in t:
+        print("  (LPIPS: its weights are not installed; `pix2pix evaluate --install-lpips` converts them)")
     print(f"side by side (input | output | target): {r['grid']}")
     print(f"metrics: {args.out}/metrics.json   model: {r['run_dir']}")
     import os

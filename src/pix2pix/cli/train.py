@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -68,8 +69,13 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "upsample": ("model.upsample", str, "decoder upsampling: transpose (paper) or resize (no checkerboard)"),
     "perceptual_weight": ("perceptual_weight", float, "weight of the perceptual loss (0: off, as in the paper)"),
     "d_lr_mult": ("d_lr_mult", float, "D learning rate = lr * this (two time-scale update rule)"),
+    "init_from": ("init_from", str, "fine-tune: start from this model's weights (pretrained, run or "
+                                   "checkpoint dir); its architecture is used, optimisers start fresh"),
     "feature_matching": ("feature_matching_weight", float,
                          "weight of the feature-matching loss on D's activations (pix2pixHD: 10; 0: off)"),
+    "d_augment": ("d_augment", str, "paired differentiable augmentation of what D sees: a comma list "
+                                    "of translation, cutout, color (needs kornia; '' off)"),
+    "r1": ("r1_weight", float, "R1 gradient penalty weight on D's real pairs (0: off)"),
     "max_time": ("max_time", duration, "stop cleanly after this long, e.g. 3600, 90m, 2h30m"),
     "tensorboard": ("tensorboard", str, "auto (when installed), on or off"),
     "wandb": ("wandb_project", str, "Weights & Biases project to log to (off when empty)"),
@@ -78,9 +84,10 @@ FLAGS: dict[str, tuple[str, type, str]] = {
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a generator on a paired dataset",
-                       description="Train a pix2pix generator. Precedence: defaults < --recipe < --config file "
-                                   "< options < --set overrides. With --resume the run's saved "
-                                   "config is the starting point.")
+                       description="Train a pix2pix generator. Precedence: defaults < --recipe "
+                                   f"(default: {recipes.DEFAULT_RECIPE}) < --config file < options < --set "
+                                   "overrides. With --resume the run's saved config is the "
+                                   "starting point.")
     add_options(p)
     p.set_defaults(run=run)
 
@@ -117,8 +124,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_config(args: argparse.Namespace, base=None):
-    """The run's TrainConfig: ``base`` (default: the defaults) < --config < options < --set; with
-    --resume, the run's saved config instead of ``base``."""
+    """The run's TrainConfig: ``base`` (default: the defaults) < --recipe < --config < options <
+    --set; with --resume, the run's saved config instead of ``base``. Without ``base`` and
+    --resume, a missing --recipe means ``DEFAULT_RECIPE`` (``pix2pix train``'s default)."""
     from ..config import TrainConfig, apply_overrides, from_dict, load_config_file, merge
 
     cfg = base if base is not None else TrainConfig()
@@ -135,6 +143,12 @@ def build_config(args: argparse.Namespace, base=None):
     recipe = args.recipe or (recipes.DEFAULT_RECIPE if base is None and not args.resume else None)
     if recipe:
         cfg = apply_overrides(cfg, recipes.recipe_overrides(recipe))
+    if args.init_from and not args.resume:
+        # Fine-tuning: the generator's architecture comes from the model started from (over the
+        # recipe's), so only options that ask for another one can make it mismatch.
+        from ..training.init import adopt_architecture
+
+        cfg = dataclasses.replace(cfg, model=adopt_architecture(cfg.model, args.init_from))
     if args.config:
         cfg = merge(cfg, load_config_file(args.config))
     if args.objective:

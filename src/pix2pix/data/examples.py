@@ -207,15 +207,16 @@ def _photo_credits() -> list[str]:
 
 
 def make_photo_pairs(out: Path, kind: str, *, size: int = 256, seed: int = 0) -> dict:
-    """edges -> photo (``kind="edges"``, Canny) or gray -> colour (``"gray"``) from the shipped photos.
+    """edges -> photo (``kind="edges"``, Canny), gray -> colour (``"gray"``), pencil sketch -> photo
+    (``"sketch"``, XDoG) or inpainting (``"holes"``: holes filled white -> photo) from the shipped photos.
 
     Photos are scaled down so their short side is at most twice the tile, then cut into ``size`` px
     tiles every half tile; the split is by photo (10 % val, 10 % test), so no held-out photo is
     seen in training. Written as JPEG (quality 95), like the paper's datasets, to stay small.
     """
-    from .pairmakers import CannyEdges, Grayscale, Tiling, make_pairs
+    from .pairmakers import CannyEdges, Grayscale, Holes, Tiling, XdogSketch, make_pairs
 
-    maker = {"edges": CannyEdges(), "gray": Grayscale()}[kind]
+    maker = {"edges": CannyEdges(), "gray": Grayscale(), "sketch": XdogSketch(), "holes": Holes()}[kind]
     tiling = Tiling(size=size, stride=size // 2, short_side=2 * size)
     result = make_pairs([p.path for p in example_photos()], out, maker, tiling=tiling, seed=seed,
                         ext=".jpg", quality=95)
@@ -270,6 +271,28 @@ EXAMPLES: dict[str, Example] = {
         licence=PHOTO_LICENCE,
         package="scikit-image scikit-learn",
         make=lambda out, **kw: make_photo_pairs(out, "gray", **kw),
+        credits=_photo_credits,
+    ),
+    "sketch2photo": Example(
+        name="sketch2photo",
+        description="pencil sketch (XDoG, soft gray strokes on white) -> colour photo, from the same "
+                    "photos as edges2photos; split by photo",
+        source="photographs shipped in the scikit-image and scikit-learn wheels, and in the Debian "
+               "wallpaper packages when installed; each photo's author and licence are listed below",
+        licence=PHOTO_LICENCE,
+        package="scikit-image scikit-learn",
+        make=lambda out, **kw: make_photo_pairs(out, "sketch", **kw),
+        credits=_photo_credits,
+    ),
+    "inpaint": Example(
+        name="inpaint",
+        description="photo with holes (rectangles and brush strokes over 10-30 % of the tile, filled "
+                    "white) -> the whole photo (inpainting), from the same photos; split by photo",
+        source="photographs shipped in the scikit-image and scikit-learn wheels, and in the Debian "
+               "wallpaper packages when installed; each photo's author and licence are listed below",
+        licence=PHOTO_LICENCE,
+        package="scikit-image scikit-learn",
+        make=lambda out, **kw: make_photo_pairs(out, "holes", **kw),
         credits=_photo_credits,
     ),
 }

@@ -142,6 +142,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     # ---- (3) models and optimisers (the same initial weights on every process: same seed).
     generator = build_generator(cfg.model)
     discriminator = build_discriminator(cfg.model)
+    start = None
+    if cfg.init_from and not resume:  # fine-tuning: weights only, before the EMA copies them
+        from .init import init_weights
+
+        start = init_weights(cfg.init_from, cfg.model, generator, discriminator)
     if cfg.sync_batchnorm and ctx.distributed:
         distributed.convert_sync_batchnorm(generator)
         distributed.convert_sync_batchnorm(discriminator)
@@ -165,7 +170,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                         if cfg.distill.feature_weight > 0 else None)
     info = PretrainedInfo(model=cfg.model, direction=cfg.data.direction, image_size=cfg.data.image_size,
                           palette=dataset_palette(train_set) if ctx.main else None,
-                          extra={"distilled_from": cfg.distill.teacher} if teacher is not None else {})
+                          extra={**({"distilled_from": cfg.distill.teacher} if teacher is not None else {}),
+                                 **({"init_from": cfg.init_from} if cfg.init_from else {})})
     if ctx.rank:
         # Dropout differs between processes, as it would between the images of one batch.
         torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank)
@@ -195,7 +201,12 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                           perceptual_weight=cfg.perceptual_weight, shift_weight=cfg.shift_weight,
                           teacher_weight=cfg.distill.teacher_weight if teacher is not None else 0.0,
                           feature_weight=cfg.distill.feature_weight if teacher is not None else 0.0,
-                          feature_matching_weight=cfg.feature_matching_weight)
+                          feature_matching_weight=cfg.feature_matching_weight, r1_weight=cfg.r1_weight)
+    augment = None
+    if cfg.d_augment:
+        from .augment import PairAugment
+
+        augment = PairAugment(cfg.d_augment).to(device).train()
     perceptual = None
     if cfg.perceptual_weight > 0:
         from .perceptual import build_perceptual
@@ -232,6 +243,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     sample_tg = torch.stack([s["target"] for s in fixed]).to(device)
     status = {"state": "running", "step": step, "total_steps": total, "processes": ctx.world,
               "device": str(device), "precision": cfg.precision}
+    if cfg.init_from:  # where the weights started (the resolved model and its digest when new)
+        status["init_from"] = start if start is not None else cfg.init_from
 
     writer = BackgroundWriter()
 
@@ -319,7 +332,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             # (c) D step, G step, weight average
             metrics = train_step(g_run, d_run, opt_g, opt_d, real_a, real_b, step_cfg, scaler=scaler,
                                  frozen_discriminator=d_frozen, perceptual=perceptual,
-                                 distill=distill)
+                                 distill=distill, augment=augment)
             if ema is not None:
                 ema.update(generator, step)
             # Accumulated on the device: no host sync per step on a GPU.

@@ -4,14 +4,61 @@ The distance is LPIPS's with every learned head weight set to 1 (Zhang et al. 20
 features at five ReLUs, unit-normalised over channels, squared differences summed over channels
 and averaged over space, summed over the five taps. It uses only the backbone, not the heads
 that `pix2pix evaluate` scores LPIPS with, so training does not optimise the very numbers the
-held-out table reports. The weights are the ones ``pix2pix evaluate --install-lpips`` converts.
+held-out table reports.
+
+Weights: the AlexNet backbone ships inside the package (``pix2pix/weights/``, fp16 safetensors,
+checked by sha256 at load; made by ``scripts/ship_lpips_backbone.py``), so the default recipe
+trains right after ``pip install`` with no network. VGG16 (``perceptual_net=vgg``) is not shipped
+(58 MB); it is read from the cache that ``pix2pix evaluate --install-lpips`` fills.
 """
 from __future__ import annotations
 
+import hashlib
+from importlib import resources
+from pathlib import Path
+
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from ..metrics.lpips import LPIPS, load_lpips
+
+# net -> (file in pix2pix/weights/, sha256). One home for the shipped file's name and digest.
+SHIPPED: dict[str, tuple[str, str]] = {
+    "alex": ("lpips_alexnet_backbone.fp16.safetensors",
+             "d93885f8cddaacf3e56e26cff299f11449bef45b80ad0c9525e48cad0b933c22"),
+}
+
+
+class ShippedWeightsCorrupt(ValueError):
+    """A weight file inside the package does not match the digest it was shipped with."""
+
+
+def shipped_path(net: str = "alex") -> Path:
+    """Where the packaged backbone of ``net`` lies (inside the installed package)."""
+    return Path(str(resources.files("pix2pix") / "weights" / SHIPPED[net][0]))
+
+
+def load_shipped_backbone(net: str = "alex") -> LPIPS:
+    """The LPIPS network of ``net`` with the packaged backbone (fp16 on disk, fp32 here); its
+    linear heads are left at zero (the perceptual loss does not use them). Reads no cache."""
+    path = shipped_path(net)
+    expected = SHIPPED[net][1]
+    if not path.is_file():
+        raise ShippedWeightsCorrupt(f"{path} is missing from the installed package; reinstall pix2pix "
+                                    f"(the wheel ships it as package data)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise ShippedWeightsCorrupt(f"{path} has sha256 {digest}, expected {expected}: the file is "
+                                    f"damaged or replaced; reinstall pix2pix")
+    model = LPIPS(net)
+    state = {k: v.float() for k, v in load_file(str(path)).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k.startswith("convs.")]
+    if missing or unexpected:
+        raise ShippedWeightsCorrupt(f"{path} is not an LPIPS-{net} backbone: missing {missing[:4]}, "
+                                    f"unexpected {unexpected[:4]}")
+    return model
 
 
 class PerceptualLoss(nn.Module):
@@ -50,9 +97,11 @@ class PerceptualLoss(nn.Module):
 
 
 def build_perceptual(net: str = "alex", *, device: str | torch.device = "cpu") -> PerceptualLoss:
-    """The perceptual loss with its converted weights (raises LPIPSWeightsMissing, which says how
-    to install them, when they are not on this machine)."""
-    return PerceptualLoss(load_lpips(net, device=device))
+    """The perceptual loss: the shipped backbone for ``alex``; for ``vgg`` the converted cache
+    (raises LPIPSWeightsMissing, which says how to install it, when it is not on this machine)."""
+    backbone = load_shipped_backbone(net) if net in SHIPPED else load_lpips(net)
+    return PerceptualLoss(backbone.to(device))
 
 
-__all__ = ["PerceptualLoss", "build_perceptual"]
+__all__ = ["PerceptualLoss", "ShippedWeightsCorrupt", "SHIPPED", "build_perceptual",
+           "load_shipped_backbone", "shipped_path"]

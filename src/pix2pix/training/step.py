@@ -39,6 +39,8 @@ class StepConfig:
     # Weight of the feature-matching loss: L1 between D's activations on real and fake pairs
     # (pix2pixHD; one more D forward, on the real pair, per G step). 0 as in the paper.
     feature_matching_weight: float = 0.0
+    # R1 gradient penalty on D's real pairs (0: off); weight gamma of gamma/2 * |grad D(real)|^2.
+    r1_weight: float = 0.0
 
 
 def _d_input(real_a: torch.Tensor, b: torch.Tensor, conditional: bool) -> torch.Tensor:
@@ -73,15 +75,22 @@ def shift_equivariance_loss(generator: nn.Module, real_a: torch.Tensor, fake_b: 
 
 
 def _judge_fake(discriminator: nn.Module, real_a: torch.Tensor, real_b: torch.Tensor,
-                fake_b: torch.Tensor, cfg: StepConfig) -> tuple[DOutput, Optional[torch.Tensor]]:
+                fake_b: torch.Tensor, cfg: StepConfig,
+                augment: Optional[nn.Module] = None) -> tuple[DOutput, Optional[torch.Tensor]]:
     """D's logits on the fake pair for G's step, and the feature-matching loss (None when off):
-    D's activations on the real pair are the targets, computed without a graph."""
+    D's activations on the real pair are the targets, computed without a graph. ``augment``
+    transforms what D sees (with feature matching, one draw for the fake and the real pair)."""
     fake_in = _d_input(real_a, fake_b, cfg.conditional)
     if cfg.feature_matching_weight <= 0:
-        return discriminator(fake_in), None
+        return discriminator(augment(fake_in) if augment is not None else fake_in), None
+    real_in = _d_input(real_a, real_b, cfg.conditional)
+    if augment is not None:
+        # One draw over [fake | real] channels: feature matching compares like with like.
+        both = augment(torch.cat([fake_in, real_in], dim=1))
+        fake_in, real_in = both[:, :fake_in.shape[1]], both[:, fake_in.shape[1]:]
     pred_fake, feats_fake = discriminator(fake_in, features=True)
     with torch.no_grad():
-        _, feats_real = discriminator(_d_input(real_a, real_b, cfg.conditional), features=True)
+        _, feats_real = discriminator(real_in.detach(), features=True)
     return pred_fake, feature_matching_loss(feats_fake, feats_real)
 
 
@@ -90,7 +99,8 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
                cfg: StepConfig, *, scaler: Optional[torch.amp.GradScaler] = None,
                frozen_discriminator: Optional[nn.Module] = None,
                perceptual: Optional[nn.Module] = None,
-               distill: Optional[DistillTargets] = None) -> dict[str, torch.Tensor]:
+               distill: Optional[DistillTargets] = None,
+               augment: Optional[nn.Module] = None) -> dict[str, torch.Tensor]:
     """Update D then G on ``real_a`` (N, C_in, H, W) -> ``real_b`` (N, C_out, H, W), both in [-1, 1].
 
     ``scaler`` (fp16) scales both losses; it is updated once, after both steps.
@@ -99,6 +109,8 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
     ``perceptual`` (fake, real) -> scalar is added to G's loss times ``cfg.perceptual_weight``.
     ``distill`` (teacher output and feature maps) adds ``teacher_weight * L1(fake, teacher)`` and
     ``feature_weight * attention loss`` to G's loss; D still sees the real target as real.
+    ``augment`` (a PairAugment) transforms every pair D sees, real and fake, in both steps (one
+    draw per image over the pair's channels); G's own losses never see it.
     Returns detached scalar losses keyed like ``loss/g_l1``; reading them is left to the caller so
     that a GPU step does not wait on a host sync.
     """
@@ -130,7 +142,11 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
         with amp:
             real_in = _d_input(real_a, real_b, cfg.conditional)
             fake_in = _d_input(real_a, fake_b.detach(), cfg.conditional)
-            if cfg.fuse_d:
+            if augment is not None:
+                real_in, fake_in = augment(real_in), augment(fake_in)
+            if cfg.r1_weight > 0:
+                real_in = real_in.detach().requires_grad_(True)
+            if cfg.fuse_d and cfg.r1_weight == 0:
                 both = as_outputs(discriminator(torch.cat([real_in, fake_in.to(real_in.dtype)])))
                 pred_real, pred_fake = [p.chunk(2)[0] for p in both], [p.chunk(2)[1] for p in both]
             else:
@@ -138,6 +154,12 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
             loss_real, loss_fake = discriminator_loss(cfg.gan_mode, pred_real, pred_fake)
             # Halved to slow D relative to G (paper, section 3.3).
             loss_d = 0.5 * (loss_real + loss_fake)
+            if cfg.r1_weight > 0:
+                from .augment import r1_penalty
+
+                d_r1 = r1_penalty(as_outputs(pred_real), real_in)
+                loss_d = loss_d + 0.5 * cfg.r1_weight * d_r1
+                metrics["loss/d_r1"] = d_r1.detach()
         backward_step(loss_d, opt_d)
         metrics.update({"loss/d_real": loss_real.detach(), "loss/d_fake": loss_fake.detach()})
 
@@ -147,7 +169,7 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
     with amp:
         loss_g = torch.zeros((), device=real_a.device)
         if use_gan:
-            pred_fake, g_fm = _judge_fake(d_for_g, real_a, real_b, fake_b, cfg)
+            pred_fake, g_fm = _judge_fake(d_for_g, real_a, real_b, fake_b, cfg, augment)
             if g_fm is not None:
                 loss_g = loss_g + cfg.feature_matching_weight * g_fm
                 metrics["loss/g_feature_matching"] = g_fm.detach()

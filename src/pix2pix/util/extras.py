@@ -25,6 +25,7 @@ MODULE_EXTRAS: dict[str, tuple[str, str]] = {
     "h5py": ("hed", "h5py"),
     "tensorboard": ("tensorboard", "tensorboard"),
     "wandb": ("wandb", "wandb"),
+    "kornia": ("augment", "kornia"),
     "scipy": ("test", "scipy"),
 }
 
