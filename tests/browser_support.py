@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
@@ -29,13 +29,15 @@ def need_chromium() -> None:
                     f"{'found' if shutil.which('apt-get') else 'missing'})")
 
 
-def launch_browser() -> Iterator:
-    """A headless Chromium (Playwright Browser) for a fixture to yield; closed afterwards."""
+def launch_browser(args: Optional[list[str]] = None) -> Iterator:
+    """A headless Chromium (Playwright Browser) for a fixture to yield; closed afterwards.
+    ``args`` replaces the usual command-line flags (ARGS) where a test needs others."""
     need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS if args is None else args,
+                              headless=True)
         try:
             yield b
         finally:

@@ -10,7 +10,7 @@ import io
 import numpy as np
 import pytest
 
-from browser_support import ARGS, CHROMIUM, need_chromium
+from browser_support import ARGS, launch_browser
 from pix2pix.export.web import read_model_bytes
 
 from .web_support import IN_SYNC, block_network, export, lively_model, ort_reference, output_pixels
@@ -42,19 +42,11 @@ def write_y4m(path, w: int = 160, h: int = 120, frames: int = 40, fps: int = 20)
 
 @pytest.fixture(scope="module")
 def camera_browser(tmp_path_factory):
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
     clip = tmp_path_factory.mktemp("camera") / "clip.y4m"
     write_y4m(clip)
     args = ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                    f"--use-file-for-fake-video-capture={clip}", "--autoplay-policy=no-user-gesture-required"]
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from launch_browser(args)
 
 
 def reference(folder, rgb: np.ndarray, multiple: int = 128) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_support import ARGS, CHROMIUM, need_chromium
+from browser_support import ARGS, launch_browser
 
 from .web_support import IN_SYNC, block_network, output_pixels
 
@@ -19,15 +19,7 @@ WEBGPU_ARGS = [a for a in ARGS if a != "--disable-gpu"] + [
 
 @pytest.fixture(scope="module")
 def gpu_browser():
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=WEBGPU_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from launch_browser(WEBGPU_ARGS)
 
 
 def test_page_on_webgpu_matches_translate(gpu_browser, tmp_path):
