@@ -15,6 +15,13 @@ from ..export.examples import read_index, stored
 from .errors import ApiError
 
 
+# The error answers these routes give, in the JSON shape every route uses ({"error", "detail"}).
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown model name, or no such example file"},
+    500: {"description": "an unexpected server error (the detail names a log reference)"},
+}
+
+
 def add_examples_routes(app: FastAPI, *, pick: Callable[[Optional[str]], Any]) -> None:
     """``pick(name)`` -> the ServedModel (raising the API's 404 for an unknown name)."""
 
@@ -22,14 +29,15 @@ def add_examples_routes(app: FastAPI, *, pick: Callable[[Optional[str]], Any]) -
         folder = stored(pick(name).source)
         return folder, (read_index(folder) if folder is not None else [])
 
-    @app.get("/api/models/{name}/examples", summary="Held-out examples stored with the model")
+    @app.get("/api/models/{name}/examples", summary="Held-out examples stored with the model",
+             responses=_ERRORS)
     async def list_examples(name: str) -> dict:
         """Inputs from the model's held-out data and their translations (reference outputs), as
         stored in its directory's examples/ folder; an empty list when it has none."""
         return {"examples": entries(name)[1]}
 
     @app.get("/api/models/{name}/examples/{file}", response_class=FileResponse,
-             summary="One stored example image (PNG)")
+             summary="One stored example image (PNG)", responses=_ERRORS)
     async def example_file(name: str, file: str) -> FileResponse:
         folder, known = entries(name)
         names = {e["input"] for e in known} | {e["output"] for e in known if e["output"]}
