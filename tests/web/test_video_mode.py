@@ -92,7 +92,9 @@ def test_camera_frames_flow_follow_and_record(camera_browser, tmp_path):
     with av.open(io.BytesIO(base64.b64decode(data))) as container:
         decoded = sum(1 for _ in container.decode(video=0))
     print(f"\nvideo mode: {frames} frames at {fps} fps, {latency} ms frame to output; recorded {recorded}, decoded {decoded}")
-    assert recorded >= 6 and decoded == recorded
+    # MediaRecorder may still be encoding the frame drawn just before stop(): that last frame can be
+    # missing from the file (seen once in CI: 7 drawn, 6 decoded). Every earlier frame must be there.
+    assert recorded >= 6 and recorded - 1 <= decoded <= recorded
     # The output follows the input: two moments, two different inputs, two different outputs;
     # once stopped, the output is the translation of the frame on the canvas.
     page.locator("#video-stop").click()
