@@ -15,21 +15,13 @@ from PIL import Image
 
 from pix2pix.export.examples import ExampleInput, held_out_inputs, read_index, stored
 
-from .web_support import IN_SYNC, block_network, export, lively_model, output_pixels, stroke
+from .web_support import IN_SYNC, block_network, canvas_pixels, export, lively_model, output_pixels, stroke
 
-INPUT_PIXELS = """() => {
-  const c = document.getElementById('input');
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let s = '';
-  for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode(...d.subarray(i, i + 8192));
-  return [c.width, c.height, btoa(s)];
-}"""
 SWATCHES = "() => [...document.querySelectorAll('#palette .swatch')].map((b) => b.dataset.colour)"
 
 
 def input_pixels(page) -> np.ndarray:
-    w, h, data = page.evaluate(INPUT_PIXELS)
-    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(h, w, 4)
+    return canvas_pixels(page, "input")
 
 
 def set_size(page, px: int) -> None:

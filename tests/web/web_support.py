@@ -11,9 +11,9 @@ import torch
 
 from browser_support import stroke as browser_stroke
 
-# In the page: the shown output canvas's pixels as base64 RGBA.
-OUTPUT_PIXELS = """() => {
-  const c = document.getElementById('output-canvas');
+# In the page: a canvas's pixels (by element id) as base64 RGBA.
+CANVAS_PIXELS = """(id) => {
+  const c = document.getElementById(id);
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   let s = '';
   for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode(...d.subarray(i, i + 8192));
@@ -71,9 +71,14 @@ def block_network(context) -> list[str]:
     return tried
 
 
-def output_pixels(page) -> np.ndarray:
-    w, h, data = page.evaluate(OUTPUT_PIXELS)
+def canvas_pixels(page, element_id: str) -> np.ndarray:
+    """(H, W, 4) uint8 RGBA of the page's canvas ``element_id``."""
+    w, h, data = page.evaluate(CANVAS_PIXELS, element_id)
     return np.frombuffer(base64.b64decode(data), np.uint8).reshape(h, w, 4)
+
+
+def output_pixels(page) -> np.ndarray:
+    return canvas_pixels(page, "output-canvas")
 
 
 def stroke(page, points, steps: int = 6) -> None:
