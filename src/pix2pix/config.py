@@ -22,6 +22,8 @@ from .models.registry import check_discriminator_size, check_model
 DIRECTIONS = ("AtoB", "BtoA")
 PREPROCESS = ("resize_crop", "crop", "resize", "none")
 GAN_MODES = ("vanilla", "lsgan", "hinge")
+# The lr schedules of training/schedule.py.
+LR_SCHEDULES = ("linear", "constant", "fit")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 SWITCHES = ("auto", "on", "off")
@@ -114,6 +116,8 @@ class TrainConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    # linear (the paper's), constant, or fit: the paper's shape fitted to where the run really ends
+    # (--max-time or max_steps), so a time-boxed run ends with its lr at zero (training/schedule.py).
     lr_schedule: str = "linear"
     gan_mode: str = "vanilla"
     gan_weight: float = 1.0
@@ -177,7 +181,7 @@ class TrainConfig:
         self.data.validate()
         check_choice("train.gan_mode", self.gan_mode, GAN_MODES)
         check_choice("train.device", self.device, DEVICES)
-        check_choice("train.lr_schedule", self.lr_schedule, ("linear", "constant"))
+        check_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name in ("batch_size", "lr", "log_every", "sample_every", "checkpoint_every",
                      "keep_checkpoints", "num_samples"):
             check_positive(name, getattr(self, name))

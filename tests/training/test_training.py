@@ -8,7 +8,7 @@ from pix2pix.config import DataConfig, ModelConfig, TrainConfig
 from pix2pix.data import Jitter, PairedDataset, scan_pairs
 from pix2pix.models import build_discriminator, build_generator
 from pix2pix.training import StepConfig, train, train_step
-from pix2pix.training.schedule import lr_factor
+from pix2pix.training.schedule import FittedSchedule, lr_factor
 
 SMALL = ModelConfig(generator="unet_128", base_channels=8, d_base_channels=8)
 
@@ -31,6 +31,40 @@ def test_lr_schedule_is_constant_then_linear_to_zero():
     f = [lr_factor(s, decay_start=100, decay_end=200) for s in (0, 99, 100, 150, 199, 200, 250)]
     assert f == [1.0, 1.0, 1.0, 0.5, 0.01, 0.0, 0.0]
     assert lr_factor(150, decay_start=100, decay_end=200, schedule="constant") == 1.0
+
+
+def test_fitted_schedule_reaches_zero_at_the_expected_end_and_stays_continuous():
+    # Step schedule: constant to 1000, zero at 2000; the run is expected to end at step 200.
+    s = FittedSchedule(decay_start=1000, decay_end=2000, start_step=0)
+    assert s.factor(0) == 1.0 and not s.done(0)
+    s.refit(10, expected_last=200)  # 10 schedule steps done, 1990 left in 190 training steps
+    assert s.position(10) == 10 and s.rate == pytest.approx(1990 / 190)
+    assert s.factor(105) == pytest.approx(1.0, abs=0.01)  # about halfway: the decay starts
+    assert s.factor(150) == pytest.approx(1 - (10 + 140 * 1990 / 190 - 1000) / 1000)  # ~0.52
+    before = s.factor(150)
+    s.refit(150, expected_last=300)  # the machine slowed down: same lr now, a slower decay after
+    assert s.factor(150) == before
+    assert s.factor(300) == 0.0 and s.done(300) and not s.done(299)
+    assert 0 < s.factor(225) < before
+    # Time to spare: the run follows the step schedule (rate 1), never slower.
+    t = FittedSchedule(decay_start=100, decay_end=200, start_step=0)
+    t.refit(5, expected_last=10_000)
+    assert t.rate == 1.0 and t.factor(150) == lr_factor(150, decay_start=100, decay_end=200)
+
+
+def test_fit_schedule_decays_to_zero_where_max_steps_ends_the_run(tiny_dataset, tmp_path):
+    """With epochs planned far past max_steps, 'linear' never decays; 'fit' ends at lr 0, finished."""
+    kw = dict(epochs=50, decay_epochs=50, max_steps=6)
+    lin = train(small_cfg(tiny_dataset, tmp_path / "lin", **kw), progress=False)
+    fit = train(small_cfg(tiny_dataset, tmp_path / "fit", lr_schedule="fit", **kw), progress=False)
+    lrs = {name: [json.loads(l)["lr"] for l in (r.run_dir / "metrics.jsonl").read_text().splitlines()]
+           for name, r in (("lin", lin), ("fit", fit))}
+    assert lrs["lin"] == [2e-4] * 6
+    assert len(lrs["fit"]) == 6 and lrs["fit"][0] == 2e-4
+    assert lrs["fit"][-1] <= 2e-4 * 0.5 and all(a >= b for a, b in zip(lrs["fit"], lrs["fit"][1:]))
+    assert fit.stopped == "finished" and fit.step == 6
+    with pytest.raises(ValueError, match="lr_schedule"):
+        small_cfg(tiny_dataset, tmp_path / "x", lr_schedule="cosine").validate()
 
 
 def test_resume_equals_uninterrupted(tiny_dataset, tmp_path):

@@ -49,6 +49,9 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "decay_epochs": ("decay_epochs", int, "epochs of linear decay to zero after that"),
     "max_steps": ("max_steps", int, "stop after this many steps"),
     "lr": ("lr", float, "Adam learning rate"),
+    "lr_schedule": ("lr_schedule", str, "linear (constant for --epochs, then to 0 over --decay-epochs; "
+                                        "the paper's), constant, or fit (that shape fitted to where the "
+                                        "run ends: --max-time or --max-steps; for one time-boxed run)"),
     "gan_mode": ("gan_mode", str, "vanilla, lsgan or hinge"),
     "l1_weight": ("l1_weight", float, "weight of the L1 loss (lambda, 100 in the paper)"),
     "gan_weight": ("gan_weight", float, "weight of the adversarial loss (0: L1 only)"),

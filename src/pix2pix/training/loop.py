@@ -41,7 +41,7 @@ from .report import write_report
 from .result import TrainResult
 from .sampler import RunBatchSampler
 from .signals import stop_on_signals
-from .schedule import lr_factor, set_lr
+from .schedule import FittedSchedule, lr_factor, set_lr
 from .step import StepConfig, train_step
 from .tracking import Tracker, save_grid, truncate_log
 
@@ -180,6 +180,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     step = _restore(run_dir, ctx, device, generator, discriminator, ema, opt_g, opt_d, scaler,
                     cfg.seed, cfg) if resume else 0
     budget = Budget(total, cfg.max_time, step, t_start)
+    # --lr-schedule fit: the paper's shape compressed to end where the run will (re-aimed at every
+    # log step from the budget's estimate), so a time-boxed run ends with its lr decayed.
+    fitted = FittedSchedule(decay_start, decay_end, step) if cfg.lr_schedule == "fit" else None
     if resume and cfg.max_time is not None and ctx.main:
         log.info("--max-time %s is a fresh budget for this session, counted from now (not what is "
                  "left of the earlier sessions)", readable_duration(cfg.max_time))
@@ -313,6 +316,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     last_saved: Optional[int] = step if resume else None
     last_sampled: Optional[int] = None
     stop_reason = ""
+    schedule_done = False
     values: dict[str, float] = {}  # the last logged losses
     memory = (lambda t: t.contiguous(memory_format=torch.channels_last)) if cfg.channels_last else (lambda t: t)
     batches = iter(loader)
@@ -320,8 +324,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         while step < total:
             # (a) batch, (b) lr for this step
             batch = next(batches)
-            lr = cfg.lr * lr_factor(step, decay_start=decay_start, decay_end=decay_end,
-                                    schedule=cfg.lr_schedule)
+            lr = cfg.lr * (fitted.factor(step) if fitted is not None else
+                           lr_factor(step, decay_start=decay_start, decay_end=decay_end,
+                                     schedule=cfg.lr_schedule))
             set_lr(opt_g, lr)
             set_lr(opt_d, lr * cfg.d_lr_mult)
             real_a, real_b = (memory(t) for t in _on_device(batch, device))
@@ -368,6 +373,13 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                     signals.append(signal.SIGTERM)  # another process was signalled
                 if time_up and not stop_reason:
                     stop_reason = "max_time"
+            if fitted is not None and log_now:
+                # Every process aims at the same step (their clocks differ a little).
+                expected = distributed.mean(
+                    ctx, torch.tensor([float(budget.expected_last_step())], device=device))
+                fitted.refit(step, int(expected.item()))
+                # The machine ran faster than estimated: the lr is at zero, the run is finished.
+                schedule_done = fitted.done(step)
             if log_now:
                 averaged = distributed.mean(ctx, losses.float())
                 values = dict(zip(metrics, averaged.tolist()))
@@ -396,10 +408,12 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             if ctx.main and (sample_now or val_now):
                 report()
             # (e) stop on a signal or the time budget, after the step, with a checkpoint.
-            if signals or stop_reason:
+            if signals or stop_reason or schedule_done:
                 break
+        if schedule_done:
+            total = step  # the fitted schedule's end: "finished: all <step> steps done"
         if bar is not None:
-            if signals or stop_reason:
+            if signals or stop_reason or schedule_done:
                 bar.total = bar.n  # the run ends here, whatever the estimate said
                 bar.refresh()
             bar.close()
@@ -414,7 +428,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             report()
             tracker.close()
         stopped = ("interrupted" if signals else "time_limit" if stop_reason else
-                   "finished" if step >= decay_end else "max_steps")
+                   "finished" if step >= decay_end or schedule_done else "max_steps")
         result = TrainResult(run_dir, step, total, stopped, checkpoint=path, metrics=values,
                              best=best.dir if best is not None and best.dir.is_dir() else None)
         if signals:
@@ -422,6 +436,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         if stop_reason:
             log.info("time budget of %.0f s reached at step %d of %d; checkpoint saved at %s; "
                      "continue with --resume", cfg.max_time, step, total, path)
+            if fitted is None and step <= decay_start and cfg.lr_schedule == "linear":
+                log.info("the learning rate never decayed (its decay starts at step %d): for one "
+                         "time-boxed run, --lr-schedule fit ends it at zero when the time is up",
+                         decay_start)
     return result
 
 
