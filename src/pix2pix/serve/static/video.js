@@ -23,6 +23,7 @@ function videoEl() { return $("video-src"); }
 
 async function startVideo(source) {
   stopVideo();
+  clearVideoStats();
   const el = videoEl();
   if (source instanceof MediaStream) { el.srcObject = source; }
   else {
@@ -39,6 +40,13 @@ async function startVideo(source) {
   $("video-record").disabled = false;
   setStatus("");
   nextVideoFrame();
+}
+
+// The stats show this run's frames, not the last run's (cleared as soon as a source is chosen).
+function clearVideoStats() {
+  const stats = $("video-stats");
+  for (const key of ["frames", "fps", "latency"]) delete stats.dataset[key];
+  stats.textContent = "";
 }
 
 function stopVideo() {
@@ -265,6 +273,7 @@ function wireVideo() {
         "Open a clip instead, or serve the studio over HTTPS.", true);
       return;
     }
+    clearVideoStats();
     try { await startVideo(await navigator.mediaDevices.getUserMedia({ video: true, audio: false })); }
     catch (e) { setStatus(`No camera: ${e.message || e}`, true); }
   });
