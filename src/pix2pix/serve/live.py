@@ -56,10 +56,16 @@ def parse_message(data: bytes) -> tuple[dict[str, Any], bytes]:
             or not isinstance(header.get("model") or "", str):
         raise ApiError(400, "bad_message", f"the header must be {{\"seq\": integer, \"model\": name}}, "
                                            f"got {head[:200]!r}")
-    if header.get("type", "edit") not in TYPES:
-        raise ApiError(400, "bad_message", f"the header's type must be one of {', '.join(map(repr, TYPES))}, "
-                                           f"got {header.get('type')!r}")
     return header, body
+
+
+def message_type(header: dict[str, Any]) -> str:
+    """The header's ``type`` (default ``"edit"``); ApiError 400 when it is not one of TYPES."""
+    kind = header.get("type", "edit")
+    if kind not in TYPES:
+        raise ApiError(400, "bad_message", f"the header's type must be one of {', '.join(map(repr, TYPES))}, "
+                                           f"got {kind!r}")
+    return kind
 
 
 @dataclass
@@ -129,6 +135,7 @@ def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel]
                                                  f"{max_bytes:,} byte limit")
             header, body = parse_message(data)
             seq = header.get("seq")
+            kind = message_type(header)
             served = pick(header.get("model") or None)
             with queue.admit():
                 png, result, tile = await translate(served, body)
@@ -143,7 +150,6 @@ def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel]
             await ws.send_text(json.dumps({"seq": seq, "error": "internal", "detail": "the server failed "
                                            f"on this edit; its log has the details under {ref}"}))
             return
-        kind = header.get("type", "edit")
         if kind == "frame":
             stats.frames += 1
         else:
