@@ -2,7 +2,8 @@
 // frame as it plays, by whichever engine the page uses (the Run menu): in this browser (ONNX
 // Runtime Web) or on the server (each frame a "frame" message on the /api/live socket, else a
 // POST /api/translate). Each video frame that arrives while the engine is free becomes the input
-// canvas (scaled to the model's training size on its longer side) and goes through the same path
+// canvas (scaled to the model's training size on its longer side, or the size chosen in the
+// toolbar: the generators are fully convolutional) and goes through the same path
 // as a stroke; frames arriving meanwhile are skipped, and the server keeps only the latest frame
 // it was sent, so the output follows the latest frame instead of a queue and the latency stays
 // bounded. Optional temporal blend (each shown frame averaged with the previous shown one, which
@@ -86,7 +87,7 @@ function onVideoFrame() {
 }
 
 function grabVideoFrame() {
-  const el = videoEl(), s = state.model.image_size;
+  const el = videoEl(), s = Number($("video-size").value) || state.model.image_size;
   if (!el.videoWidth || !el.videoHeight) return;
   const scale = s / Math.max(el.videoWidth, el.videoHeight);
   const w = Math.max(1, Math.round(el.videoWidth * scale)), h = Math.max(1, Math.round(el.videoHeight * scale));
