@@ -121,8 +121,10 @@ def ort_reference(onnx_bytes: bytes, rgb: np.ndarray) -> np.ndarray:
 # The video stats the page shows: [frames translated, fps, frame-to-output ms].
 VIDEO_STATS = ("() => { const s = document.getElementById('video-stats').dataset; "
                "return [+(s.frames || 0), +(s.fps || 0), +(s.latency || -1)]; }")
-# The finished recording: [frames the page requested, frames the page counted in its WebM].
-RECORDED = "() => { const a = document.getElementById('video-download'); return [+a.dataset.frames, +a.dataset.written]; }"
+# The finished recording: [frames the page requested, frames the page counted in its WebM, the
+# requestData rounds its flush took].
+RECORDED = ("() => { const a = document.getElementById('video-download'); "
+            "return [+a.dataset.frames, +a.dataset.written, +a.dataset.rounds]; }")
 
 
 def write_y4m(path: Path, w: int = 160, h: int = 120, frames: int = 40, fps: int = 20) -> None:
@@ -157,7 +159,8 @@ def record_frames(page, n: int) -> tuple[int, int, int]:
     page.wait_for_function(f"() => ({VIDEO_STATS})()[0] >= {start + n}", timeout=60000)
     page.locator("#video-record").click()
     page.wait_for_function("() => !document.getElementById('video-download').hidden", timeout=30000)
-    recorded, written = page.evaluate(RECORDED)
+    recorded, written, rounds = page.evaluate(RECORDED)
+    print(f"\nrecording: {recorded} frames requested, {written} in the WebM after {rounds} requestData round(s)")
     with page.expect_download() as download:  # the Recording link, as a user saves the file
         page.locator("#video-download").click()
     with av.open(str(download.value.path())) as container:

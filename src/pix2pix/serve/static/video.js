@@ -182,6 +182,7 @@ function startRecording() {
     link.download = `pix2pix-${state.model ? state.model.name : "video"}.webm`;
     link.dataset.frames = String(recorder.pix2pixFrames);
     link.dataset.written = String(recorder.pix2pixWritten);
+    link.dataset.rounds = String(recorder.pix2pixRounds);
     link.hidden = false;
   };
   recorder.start();
@@ -191,7 +192,8 @@ function startRecording() {
 }
 
 // Stop recording without losing the last frames: MediaRecorder.stop() drops whatever the encoder
-// has not handed over yet (the frame translated just before the click, often). So first the frame
+// has not handed over yet (seen: the frame translated just before the click missing from the
+// file, 7 requested and 6 decoded). So first the frame
 // being translated at the click is shown and requested, then requestData() is asked until the
 // file holds one block per requested frame (counted in the WebM itself), then stop().
 async function stopRecording() {
@@ -211,8 +213,9 @@ async function stopRecording() {
   const wanted = video.recorded;
   const track = video.track;
   video.track = null;  // no more frames into this recording
-  let written = 0;
+  let written = 0, rounds = 0;
   await until(async () => {
+    rounds += 1;
     const data = new Promise((resolve) => {
       recorder.addEventListener("dataavailable", resolve, { once: true });
       setTimeout(resolve, 500);  // no event (a recorder in error): count what there is, try again
@@ -224,6 +227,7 @@ async function stopRecording() {
   });
   recorder.pix2pixFrames = wanted;
   recorder.pix2pixWritten = written;
+  recorder.pix2pixRounds = rounds;  // requestData rounds it took: 1 when the encoder was done
   recorder.stop();
   track.stop();
   video.recorder = null;
