@@ -93,3 +93,27 @@ def test_served_video_frames_go_through_the_server(camera_browser, video_server)
     assert after["live_edits"] == before["live_edits"]
     assert not tried and not errors, (tried, errors)
     context.close()
+
+
+def test_served_video_over_http_when_there_is_no_socket(camera_browser, video_server):
+    """Without the WebSocket (`?transport=http`, as behind a proxy that drops it) each frame is one
+    POST /api/translate, one at a time; the same output canvas and stats."""
+    url, model = video_server
+    context = camera_browser.new_context(viewport={"width": 1280, "height": 820})
+    tried = block_network(context)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/?transport=http")
+    page.wait_for_function("() => document.body.dataset.ready && !document.body.dataset.busy", timeout=60000)
+    assert page.evaluate("() => window.pix2pixStats.transport") == "http"
+    before = httpx.get(url + "/health").json()
+    page.locator("#video-camera").click()
+    frames_until(page, 4)
+    rgb_in, rgb_out = stopped(page)
+    shown = page.evaluate(VIDEO_STATS)[0]
+    assert np.abs(rgb_out - translated(model, rgb_in.astype(np.uint8))).max() <= 2
+    after = httpx.get(url + "/health").json()
+    assert after["images"] - before["images"] >= shown and after["live_frames"] == before["live_frames"]
+    assert not tried and not errors, (tried, errors)
+    context.close()
