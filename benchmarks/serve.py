@@ -13,9 +13,16 @@ and with --studio N, 4. the studio in Debian's Chromium (headless, Playwright) d
 a fresh --size canvas, over the /api/live WebSocket and over one POST per edit (`?transport=http`),
 interleaved: stroke-to-output as the page measures it (last edit of a stroke to its output shown)
 beside the server's forward, against the goal <= 2 x forward + 10 ms.
+With --video SECONDS, only this instead: the studio's Video mode in Chromium with a fake camera
+(a generated --size x --size clip at 60 fps), served the built-in model (or --model DIR), its
+frames translated on the server (/api/live "frame" messages) and in the browser (`/?run=browser`,
+ONNX Runtime Web), in turns, SECONDS in all after a warm-up: frames shown per second and the
+per-frame latency (frame captured to output shown) as the page measures it, beside the server's
+forward or the in-browser inference (goal: >= 15 fps at 256 x 256 with the built-in model).
 Only 127.0.0.1 is contacted; every loop is bounded.
 
     python benchmarks/serve.py --arch unet_128 --base-channels 32 --size 128 --studio 20
+    python benchmarks/serve.py --video 40 --size 256
 """
 from __future__ import annotations
 
@@ -55,10 +62,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(model_dir: Path, log: Path, backend: str = "auto") -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pix2pix", "serve", "--model", f"bench={model_dir}",
-                             "--port", str(port), "--device", "cpu"],
+                             "--port", str(port), "--device", "cpu", "--backend", backend],
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):  # at most ~2 minutes
@@ -72,6 +79,14 @@ def start_server(model_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+
+def chromium_version() -> str:
+    try:
+        out = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=30)
+        return out.stdout.strip().split("\n")[-1] or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def pct(values, q) -> float:
@@ -119,6 +134,72 @@ def studio_figures(url: str, strokes: int) -> None:
               f"({'met' if statistics.median(fig['stroke']) <= 2 * forward + 10 else 'missed'})")
 
 
+VIDEO_SHOWN = "() => [window.pix2pixStats.shown.length, performance.now()]"
+
+
+def video_figures(model_dir: Path, size: int, seconds: float, tmp: Path) -> None:
+    """Video mode on a served studio, the server and the browser path in turns (same load)."""
+    import statistics
+
+    tests = Path(__file__).resolve().parent.parent / "tests"
+    sys.path.insert(0, str(tests))
+    from playwright.sync_api import sync_playwright
+
+    from browser_support import CHROMIUM
+    from web.web_support import IN_SYNC, VIDEO_STATS, camera_args, write_y4m
+
+    clip = tmp / "clip.y4m"
+    write_y4m(clip, w=size, h=size, frames=120, fps=60)
+    proc, url = start_server(model_dir, tmp / "server.log")
+    figures: dict[str, dict[str, list[float]]] = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=camera_args(clip), headless=True)
+            try:
+                for run in ("server", "browser") * 2:
+                    page = browser.new_page(viewport={"width": 1280, "height": 820})
+                    page.goto(url + ("/?run=browser" if run == "browser" else "/"))
+                    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=300000)
+                    if run == "browser":
+                        page.wait_for_function(IN_SYNC, timeout=300000)
+                    page.evaluate("""(size) => { const s = document.getElementById('video-size');
+                      if (![...s.options].some((o) => o.value === String(size))) s.add(new Option(String(size), String(size)));
+                      s.value = String(size); }""", size)
+                    health0 = httpx.get(url + "/health").json()["live_frames"]
+                    page.locator("#video-camera").click()
+                    page.wait_for_function(f"() => ({VIDEO_STATS})()[0] >= 5", timeout=300000)  # warm-up
+                    n0, t0 = page.evaluate(VIDEO_SHOWN)
+                    time.sleep(seconds / 4)
+                    n1, t1 = page.evaluate(VIDEO_SHOWN)
+                    shown = page.evaluate("() => window.pix2pixStats.shown")[n0:n1]
+                    width = page.evaluate("() => document.getElementById('input').width")
+                    page.locator("#video-stop").click()
+                    served = httpx.get(url + "/health").json()["live_frames"] - health0
+                    assert width == size, (width, size)
+                    assert run == "browser" or served >= n1 - n0, (served, n1 - n0)
+                    fig = figures.setdefault(run, {"frames": [], "ms": [], "latency": [], "cost": []})
+                    fig["frames"].append(n1 - n0)
+                    fig["ms"].append(t1 - t0)
+                    fig["latency"] += [e["stroke_to_output_ms"] for e in shown if e["stroke_to_output_ms"] is not None]
+                    fig["cost"] += [e["forward_ms" if run == "server" else "inference_ms"] or 0 for e in shown]
+                    page.close()
+            finally:
+                browser.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    for run, fig in figures.items():
+        fps = 1000 * sum(fig["frames"]) / sum(fig["ms"])
+        what = "server forward" if run == "server" else "in-browser inference"
+        print(f"video mode {size}x{size}, {run:7}: {fps:5.1f} fps ({sum(fig['frames'])} frames in "
+              f"{sum(fig['ms']) / 1000:.1f} s; goal >= 15 fps: {'met' if fps >= 15 else 'missed'}); "
+              f"frame to output p50 {pct(fig['latency'], 50):.0f} ms, p95 {pct(fig['latency'], 95):.0f} ms; "
+              f"{what} median {statistics.median(fig['cost']):.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", default="unet_256")
@@ -128,8 +209,21 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--studio", type=int, default=0, metavar="STROKES",
                     help="also time the studio in Chromium: STROKES strokes per transport")
+    ap.add_argument("--video", type=float, default=0, metavar="SECONDS",
+                    help="only time the studio's Video mode (served and in-browser) for SECONDS in all")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="with --video: the model to serve (default: the built-in model)")
     args = ap.parse_args()
     torch.manual_seed(0)
+    if args.video:
+        from pix2pix.builtin import BUILTIN_NAME, builtin_model_dir
+
+        model = args.model or builtin_model_dir()
+        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (on a shared machine the "
+              f"figures vary with the others' load); model {args.model or BUILTIN_NAME}; Chromium {chromium_version()}")
+        with tempfile.TemporaryDirectory() as tmp:
+            video_figures(model, args.size, args.video, Path(tmp))
+        return
 
     cfg = ModelConfig(generator=args.arch, base_channels=args.base_channels)
     generator = build_generator(cfg).eval()

@@ -64,3 +64,20 @@ def test_bad_edits_are_named_and_the_socket_stays_open(server):
         ws.send(edit(7, random_image(64, 64, seed=1), model=None))  # the default model
         head, png = answer(ws)
         assert head["seq"] == 7 and head["model"] == "edges" and decode(png).shape == (64, 64, 3)
+
+
+def test_video_frames_are_translated_like_edits_and_counted_apart(server):
+    before = httpx.get(server + "/health").json()
+    image = random_image(64, 96, seed=3)
+    with connect(server.replace("http://", "ws://") + "/api/live") as ws:
+        ws.send(json.dumps({"seq": 1, "model": "edges", "type": "frame"}).encode() + b"\n" + png_bytes(image))
+        head, png = answer(ws)
+        assert (head["seq"], head["type"]) == (1, "frame")
+        ws.send(edit(2, image))
+        head, png_edit = answer(ws)
+        assert (head["seq"], head["type"]) == (2, "edit") and png_edit == png
+        ws.send(json.dumps({"seq": 3, "type": "movie"}).encode() + b"\n" + png_bytes(image))
+        head, _ = answer(ws)
+        assert (head["seq"], head["error"]) == (3, "bad_message") and "'frame'" in head["detail"]
+    after = httpx.get(server + "/health").json()
+    assert (after["live_frames"] - before["live_frames"], after["live_edits"] - before["live_edits"]) == (1, 1)

@@ -114,3 +114,55 @@ def ort_reference(onnx_bytes: bytes, rgb: np.ndarray) -> np.ndarray:
     x = (rgb.astype(np.float32) / 255.0 * 2 - 1).transpose(2, 0, 1)[None]
     y = run_onnx(ort_session(onnx_bytes, threads=1), x)[0]
     return (np.clip((y + 1) / 2, 0, 1) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0)
+
+
+# ---- video mode ------------------------------------------------------------------------------
+
+# The video stats the page shows: [frames translated, fps, frame-to-output ms].
+VIDEO_STATS = ("() => { const s = document.getElementById('video-stats').dataset; "
+               "return [+(s.frames || 0), +(s.fps || 0), +(s.latency || -1)]; }")
+# The finished recording: [frames the page requested, frames the page counted in its WebM, the
+# requestData rounds its flush took].
+RECORDED = ("() => { const a = document.getElementById('video-download'); "
+            "return [+a.dataset.frames, +a.dataset.written, +a.dataset.rounds]; }")
+
+
+def write_y4m(path: Path, w: int = 160, h: int = 120, frames: int = 40, fps: int = 20) -> None:
+    """A clip whose every frame differs: a bright square sweeping across a shifting gradient."""
+    y, x = np.mgrid[0:h, 0:w]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for k in range(frames):
+            luma = (40 + 120 * ((x + 4 * k) % w) / w + 40 * y / h).astype(np.uint8)
+            cx = (k * 7) % (w - 30)
+            luma[40:70, cx:cx + 30] = 235
+            u = np.full((h // 2, w // 2), 128 + int(60 * np.sin(k / 5)), np.uint8)
+            v = np.full((h // 2, w // 2), 128 - int(60 * np.cos(k / 7)), np.uint8)
+            f.write(b"FRAME\n" + luma.tobytes() + u.tobytes() + v.tobytes())
+
+
+def camera_args(clip: Path) -> list[str]:
+    """Chromium flags for a fake camera that plays ``clip`` (Y4M) in a loop, granted without asking."""
+    from browser_support import ARGS
+
+    return ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                   f"--use-file-for-fake-video-capture={clip}", "--autoplay-policy=no-user-gesture-required"]
+
+
+def record_frames(page, n: int) -> tuple[int, int, int]:
+    """Record while the page translates ``n`` more frames, stop; (frames the page requested,
+    frames it counted in the WebM, frames PyAV decodes from the file)."""
+    import av
+
+    page.locator("#video-record").click()
+    start = page.evaluate(VIDEO_STATS)[0]
+    page.wait_for_function(f"() => ({VIDEO_STATS})()[0] >= {start + n}", timeout=60000)
+    page.locator("#video-record").click()
+    page.wait_for_function("() => !document.getElementById('video-download').hidden", timeout=30000)
+    recorded, written, rounds = page.evaluate(RECORDED)
+    print(f"\nrecording: {recorded} frames requested, {written} in the WebM after {rounds} requestData round(s)")
+    with page.expect_download() as download:  # the Recording link, as a user saves the file
+        page.locator("#video-download").click()
+    with av.open(str(download.value.path())) as container:
+        decoded = sum(1 for _ in container.decode(video=0))
+    return recorded, written, decoded

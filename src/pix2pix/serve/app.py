@@ -78,6 +78,11 @@ class Health(BaseModel):
     pending: int
     batches: int
     images: int
+    # The /api/live socket since start: still edits and video frames translated, and messages
+    # dropped unanswered because a newer one from the same client arrived first (latest wins).
+    live_edits: int = 0
+    live_frames: int = 0
+    live_dropped: int = 0
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -270,7 +275,8 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
     @app.get("/health", response_model=Health, summary="Liveness and queue depth")
     async def health() -> Health:
         return Health(status="ok", models=list(by_name), pending=queue.pending,
-                      batches=queue.batches, images=queue.images)
+                      batches=queue.batches, images=queue.images, live_edits=live.edits,
+                      live_frames=live.frames, live_dropped=live.dropped)
 
     @app.get("/api/models", response_model=ModelList, summary="The loaded models")
     async def list_models() -> ModelList:
@@ -314,7 +320,7 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
             **({"X-Tile": str(used_tile)} if used_tile else {}),
         })
 
-    add_live_route(app, pick=pick, queue=queue, translate=translate_body, max_bytes=limits.max_bytes)
+    live = add_live_route(app, pick=pick, queue=queue, translate=translate_body, max_bytes=limits.max_bytes)
     add_video_route(app, pick=pick, read_body=_read_body, from_multipart=_from_multipart,
                     limits=video_limits or VideoLimits(), max_pixels=limits.max_pixels, queue=queue)
     return app

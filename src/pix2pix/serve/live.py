@@ -9,12 +9,14 @@ inference queue as ``POST /api/translate`` (batched with it, one forward pass at
 
 Messages (binary frames, both ways): one line of JSON, a newline, then the image bytes.
 
-- client -> server: ``{"seq": 7, "model": "edges"}\\n`` + the image (PNG, JPEG, ... as for
-  ``POST /api/translate``); ``model`` may be left out (the default model).
-- server -> client: ``{"seq": 7, "model": "edges", "forward_ms": ..., "queue_ms": ...,
+- client -> server: ``{"seq": 7, "model": "edges", "type": "edit"}\\n`` + the image (PNG, JPEG,
+  ... as for ``POST /api/translate``); ``model`` may be left out (the default model). ``type`` is
+  ``"edit"`` (a still edit, the default) or ``"frame"`` (a video frame of the studio's Video
+  mode): both are translated alike, latest wins; the server counts them apart (``/health``).
+- server -> client: ``{"seq": 7, "type": "edit", "model": "edges", "forward_ms": ..., "queue_ms": ...,
   "batch_size": 1, "server_ms": ..., "dropped": 2}\\n`` + the output PNG. ``dropped`` counts the
-  client's edits superseded since the previous answer. An answer for ``seq`` means every edit up
-  to ``seq`` is done with.
+  client's messages superseded since the previous answer. An answer for ``seq`` means every
+  message up to ``seq`` is done with.
 - errors: a text frame ``{"seq": 7, "error": CODE, "detail": TEXT}`` (the REST API's codes and
   shape, plus the edit's seq); the connection stays open.
 """
@@ -24,6 +26,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 PATH = "/api/live"
 MAX_HEADER = 4096  # bytes of the JSON line
+TYPES = ("edit", "frame")  # a still edit, a video frame: translated alike, counted apart
 
 
 def parse_message(data: bytes) -> tuple[dict[str, Any], bytes]:
@@ -55,9 +59,30 @@ def parse_message(data: bytes) -> tuple[dict[str, Any], bytes]:
     return header, body
 
 
+def message_type(header: dict[str, Any]) -> str:
+    """The header's ``type`` (default ``"edit"``); ApiError 400 when it is not one of TYPES."""
+    kind = header.get("type", "edit")
+    if kind not in TYPES:
+        raise ApiError(400, "bad_message", f"the header's type must be one of {', '.join(map(repr, TYPES))}, "
+                                           f"got {kind!r}")
+    return kind
+
+
+@dataclass
+class LiveStats:
+    """What the socket has done since the server started (``/health`` shows it): messages
+    translated by type, and messages dropped because a newer one arrived first."""
+
+    edits: int = 0
+    frames: int = 0
+    dropped: int = 0
+
+
 def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel], queue: InferenceQueue,
                    translate: Callable[[ServedModel, bytes], Awaitable[tuple[bytes, Result, int]]],
-                   max_bytes: int) -> None:
+                   max_bytes: int) -> LiveStats:
+    """Add the socket at ``PATH``; returns its counters (live, updated as messages are answered)."""
+    stats = LiveStats()
 
     @app.websocket(PATH)
     async def live(ws: WebSocket) -> None:
@@ -94,6 +119,7 @@ def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel]
                 latest["data"], latest["dropped"] = None, 0
                 if data is None:
                     continue
+                stats.dropped += dropped
                 await _answer(ws, data, dropped)
         except (WebSocketDisconnect, RuntimeError):  # the client went away mid-answer
             pass
@@ -109,6 +135,7 @@ def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel]
                                                  f"{max_bytes:,} byte limit")
             header, body = parse_message(data)
             seq = header.get("seq")
+            kind = message_type(header)
             served = pick(header.get("model") or None)
             with queue.admit():
                 png, result, tile = await translate(served, body)
@@ -123,7 +150,13 @@ def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel]
             await ws.send_text(json.dumps({"seq": seq, "error": "internal", "detail": "the server failed "
                                            f"on this edit; its log has the details under {ref}"}))
             return
-        head = {"seq": seq, "model": served.name, "forward_ms": round(result.forward_ms, 2),
+        if kind == "frame":
+            stats.frames += 1
+        else:
+            stats.edits += 1
+        head = {"seq": seq, "type": kind, "model": served.name, "forward_ms": round(result.forward_ms, 2),
                 "queue_ms": round(result.queue_ms, 2), "batch_size": result.batch_size,
                 "server_ms": round((time.perf_counter() - t0) * 1000, 2), "dropped": dropped, "tile": tile}
         await ws.send_bytes(json.dumps(head).encode() + b"\n" + png)
+
+    return stats

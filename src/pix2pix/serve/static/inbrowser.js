@@ -172,7 +172,7 @@ async function pumpBrowser() {
 function showPixels(r, seq, version, model) {
   const c = $("output-canvas");
   if (c.width !== r.width || c.height !== r.height) { c.width = r.width; c.height = r.height; }
-  c.getContext("2d").putImageData(new ImageData(videoOutput(r.rgba), r.width, r.height), 0, 0);
+  c.getContext("2d").putImageData(new ImageData(videoOutput(r.rgba, version), r.width, r.height), 0, 0);
   c.hidden = false;
   markShown(c, seq, version, model);
   videoShown(version);  // video.js: fps, latency, the recording's frame

@@ -14,6 +14,9 @@
 // answers it when the model is free, so the output follows one forward pass behind the pen.
 // Without the socket (or with ?transport=http) each edit is one POST /api/translate.
 //
+// Video mode (video.js) feeds camera or clip frames through the same path, one canvas version
+// per frame; on the server they go as "frame" messages and come back onto the output canvas.
+//
 // Two ways to translate, one page: on the server (POST /api/translate), or in this browser
 // (ONNX Runtime Web in a Web Worker, worker.js), chosen by `?run=browser` or the Run menu on a
 // served studio, and always in a page written by `pix2pix export --web` (its web.js sets
@@ -451,7 +454,8 @@ function pumpLive() {
   const seq = ++net.seq, version = state.version, model = state.model.name;
   live.sent.set(seq, { version, model, t0: performance.now() });
   document.body.dataset.busy = "1";
-  const header = new TextEncoder().encode(JSON.stringify({ seq, model }) + "\n");
+  const type = isVideoFrame(version) ? "frame" : "edit";  // video.js: counted apart by the server
+  const header = new TextEncoder().encode(JSON.stringify({ seq, model, type }) + "\n");
   live.ws.send(new Blob([header, storedPng(pixels)]));
 }
 
@@ -486,12 +490,15 @@ async function onLiveMessage(data) {
 // Decode the answer off-screen, then swap it in at once, unless it went stale meanwhile (aborted
 // by a model switch, or older than what is shown). Returns whether it was shown.
 async function show(image, seq, version, model, signal) {
+  if (isVideoFrame(version)) return showServedFrame(image, seq, version, model, signal);  // video.js
   const url = URL.createObjectURL(image);
   const probe = new Image();
   probe.src = url;
   try { await probe.decode(); } catch (e) { /* an undecodable answer is reported by the img */ }
   if (signal.aborted || seq <= net.shownSeq) { URL.revokeObjectURL(url); return false; }
   output.src = url;
+  output.hidden = false;
+  $("output-canvas").hidden = true;  // where the video's frames were shown
   if (net.url) URL.revokeObjectURL(net.url);
   net.url = url;
   markShown(output, seq, version, model);
@@ -513,9 +520,10 @@ function record(version, inferenceMs, forwardMs) {
 
 // ---- wiring ----------------------------------------------------------------------------------
 
-// In browser mode the output is a canvas: encode it as PNG only when asked to download it.
+// In browser mode (and for the server's video frames) the output is a canvas: encode it as PNG
+// only when asked to download it.
 $("download").addEventListener("click", (event) => {
-  if (RUN !== "browser" || event.target.dataset.encoded) return;
+  if ($("output-canvas").hidden || event.target.dataset.encoded) return;
   event.preventDefault();
   $("output-canvas").toBlob((blob) => {
     const link = $("download");
@@ -564,7 +572,7 @@ if (WEB) {
   });
 }
 document.body.dataset.run = RUN;
-wireVideo();  // video.js: camera or clip, frame by frame (in-browser engine)
+wireVideo();  // video.js: camera or clip, frame by frame, by either engine
 if (RUN === "browser") {
   output.hidden = true;
   $("engine").hidden = false;
