@@ -52,7 +52,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]  # tests/serve be
 from common import count_flops, matmul_rate  # noqa: E402
 from serve.serve_support import free_port, wait_healthy  # noqa: E402
 from browser_support import ARGS, CHROMIUM  # noqa: E402
-from web.web_support import (IN_SYNC, export, lively_model, stroke_latencies,  # noqa: E402
+from web.web_support import (IN_SYNC, breakdown, export, lively_model, stroke_entries,  # noqa: E402
                              summary)
 
 SERVER_SYNC = """() => { const o = document.getElementById('output'), c = document.getElementById('input');
@@ -150,12 +150,13 @@ def page_figures(browser, url: str, image: Path, strokes: int, sync: str = IN_SY
         page.wait_for_function(f"() => document.getElementById('input').width === {Image.open(image).width}")
         page.wait_for_function(sync, timeout=300000)
     n0 = len(page.evaluate("() => window.pix2pixStats.shown"))
-    ms = stroke_latencies(page, strokes, sync)
+    last = stroke_entries(page, strokes, sync)
     shown = page.evaluate("() => window.pix2pixStats.shown")[n0:]
     engine = page.locator("#engine").inner_text()
     page.close()
     cost = [e["inference_ms"] if e["inference_ms"] is not None else e["forward_ms"] for e in shown]
-    return {"stroke": ms, "cost": cost, "engine": engine}
+    return {"stroke": [e["stroke_to_output_ms"] for e in last], "cost": cost, "engine": engine,
+            "steps": breakdown(last)}
 
 
 def main() -> None:
@@ -232,6 +233,7 @@ def main() -> None:
                                      statistics.median(fig["stroke"])))
                         print(f"  {kind} {label:11s} [{fig['engine']}]: WASM {wasm:.0f} ms/frame vs Python ORT "
                               f"{native:.0f} ms ({wasm / native:.2f}x); stroke-to-output {summary(fig['stroke'])}")
+                        print(f"    where a stroke's last edit spent it (median ms): {fig['steps']}")
             finally:
                 http.terminate()
                 http.wait()
@@ -260,6 +262,7 @@ def served_studio(browser, model_dir: Path, strokes: int, train: int) -> None:
             what = "server forward" if run == "server" else "in-browser inference"
             print(f"  served studio, {run} mode, {train}² canvas [{fig['engine'] or 'server'}]: stroke-to-output "
                   f"{summary(fig['stroke'])}; {what} median {statistics.median(fig['cost']):.0f} ms")
+            print(f"    where a stroke's last edit spent it (median ms): {fig['steps']}")
     finally:
         proc.terminate()
         proc.wait()

@@ -22,6 +22,7 @@ function crc32(bytes, start, end) {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+// (The bytes: a Uint8Array; wrap it in a Blob of type image/png to POST it.)
 function storedPng(image) {
   const { width: w, height: h, data } = image, row = w * 4 + 1, raw = row * h;
   const blocks = Math.max(1, Math.ceil(raw / 65535));
@@ -55,5 +56,5 @@ function storedPng(image) {
     view.setUint32(q, ((b << 16) | a) >>> 0);
   });
   chunk("IEND", 0, () => {});
-  return new Blob([out], { type: "image/png" });
+  return out;
 }
