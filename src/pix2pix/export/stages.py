@@ -9,7 +9,7 @@ at most for the stage in progress.
 
 Each stage is a model of its own: its inputs are the activations that cross the cut before it
 (the first stage: ``input``), its outputs those that cross the cut after it (the last: ``output``).
-Cuts fall only before a convolution, so no convolution is separated from its activation (which
+Cuts fall only before a (transposed) convolution, so no convolution is separated from its activation (which
 ONNX Runtime fuses into it), and at points that split the multiply-adds into near-equal parts.
 Constants (initializers, and values computed only from them, as the fp16 weights' Casts) are
 never cut: each stage keeps the ones it uses. :func:`join_stages` gives the one model back.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 STAGES = 4  # the web export's: at 256² the stage in progress is then ~1/4 of a run
+CUT_BEFORE = ("Conv", "ConvTranspose")
 
 
 def _macs(model, size: int) -> list[float]:
@@ -84,7 +85,7 @@ def split_stages(model_bytes: bytes, stages: int = STAGES, size: int = 256) -> l
     cuts, crossing = [], []
     done, target = 0.0, 1
     for i, node in enumerate(nodes):
-        if target < stages and done >= total * target / stages and node.op_type == "Conv" \
+        if target < stages and done >= total * target / stages and node.op_type in CUT_BEFORE \
                 and node.input[0] not in const:
             live = [v for v in ["input", *produced_before] if v not in const and consumers_after.get(v, -1) >= i]
             cuts.append(i)

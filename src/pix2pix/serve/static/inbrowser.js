@@ -175,8 +175,10 @@ async function pumpBrowser(preempt = false) {
     if (controller.signal.aborted) return;
     const t0 = performance.now();
     const rgba = new Uint8ClampedArray(pixels.data);  // this version's pixels, moved to the worker
+    window.pix2pixStats.runs += 1;
     const r = await call({ type: "run", rgba, width: pixels.width, height: pixels.height, preempt }, [rgba.buffer]);
     const back = performance.now();
+    if (r.preempted) window.pix2pixStats.preempted += 1;
     if (r.preempted || controller.signal.aborted || seq <= net.shownSeq) return;
     showPixels(r, seq, version, model.name);
     // Where the milliseconds went: the worker's times are absolute (timeOrigin-based).
@@ -228,7 +230,8 @@ async function isolate() {
 
 // For benchmarks/browser.py and the profile: the loaded engine timed without the page around it.
 window.pix2pixEngine = {
-  info: () => ({ ep: engine.ep, threads: engine.threads, flavour: engine.flavour, isolated: self.crossOriginIsolated }),
+  info: () => ({ ep: engine.ep, threads: engine.threads, flavour: engine.flavour, isolated: self.crossOriginIsolated,
+                 stages: engine.stages }),
   bench: async (size, runs) => (await call({ type: "bench", size, runs })).ms,
   profile: async (size, runs) => { await call({ type: "profile", size, runs }); },  // events go to the console
 };

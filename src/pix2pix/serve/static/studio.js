@@ -53,7 +53,8 @@ const RUN = WEB || new URLSearchParams(location.search).get("run") === "browser"
 // performance.now() of each canvas version's edit, and what each shown output cost: read by the
 // latency tests and benchmarks/browser.py (stroke-to-output as the page itself measures it).
 const editTimes = new Map();
-window.pix2pixStats = { run: RUN, shown: [], transport: "http" };
+// runs: translations started in the browser; preempted: those dropped for a newer edit (inbrowser.js).
+window.pix2pixStats = { run: RUN, shown: [], transport: "http", runs: 0, preempted: 0 };
 let pixels = ctx.createImageData(canvas.width, canvas.height);
 
 // ---- canvas pixels ---------------------------------------------------------------------------
