@@ -10,10 +10,12 @@ see the same machine load (it is shared):
      and from `python -m http.server` (cross-origin isolated by the page's service worker: WASM,
      2 threads): a --size² image is opened, then --strokes strokes are drawn; per stroke the page's
      own figures: inference ms (session.run in the worker) and stroke-to-output ms (last edit of the
-     stroke to the output drawn);
+     stroke to the output drawn), and where the stroke's last edit spent it (median ms per step:
+     wait until sent to the worker, to_worker (the stage in progress of a preempted stale run,
+     pix2pix.export.stages), prepare, inference, finish, from_worker, draw);
   3. for the first model, `pix2pix serve` (ONNX Runtime backend) with the studio drawing on a fresh
      canvas at the model's training size: stroke-to-output in server mode beside its forward, and in
-     browser mode (`/?run=browser`);
+     browser mode (`/?run=browser`), each with its steps;
 and prints the compute floor (FLOPs / measured matmul rate) beside the frame times. Only 127.0.0.1
 and files are touched (ONNX Runtime Web comes from the pix2pix cache, fetched once if missing).
 

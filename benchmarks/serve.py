@@ -10,9 +10,12 @@ interleaved so that both see the same machine load (it is shared):
      server's own forward time from its X-Forward-Ms header;
 then 3. --clients clients at once: throughput beside 1 / forward (batching shows here);
 and with --studio N, 4. the studio in Debian's Chromium (headless, Playwright) drawing N strokes on
-a fresh --size canvas, over the /api/live WebSocket and over one POST per edit (`?transport=http`),
-interleaved: stroke-to-output as the page measures it (last edit of a stroke to its output shown)
-beside the server's forward, against the goal <= 2 x forward + 10 ms.
+a fresh --size canvas, over the /api/live WebSocket (raw RGBA edits, the studio's default; and PNG
+messages, `?live=png`) and over one POST per edit (`?transport=http`), in turns: stroke-to-output
+as the page measures it (last edit of a stroke to its output shown) beside the server's forward,
+against the goal <= 2 x forward + 10 ms, and for the socket where a stroke's last edit spent it
+(median ms per step: wait for the socket, encode, network, server_wait (the rest of the forward
+in progress when it arrived), decode, queue, forward, server_encode, show).
 Only 127.0.0.1 is contacted; every loop is bounded.
 
     python benchmarks/serve.py --arch unet_128 --base-channels 32 --size 128 --studio 20
