@@ -22,8 +22,8 @@ function crc32(bytes, start, end) {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-// (The bytes: a Uint8Array; wrap it in a Blob of type image/png to POST it.)
-function storedPng(image) {
+// The PNG's bytes (a Uint8Array); storedPng below wraps them in a Blob.
+function storedPngBytes(image) {
   const { width: w, height: h, data } = image, row = w * 4 + 1, raw = row * h;
   const blocks = Math.max(1, Math.ceil(raw / 65535));
   const idat = 2 + raw + 5 * blocks + 4;  // zlib header, data, block headers, adler32
@@ -58,3 +58,5 @@ function storedPng(image) {
   chunk("IEND", 0, () => {});
   return out;
 }
+
+function storedPng(image) { return new Blob([storedPngBytes(image)], { type: "image/png" }); }

@@ -374,7 +374,7 @@ function scheduleTranslate() {
 }
 
 function canvasBlob() {
-  return Promise.resolve(new Blob([storedPng(pixels)], { type: "image/png" }));  // the canvas as of now
+  return Promise.resolve(storedPng(pixels));  // the request is the canvas as of now
 }
 
 async function pump() {
@@ -469,7 +469,7 @@ function pumpLive() {
   const head = { seq, model };
   if (LIVE_RAW) head.rgba = [pixels.width, pixels.height];
   const header = new TextEncoder().encode(JSON.stringify(head) + "\n");
-  const body = LIVE_RAW ? pixels.data : storedPng(pixels);
+  const body = LIVE_RAW ? pixels.data : storedPngBytes(pixels);
   const message = new Uint8Array(header.length + body.length);  // not a Blob: that is read async
   message.set(header);
   message.set(body, header.length);
