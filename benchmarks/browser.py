@@ -171,6 +171,9 @@ def main() -> None:
                     help="the U-Net decoder (the demo's is resize)")
     ap.add_argument("--rounds", type=int, default=10, help="browser/native alternations (3 frames each)")
     ap.add_argument("--profile", action="store_true", help="print ONNX Runtime Web's per-op time shares")
+    ap.add_argument("--stages-ab", action="store_true",
+                    help="also compare the fp32 page with its model whole (no preemption, as before "
+                         "pix2pix.export.stages) and in stages, interleaved, from file:// and http")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -239,6 +242,8 @@ def main() -> None:
             finally:
                 http.terminate()
                 http.wait()
+            if args.stages_ab:
+                stages_ab(browser, pages["fp32"].folder, work, image, args.strokes, args.size, args.rounds)
             if k == 0 and not args.no_served:
                 served_studio(browser, model_dir, args.strokes, train)
         browser.close()
@@ -249,6 +254,52 @@ def main() -> None:
     print("model            page         engine        browser  native  ratio")
     for r in engines:
         print(f"{r[0]:16s} {r[1]:12s} {r[2]:12s} {r[3]:8.0f} {r[4]:7.0f} {r[5]:6.2f}")
+
+
+def stages_ab(browser, folder: Path, work: Path, image: Path, strokes: int, size: int, rounds: int) -> None:
+    """Stroke-to-output and per-frame time of ``folder``'s page with its model whole (one session:
+    a stroke's last edit waits for the stale run, as before export.stages) and in stages (pen-up
+    preempts it), in turns, from file:// and over http (2 threads)."""
+    import shutil
+
+    from pix2pix.export.stages import STAGES
+    from pix2pix.export.web import MODEL, _wrapper, read_model_bytes
+
+    model = read_model_bytes(folder)
+    copies = {}
+    for label in ("whole", "stages"):
+        copy = work / f"{folder.name}-{label}"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(folder, copy)
+        if label == "whole":
+            (copy / "model.onnx.js").write_text(_wrapper({MODEL: model}))
+        copies[label] = copy
+    port = free_port()
+    http = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(work), "--bind", "127.0.0.1", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    try:
+        for where in ("file://", "http.server"):
+            figures: dict[str, dict[str, list]] = {}
+            for label in ("whole", "stages") * 2:
+                url = (copies[label] / "index.html").as_uri() if where == "file://" \
+                    else f"http://127.0.0.1:{port}/{copies[label].name}/"
+                fig = page_figures(browser, url, image, max(1, strokes // 2))
+                f = figures.setdefault(label, {"stroke": [], "cost": [], "steps": []})
+                f["stroke"] += fig["stroke"]
+                f["cost"] += fig["cost"]
+                f["steps"].append(fig["steps"])
+                _, web, _ = interleaved(browser, url, model, size, max(1, rounds // 2))
+                f.setdefault("frame", []).extend(web)
+            for label, f in figures.items():
+                stroke, cost = statistics.median(f["stroke"]), statistics.median(f["cost"])
+                print(f"  stages A/B, fp32, {where:11s} model {label:6s} ({1 if label == 'whole' else STAGES} "
+                      f"session(s)): stroke-to-output {summary(f['stroke'])}, inference median {cost:.0f} ms "
+                      f"(+{stroke - cost:.0f} ms); engine-only frame {statistics.median(f['frame']):.0f} ms")
+                print(f"    steps: {' | '.join(f['steps'])}")
+    finally:
+        http.terminate()
+        http.wait()
 
 
 def served_studio(browser, model_dir: Path, strokes: int, train: int) -> None:
