@@ -29,6 +29,10 @@ number of intra-op threads, so both see the same load; medians per side.
     --profile           ONNX Runtime Web's own profiler in the page (3 runs): time share per op
                         type and the top nodes. Shares stay meaningful on a loaded machine; the
                         absolute times do not (the profiler also adds its own cost).
+    --stages-ab         instead of the above: the fp32 page with its model whole (one session, as
+                        before pix2pix.export.stages: pen-up waits for the stale run) against in
+                        stages (pen-up preempts it), in turns, from file:// and over http:
+                        stroke-to-output (--strokes per side), its steps, per-frame engine time.
 """
 from __future__ import annotations
 
@@ -172,8 +176,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10, help="browser/native alternations (3 frames each)")
     ap.add_argument("--profile", action="store_true", help="print ONNX Runtime Web's per-op time shares")
     ap.add_argument("--stages-ab", action="store_true",
-                    help="also compare the fp32 page with its model whole (no preemption, as before "
-                         "pix2pix.export.stages) and in stages, interleaved, from file:// and http")
+                    help="instead: the fp32 page with its model whole (no preemption, as before "
+                         "pix2pix.export.stages) against in stages, interleaved, from file:// and http")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -199,6 +203,11 @@ def main() -> None:
             g = build_generator(ModelConfig(generator=arch, base_channels=int(base), upsample=args.upsample)).eval()
             with torch.no_grad():
                 flops = count_flops(lambda: g(torch.zeros(1, 3, args.size, args.size)))
+            if args.stages_ab:  # this comparison alone (the full run and it together take > 5 min)
+                print(f"\n{arch}/{base}, {args.size}², the model whole against in stages:")
+                stages_ab(browser, export(model_dir, work / f"{arch}-{base}-fp32", fp32=True).folder, work,
+                          image, args.strokes, args.size, args.rounds)
+                continue
             t = time.perf_counter()
             pages = {kind: export(model_dir, work / f"{arch}-{base}-{kind}", fp32=kind == "fp32")
                      for kind in ("fp16", "fp32")}
@@ -242,11 +251,11 @@ def main() -> None:
             finally:
                 http.terminate()
                 http.wait()
-            if args.stages_ab:
-                stages_ab(browser, pages["fp32"].folder, work, image, args.strokes, args.size, args.rounds)
             if k == 0 and not args.no_served:
                 served_studio(browser, model_dir, args.strokes, train)
         browser.close()
+    if not rows:
+        return
     print("\nmodel            page         engine                          WASM ms  ORT ms  ratio  stroke->output ms")
     for r in rows:
         print(f"{r[0]:16s} {r[1]:12s} {r[2]:31s} {r[3]:7.0f} {r[4]:7.0f} {r[5]:6.2f} {r[6]:9.0f}")
