@@ -10,10 +10,12 @@ see the same machine load (it is shared):
      and from `python -m http.server` (cross-origin isolated by the page's service worker: WASM,
      2 threads): a --size² image is opened, then --strokes strokes are drawn; per stroke the page's
      own figures: inference ms (session.run in the worker) and stroke-to-output ms (last edit of the
-     stroke to the output drawn);
+     stroke to the output drawn), and where the stroke's last edit spent it (median ms per step:
+     wait until sent to the worker, to_worker (the stage in progress of a preempted stale run,
+     pix2pix.export.stages), prepare, inference, finish, from_worker, draw);
   3. for the first model, `pix2pix serve` (ONNX Runtime backend) with the studio drawing on a fresh
      canvas at the model's training size: stroke-to-output in server mode beside its forward, and in
-     browser mode (`/?run=browser`);
+     browser mode (`/?run=browser`), each with its steps;
 and prints the compute floor (FLOPs / measured matmul rate) beside the frame times. Only 127.0.0.1
 and files are touched (ONNX Runtime Web comes from the pix2pix cache, fetched once if missing).
 
@@ -27,6 +29,10 @@ number of intra-op threads, so both see the same load; medians per side.
     --profile           ONNX Runtime Web's own profiler in the page (3 runs): time share per op
                         type and the top nodes. Shares stay meaningful on a loaded machine; the
                         absolute times do not (the profiler also adds its own cost).
+    --stages-ab         instead of the above: the fp32 page with its model whole (one session, as
+                        before pix2pix.export.stages: pen-up waits for the stale run) against in
+                        stages (pen-up preempts it), in turns, from file:// and over http:
+                        stroke-to-output (--strokes per side), its steps, per-frame engine time.
 """
 from __future__ import annotations
 
@@ -52,7 +58,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]  # tests/serve be
 from common import count_flops, matmul_rate  # noqa: E402
 from serve.serve_support import free_port, wait_healthy  # noqa: E402
 from browser_support import ARGS, CHROMIUM  # noqa: E402
-from web.web_support import (IN_SYNC, export, lively_model, stroke_latencies,  # noqa: E402
+from web.web_support import (IN_SYNC, breakdown, export, lively_model, stroke_entries,  # noqa: E402
                              summary)
 
 SERVER_SYNC = """() => { const o = document.getElementById('output'), c = document.getElementById('input');
@@ -150,12 +156,13 @@ def page_figures(browser, url: str, image: Path, strokes: int, sync: str = IN_SY
         page.wait_for_function(f"() => document.getElementById('input').width === {Image.open(image).width}")
         page.wait_for_function(sync, timeout=300000)
     n0 = len(page.evaluate("() => window.pix2pixStats.shown"))
-    ms = stroke_latencies(page, strokes, sync)
+    last = stroke_entries(page, strokes, sync)
     shown = page.evaluate("() => window.pix2pixStats.shown")[n0:]
     engine = page.locator("#engine").inner_text()
     page.close()
     cost = [e["inference_ms"] if e["inference_ms"] is not None else e["forward_ms"] for e in shown]
-    return {"stroke": ms, "cost": cost, "engine": engine}
+    return {"stroke": [e["stroke_to_output_ms"] for e in last], "cost": cost, "engine": engine,
+            "steps": breakdown(last)}
 
 
 def main() -> None:
@@ -168,6 +175,9 @@ def main() -> None:
                     help="the U-Net decoder (the demo's is resize)")
     ap.add_argument("--rounds", type=int, default=10, help="browser/native alternations (3 frames each)")
     ap.add_argument("--profile", action="store_true", help="print ONNX Runtime Web's per-op time shares")
+    ap.add_argument("--stages-ab", action="store_true",
+                    help="instead: the fp32 page with its model whole (no preemption, as before "
+                         "pix2pix.export.stages) against in stages, interleaved, from file:// and http")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -193,6 +203,11 @@ def main() -> None:
             g = build_generator(ModelConfig(generator=arch, base_channels=int(base), upsample=args.upsample)).eval()
             with torch.no_grad():
                 flops = count_flops(lambda: g(torch.zeros(1, 3, args.size, args.size)))
+            if args.stages_ab:  # this comparison alone (the full run and it together take > 5 min)
+                print(f"\n{arch}/{base}, {args.size}², the model whole against in stages:")
+                stages_ab(browser, export(model_dir, work / f"{arch}-{base}-fp32", fp32=True).folder, work,
+                          image, args.strokes, args.size, args.rounds)
+                continue
             t = time.perf_counter()
             pages = {kind: export(model_dir, work / f"{arch}-{base}-{kind}", fp32=kind == "fp32")
                      for kind in ("fp16", "fp32")}
@@ -232,12 +247,15 @@ def main() -> None:
                                      statistics.median(fig["stroke"])))
                         print(f"  {kind} {label:11s} [{fig['engine']}]: WASM {wasm:.0f} ms/frame vs Python ORT "
                               f"{native:.0f} ms ({wasm / native:.2f}x); stroke-to-output {summary(fig['stroke'])}")
+                        print(f"    where a stroke's last edit spent it (median ms): {fig['steps']}")
             finally:
                 http.terminate()
                 http.wait()
             if k == 0 and not args.no_served:
                 served_studio(browser, model_dir, args.strokes, train)
         browser.close()
+    if not rows:
+        return
     print("\nmodel            page         engine                          WASM ms  ORT ms  ratio  stroke->output ms")
     for r in rows:
         print(f"{r[0]:16s} {r[1]:12s} {r[2]:31s} {r[3]:7.0f} {r[4]:7.0f} {r[5]:6.2f} {r[6]:9.0f}")
@@ -245,6 +263,52 @@ def main() -> None:
     print("model            page         engine        browser  native  ratio")
     for r in engines:
         print(f"{r[0]:16s} {r[1]:12s} {r[2]:12s} {r[3]:8.0f} {r[4]:7.0f} {r[5]:6.2f}")
+
+
+def stages_ab(browser, folder: Path, work: Path, image: Path, strokes: int, size: int, rounds: int) -> None:
+    """Stroke-to-output and per-frame time of ``folder``'s page with its model whole (one session:
+    a stroke's last edit waits for the stale run, as before export.stages) and in stages (pen-up
+    preempts it), in turns, from file:// and over http (2 threads)."""
+    import shutil
+
+    from pix2pix.export.stages import STAGES
+    from pix2pix.export.web import MODEL, _wrapper, read_model_bytes
+
+    model = read_model_bytes(folder)
+    copies = {}
+    for label in ("whole", "stages"):
+        copy = work / f"{folder.name}-{label}"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(folder, copy)
+        if label == "whole":
+            (copy / "model.onnx.js").write_text(_wrapper({MODEL: model}))
+        copies[label] = copy
+    port = free_port()
+    http = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(work), "--bind", "127.0.0.1", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    try:
+        for where in ("file://", "http.server"):
+            figures: dict[str, dict[str, list]] = {}
+            for label in ("whole", "stages") * 2:
+                url = (copies[label] / "index.html").as_uri() if where == "file://" \
+                    else f"http://127.0.0.1:{port}/{copies[label].name}/"
+                fig = page_figures(browser, url, image, max(1, strokes // 2))
+                f = figures.setdefault(label, {"stroke": [], "cost": [], "steps": []})
+                f["stroke"] += fig["stroke"]
+                f["cost"] += fig["cost"]
+                f["steps"].append(fig["steps"])
+                _, web, _ = interleaved(browser, url, model, size, max(1, rounds // 2))
+                f.setdefault("frame", []).extend(web)
+            for label, f in figures.items():
+                stroke, cost = statistics.median(f["stroke"]), statistics.median(f["cost"])
+                print(f"  stages A/B, fp32, {where:11s} model {label:6s} ({1 if label == 'whole' else STAGES} "
+                      f"session(s)): stroke-to-output {summary(f['stroke'])}, inference median {cost:.0f} ms "
+                      f"(+{stroke - cost:.0f} ms); engine-only frame {statistics.median(f['frame']):.0f} ms")
+                print(f"    steps: {' | '.join(f['steps'])}")
+    finally:
+        http.terminate()
+        http.wait()
 
 
 def served_studio(browser, model_dir: Path, strokes: int, train: int) -> None:
@@ -260,6 +324,7 @@ def served_studio(browser, model_dir: Path, strokes: int, train: int) -> None:
             what = "server forward" if run == "server" else "in-browser inference"
             print(f"  served studio, {run} mode, {train}² canvas [{fig['engine'] or 'server'}]: stroke-to-output "
                   f"{summary(fig['stroke'])}; {what} median {statistics.median(fig['cost']):.0f} ms")
+            print(f"    where a stroke's last edit spent it (median ms): {fig['steps']}")
     finally:
         proc.terminate()
         proc.wait()

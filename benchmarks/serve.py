@@ -10,9 +10,12 @@ interleaved so that both see the same machine load (it is shared):
      server's own forward time from its X-Forward-Ms header;
 then 3. --clients clients at once: throughput beside 1 / forward (batching shows here);
 and with --studio N, 4. the studio in Debian's Chromium (headless, Playwright) drawing N strokes on
-a fresh --size canvas, over the /api/live WebSocket and over one POST per edit (`?transport=http`),
-interleaved: stroke-to-output as the page measures it (last edit of a stroke to its output shown)
-beside the server's forward, against the goal <= 2 x forward + 10 ms.
+a fresh --size canvas, over the /api/live WebSocket (raw RGBA edits, the studio's default; and PNG
+messages, `?live=png`) and over one POST per edit (`?transport=http`), in turns: stroke-to-output
+as the page measures it (last edit of a stroke to its output shown) beside the server's forward,
+against the goal <= 2 x forward + 10 ms, and for the socket where a stroke's last edit spent it
+(median ms per step: wait for the socket, encode, network, server_wait (the rest of the forward
+in progress when it arrived), decode, queue, forward, server_encode, show).
 With --video SECONDS, only this instead: the studio's Video mode in Chromium with a fake camera
 (a generated --size x --size clip at 60 fps), served the built-in model (or --model DIR), its
 frames translated on the server (/api/live "frame" messages) and in the browser (`/?run=browser`,
@@ -98,7 +101,9 @@ SERVER_SYNC = """() => { const o = document.getElementById('output'), c = docume
 
 
 def studio_figures(url: str, strokes: int) -> None:
-    """Stroke-to-output in the served studio, WebSocket and HTTP in turns (the same load for both)."""
+    """Stroke-to-output in the served studio over the /api/live WebSocket (raw RGBA edits, and the
+    PNG messages: ?live=png) and over one POST per edit (?transport=http), in turns (the same load
+    for each), with where each stroke's milliseconds went."""
     import statistics
 
     tests = Path(__file__).resolve().parent.parent / "tests"
@@ -106,32 +111,36 @@ def studio_figures(url: str, strokes: int) -> None:
     from playwright.sync_api import sync_playwright
 
     from browser_support import ARGS, CHROMIUM
-    from web.web_support import stroke_latencies, summary
+    from web.web_support import breakdown, stroke_entries, summary
 
-    figures: dict[str, dict[str, list[float]]] = {}
+    variants = {"websocket": "/", "websocket png": "/?live=png", "http": "/?transport=http"}
+    figures: dict[str, dict[str, list]] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
-            for transport in ("websocket", "http") * 2:
+            for variant in list(variants) * 2:
                 page = browser.new_page(viewport={"width": 1280, "height": 820})
-                page.goto(url + ("/?transport=http" if transport == "http" else "/"))
+                page.goto(url + variants[variant])
                 page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=300000)
                 page.wait_for_function(SERVER_SYNC, timeout=300000)
-                assert page.evaluate("() => window.pix2pixStats.transport") == transport
+                assert page.evaluate("() => window.pix2pixStats.transport") == variant.split()[0]
                 n0 = len(page.evaluate("() => window.pix2pixStats.shown"))
-                ms = stroke_latencies(page, max(1, strokes // 2), SERVER_SYNC)
+                last = stroke_entries(page, max(1, strokes // 2), SERVER_SYNC)
                 shown = page.evaluate("() => window.pix2pixStats.shown")[n0:]
-                fig = figures.setdefault(transport, {"stroke": [], "forward": []})
-                fig["stroke"] += ms
+                fig = figures.setdefault(variant, {"stroke": [], "forward": [], "last": []})
+                fig["stroke"] += [e["stroke_to_output_ms"] for e in last]
                 fig["forward"] += [e["forward_ms"] for e in shown if e.get("forward_ms")]
+                fig["last"] += last  # each stroke's last edit: what stroke-to-output is measured on
                 page.close()
         finally:
             browser.close()
-    for transport, fig in figures.items():
+    for variant, fig in figures.items():
         forward = statistics.median(fig["forward"])
-        print(f"studio over {transport:9}: stroke-to-output {summary(fig['stroke'])}; server forward median "
+        print(f"studio over {variant:14}: stroke-to-output {summary(fig['stroke'])}; server forward median "
               f"{forward:.1f} ms -> goal 2 x forward + 10 = {2 * forward + 10:.0f} ms "
               f"({'met' if statistics.median(fig['stroke']) <= 2 * forward + 10 else 'missed'})")
+        if variant != "http":
+            print(f"  where a stroke's last edit spent it (median ms): {breakdown(fig['last'])}")
 
 
 VIDEO_SHOWN = "() => [window.pix2pixStats.shown.length, performance.now()]"

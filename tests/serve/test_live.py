@@ -81,3 +81,45 @@ def test_video_frames_are_translated_like_edits_and_counted_apart(server):
         assert (head["seq"], head["error"]) == (3, "bad_message") and "'frame'" in head["detail"]
     after = httpx.get(server + "/health").json()
     assert (after["live_frames"] - before["live_frames"], after["live_edits"] - before["live_edits"]) == (1, 1)
+
+
+def raw_edit(seq: int, rgba: np.ndarray, model: str = "edges", reply: str | None = "rgba", size=None) -> bytes:
+    h, w = rgba.shape[:2]
+    head = {"seq": seq, "model": model, "rgba": size or [w, h], **({"reply": reply} if reply else {})}
+    return json.dumps(head).encode() + b"\n" + rgba.tobytes()
+
+
+def test_raw_rgba_edits_get_the_rest_apis_pixels_and_say_where_the_time_went(server):
+    """The studio's form: the canvas as raw RGBA in, raw RGBA (or PNG) out, no image codec on
+    either side; the same translation as POST /api/translate of the same pixels as PNG."""
+    rgba = random_image(96, 128, seed=4, channels=4)
+    rgba[:, :, 3] = 255  # the studio's canvas is opaque
+    rest = decode(httpx.post(server + "/api/translate", params={"model": "edges"}, content=png_bytes(rgba),
+                             timeout=60).content)
+    with connect(server.replace("http://", "ws://") + "/api/live") as ws:
+        ws.send(raw_edit(1, rgba))
+        head, body = answer(ws)
+        assert head["seq"] == 1 and head["rgba"] == [128, 96]
+        got = np.frombuffer(body, np.uint8).reshape(96, 128, 4)
+        assert np.array_equal(got, rest)  # RGBA in, RGBA out: the REST answer to the same pixels
+        assert set(head["timing"]) == {"wait", "decode", "queue", "forward", "encode"}
+        assert head["timing"]["forward"] == head["forward_ms"] > 0
+        assert head["server_ms"] >= head["timing"]["forward"]
+
+        ws.send(raw_edit(2, rgba, reply=None))  # raw in, PNG out
+        head, body = answer(ws)
+        assert "rgba" not in head and np.array_equal(decode(body), rest)
+
+        ws.send(raw_edit(3, rgba[:, :-1], size=[128, 96]))  # one column short of what the header says
+        head, body = answer(ws)
+        assert body is None and (head["seq"], head["error"]) == (3, "bad_message")
+        assert "a 128x96 RGBA edit is 49,152 bytes after the header line, got 48,768" in head["detail"]
+        ws.send(raw_edit(6, rgba, size=[1024, 1024]))  # over the server's --max-pixels
+        head, _ = answer(ws)
+        assert (head["seq"], head["error"]) == (6, "too_many_pixels")
+        ws.send(raw_edit(4, rgba, size=[128, "96"]))
+        head, _ = answer(ws)
+        assert head["error"] == "bad_message" and "[width, height]" in head["detail"]
+        ws.send(raw_edit(5, rgba, size=[128, 96]))  # the socket is still open and answers
+        head, body = answer(ws)
+        assert head["seq"] == 5 and np.array_equal(np.frombuffer(body, np.uint8).reshape(96, 128, 4), rest)

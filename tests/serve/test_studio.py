@@ -6,6 +6,7 @@ only where that cannot happen (not root, or no apt-get), and say so.
 from __future__ import annotations
 
 import base64
+import json
 import io
 
 import httpx
@@ -235,4 +236,32 @@ def test_without_the_socket_each_edit_is_a_request(browser, server):
     assert page.evaluate("() => window.pix2pixStats.transport") == "http"
     assert page.evaluate("() => window.pix2pixStats.shown.at(-1).transport") == "http"
     assert np.array_equal(output_pixels(page), api_translation(server, canvas_png(page), "edges"))
+    page.close()
+
+
+@pytest.mark.parametrize("query, raw", [("/", True), ("/?live=png", False)])
+def test_the_studio_sends_its_canvas_raw_over_the_socket(browser, server, query, raw):
+    """Each edit on the socket is the canvas's raw RGBA (no PNG built in the page nor decoded on the
+    server); `?live=png` sends PNG messages instead. Either way the output is the API's answer."""
+    page = browser.new_page(viewport={"width": 1280, "height": 820})
+    sent: list[bytes] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(
+        payload if isinstance(payload, bytes) else payload.encode())))
+    page.goto(server + query)
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=20000)
+    stroke(page, [(0.2, 0.3), (0.7, 0.6)])
+    page.wait_for_function(IN_SYNC, timeout=20000)
+    assert sent
+    head, _, body = sent[-1].partition(b"\n")
+    head = json.loads(head)
+    w, h = page.evaluate("() => [document.getElementById('input').width, document.getElementById('input').height]")
+    if raw:
+        assert head["rgba"] == [w, h] and len(body) == w * h * 4
+        assert np.array_equal(np.frombuffer(body, np.uint8).reshape(h, w, 4)[:, :, :3],
+                              np.asarray(Image.open(io.BytesIO(canvas_png(page))).convert("RGB")))
+    else:
+        assert "rgba" not in head and body.startswith(b"\x89PNG")
+    assert np.array_equal(output_pixels(page), api_translation(server, canvas_png(page), "edges"))
+    steps = page.evaluate("() => window.pix2pixStats.shown.at(-1).steps")
+    assert {"network", "server_wait", "forward", "show"} <= set(steps)
     page.close()

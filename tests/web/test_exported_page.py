@@ -13,8 +13,8 @@ from PIL import Image
 
 from pix2pix.export.web import read_model_bytes
 
-from .web_support import (FAILED, IN_SYNC, block_network, export, lively_model, ort_reference,
-                          output_pixels, stroke, stroke_latencies, summary)
+from .web_support import (FAILED, IN_SYNC, block_network, canvas_pixels, export, lively_model,
+                          ort_reference, output_pixels, stroke, stroke_latencies, summary)
 
 # fp16 weights and compute against fp32 on the same input, in 8-bit output levels: the documented
 # tolerance of the default export (docs/studio.md, "The studio in the browser"). Measured: max 1, mean 0.07 levels.
@@ -95,6 +95,40 @@ def test_page_output_matches_python_onnxruntime_on_the_same_file(browser, export
     print(f"fp16 vs fp32 export, in the page: max {d.max()}/255, mean {d.mean():.3f}")
     assert d.max() <= FP16_MAX_LEVELS and d.mean() <= FP16_MEAN_LEVELS
     assert json.loads((exported["fp16"].folder / "config.json").read_text())["precision"] == "fp16"
+
+
+def test_pen_up_drops_the_stale_run_and_shows_the_strokes_last_edit(browser, exported, tmp_path):
+    """The page runs its model in stages (pix2pix.export.stages). Pen-up while the run for the
+    stroke's first edit is in flight preempts that run between two stages; what is shown is the
+    translation of the canvas as the stroke left it (Python ONNX Runtime on the same file)."""
+    folder = exported["fp32"].folder
+    assert '"model.onnx#3"' in (folder / "model.onnx.js").read_text()
+    img = np.kron(np.random.default_rng(5).integers(0, 256, (96, 96, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
+    Image.fromarray(img).save(tmp_path / "big.png")  # 768²: a run lasts well beyond the stroke's end
+    context, page, _ = open_page(browser, folder)
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=60000)
+    open_image(page, tmp_path / "big.png")
+    assert page.evaluate("() => window.pix2pixEngine.info().stages") == 4
+    runs = page.evaluate("() => window.pix2pixStats.runs")
+    box = page.locator("#input").bounding_box()
+    at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731
+    page.mouse.move(*at(0.2, 0.2))
+    page.mouse.down()
+    page.wait_for_function(f"() => window.pix2pixStats.runs > {runs}")  # the first edit's run started
+    page.mouse.move(*at(0.8, 0.7), steps=2)  # edits made while it runs
+    page.mouse.up()  # the stroke's end: its last edit preempts the stale run
+    page.wait_for_function(IN_SYNC, timeout=60000)
+    stats = page.evaluate("() => window.pix2pixStats")
+    assert stats["preempted"] >= 1 and stats["runs"] - runs >= 2
+    canvas = canvas_pixels(page, "input")[:, :, :3]
+    assert (canvas != img).any()  # the stroke is on the canvas
+    want = ort_reference(read_model_bytes(folder), canvas)
+    diff = np.abs(output_pixels(page)[:, :, :3].astype(int) - want.astype(int))
+    assert diff.max() <= 2, diff.max()
+    last = stats["shown"][-1]
+    assert set(last["steps"]) == {"wait", "to_worker", "prepare", "inference", "finish", "from_worker", "draw"}
+    assert abs(sum(last["steps"].values()) - last["stroke_to_output_ms"]) < 5  # the steps add up to it
+    context.close()
 
 
 def test_config_json_is_the_servers_description_plus_the_runtime_it_holds(exported, lively_model_dir):

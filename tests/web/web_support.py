@@ -86,9 +86,9 @@ def stroke(page, points, steps: int = 6) -> None:
     browser_stroke(page, points, steps)
 
 
-def stroke_latencies(page, n: int = 20, sync: str = IN_SYNC) -> list[float]:
-    """Stroke-to-output ms (as the page measures it: last edit of the stroke to the output shown)
-    for ``n`` strokes, each waited for."""
+def stroke_entries(page, n: int = 20, sync: str = IN_SYNC) -> list[dict]:
+    """The page's record (pix2pixStats.shown: stroke_to_output_ms, inference/forward ms and the
+    steps it spent them on) of each stroke's last edit, for ``n`` strokes, each waited for."""
     rng = np.random.default_rng(7)
     out = []
     for _ in range(n):
@@ -97,9 +97,26 @@ def stroke_latencies(page, n: int = 20, sync: str = IN_SYNC) -> list[float]:
         page.wait_for_function(sync, timeout=30000)
         version = int(page.evaluate("() => document.getElementById('input').dataset.version"))
         shown = page.evaluate("() => window.pix2pixStats.shown")
-        entry = next(e for e in reversed(shown) if e["version"] == version)
-        out.append(entry["stroke_to_output_ms"])
+        out.append(next(e for e in reversed(shown) if e["version"] == version))
     return out
+
+
+def stroke_latencies(page, n: int = 20, sync: str = IN_SYNC) -> list[float]:
+    """Stroke-to-output ms (as the page measures it: last edit of the stroke to the output shown)
+    for ``n`` strokes, each waited for."""
+    return [e["stroke_to_output_ms"] for e in stroke_entries(page, n, sync)]
+
+
+def breakdown(entries: list[dict]) -> str:
+    """Where the stroke-to-output milliseconds went: the median of each step the page recorded
+    (``steps`` of pix2pixStats.shown entries), in the page's order."""
+    names = list((entries[0].get("steps") or {}) if entries else {})
+    parts = []
+    for name in names:
+        values = [e["steps"][name] for e in entries if (e.get("steps") or {}).get(name) is not None]
+        if values:
+            parts.append(f"{name} {statistics.median(values):.1f}")
+    return ", ".join(parts) or "none recorded"
 
 
 def summary(ms: list[float]) -> str:

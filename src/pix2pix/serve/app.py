@@ -18,7 +18,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional, Sequence
+from typing import Any, AsyncIterator, Callable, Optional, Sequence
 
 import numpy as np
 from fastapi import FastAPI, Query, Request
@@ -216,14 +216,20 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
                                                             f"log has the details under {ref}"},
                             status_code=500)
 
-    async def translate_body(served: ServedModel, body: bytes) -> tuple[bytes, Result, int]:
-        """An uploaded image -> (its translation as PNG, how it was made, the tile size or 0)."""
+    async def translate_image(served: ServedModel, decode: Callable[[], np.ndarray],
+                              encode: Callable[[np.ndarray], bytes],
+                              timing: Optional[dict[str, float]] = None) -> tuple[bytes, Result, int]:
+        """``decode()`` ((H, W, C) in [0, 1]) -> (``encode`` of its translation, how it was made,
+        the tile size or 0). ``timing`` (when given) gets the server-side milliseconds of each
+        step: decode (and prepare), queue, forward, encode: where a request's time goes."""
         def prepare() -> tuple:
-            arr = decode_image(body, limits, served.multiple)
+            t = time.perf_counter()
+            arr = decode()
             use = auto_tile(arr.shape[0], arr.shape[1], tile)
-            return (arr, None, use) if use else (*served.translator.prepare(arr), 0)
+            out = (arr, None, use) if use else (*served.translator.prepare(arr), 0)
+            return (*out, (time.perf_counter() - t) * 1000)
 
-        x, alpha, use_tile = await run_in_threadpool(prepare)
+        x, alpha, use_tile, decode_ms = await run_in_threadpool(prepare)
         if use_tile:  # tile by tile, each tile's forward pass on the worker between other batches
             start = time.perf_counter()
             out = await run_in_threadpool(
@@ -232,8 +238,16 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
         else:
             result = await queue.translate(served, x, alpha)
         del x
-        png = await run_in_threadpool(_encode_png, result.array)
-        return png, result, use_tile
+        t = time.perf_counter()
+        data = await run_in_threadpool(encode, result.array)
+        if timing is not None:
+            timing.update(decode_ms=decode_ms, queue_ms=result.queue_ms, forward_ms=result.forward_ms,
+                          encode_ms=(time.perf_counter() - t) * 1000)
+        return data, result, use_tile
+
+    async def translate_body(served: ServedModel, body: bytes) -> tuple[bytes, Result, int]:
+        """An uploaded image -> (its translation as PNG, how it was made, the tile size or 0)."""
+        return await translate_image(served, lambda: decode_image(body, limits, served.multiple), _encode_png)
 
     def pick(name: Optional[str]) -> ServedModel:
         if name is None:
@@ -320,7 +334,8 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
             **({"X-Tile": str(used_tile)} if used_tile else {}),
         })
 
-    live = add_live_route(app, pick=pick, queue=queue, translate=translate_body, max_bytes=limits.max_bytes)
+    live = add_live_route(app, pick=pick, queue=queue, translate=translate_image, limits=limits,
+                          encode_png=_encode_png)
     add_video_route(app, pick=pick, read_body=_read_body, from_multipart=_from_multipart,
                     limits=video_limits or VideoLimits(), max_pixels=limits.max_pixels, queue=queue)
     return app

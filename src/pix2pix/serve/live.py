@@ -12,11 +12,18 @@ Messages (binary frames, both ways): one line of JSON, a newline, then the image
 - client -> server: ``{"seq": 7, "model": "edges", "type": "edit"}\\n`` + the image (PNG, JPEG,
   ... as for ``POST /api/translate``); ``model`` may be left out (the default model). ``type`` is
   ``"edit"`` (a still edit, the default) or ``"frame"`` (a video frame of the studio's Video
-  mode): both are translated alike, latest wins; the server counts them apart (``/health``).
+  mode): both are translated alike, latest wins; the server counts them apart (``/health``). With
+  ``"rgba": [W, H]`` in the header the image is W x H raw RGBA bytes (W * H * 4, row by row)
+  instead of a file: the studio sends its canvas as it is, so neither side encodes nor decodes a
+  PNG per edit. With ``"reply": "rgba"`` the answer's image is raw RGBA too (else PNG).
 - server -> client: ``{"seq": 7, "type": "edit", "model": "edges", "forward_ms": ..., "queue_ms": ...,
-  "batch_size": 1, "server_ms": ..., "dropped": 2}\\n`` + the output PNG. ``dropped`` counts the
+  "batch_size": 1, "server_ms": ..., "dropped": 2, "timing": {...}}\\n`` + the output PNG (or, when
+  asked with ``"reply": "rgba"``, ``"rgba": [W, H]`` and the output's raw RGBA bytes).
+  ``server_ms`` runs from the message's arrival to its answer's sending. ``dropped`` counts the
   client's messages superseded since the previous answer. An answer for ``seq`` means every
-  message up to ``seq`` is done with.
+  message up to ``seq`` is done with. ``timing``: where the message's ``server_ms`` went, in ms:
+  ``wait`` (arrived while the previous one was being answered), ``decode`` (and prepare),
+  ``queue``, ``forward``, ``encode``.
 - errors: a text frame ``{"seq": 7, "error": CODE, "detail": TEXT}`` (the REST API's codes and
   shape, plus the edit's seq); the connection stays open.
 """
@@ -29,11 +36,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional
 
+import numpy as np
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from .batcher import InferenceQueue, Result
 from .errors import ApiError
 from .models import ServedModel
+from .upload import Limits, decode_image
+
+Translate = Callable[[ServedModel, Callable[[], np.ndarray], Callable[[np.ndarray], bytes], dict],
+                     Awaitable[tuple[bytes, Result, int]]]
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +90,49 @@ class LiveStats:
     dropped: int = 0
 
 
+def rgba_size(header: dict[str, Any], body: bytes, limits: Limits, multiple: int) -> tuple[int, int]:
+    """(W, H) of a raw-RGBA edit (``"rgba": [W, H]`` in its header); ApiError 400 when the header
+    or the byte count is wrong, 413 over the pixel limit."""
+    size = header.get("rgba")
+    if not (isinstance(size, list) and len(size) == 2 and all(type(v) is int and v > 0 for v in size)):
+        raise ApiError(400, "bad_message", f"\"rgba\" must be [width, height] in pixels, got {size!r}")
+    w, h = size
+    padded = (-(-w // multiple) * multiple) * (-(-h // multiple) * multiple)
+    if padded > limits.max_pixels:
+        raise ApiError(413, "too_many_pixels", f"the canvas is {w}x{h} pixels, over the server's "
+                                               f"{limits.max_pixels:,} pixel limit")
+    if len(body) != w * h * 4:
+        raise ApiError(400, "bad_message", f"a {w}x{h} RGBA edit is {w * h * 4:,} bytes after the "
+                                           f"header line, got {len(body):,}")
+    return w, h
+
+
+def rgba_array(body: bytes, w: int, h: int) -> np.ndarray:
+    """Raw RGBA bytes -> (H, W, 4) float32 in [0, 1], as a decoded RGBA PNG of them would be."""
+    return np.frombuffer(body, np.uint8).reshape(h, w, 4).astype(np.float32) / np.float32(255.0)
+
+
+def rgba_bytes(arr: np.ndarray) -> bytes:
+    """(H, W, C) in [0, 1], C in 1..4 -> raw RGBA bytes, rounded as the PNG answers are (opaque
+    where there is no alpha; gray to R = G = B)."""
+    data = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    c = data.shape[2]
+    rgb = np.repeat(data[:, :, :1], 3, axis=2) if c <= 2 else data[:, :, :3]
+    alpha = data[:, :, c - 1:] if c in (2, 4) else np.full(data.shape[:2] + (1,), 255, np.uint8)
+    return np.concatenate([rgb, alpha], axis=2).tobytes()
+
+
 def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel], queue: InferenceQueue,
-                   translate: Callable[[ServedModel, bytes], Awaitable[tuple[bytes, Result, int]]],
-                   max_bytes: int) -> LiveStats:
+                   translate: Translate, limits: Limits,
+                   encode_png: Callable[[np.ndarray], bytes]) -> LiveStats:
     """Add the socket at ``PATH``; returns its counters (live, updated as messages are answered)."""
     stats = LiveStats()
+    max_bytes = limits.max_bytes
 
     @app.websocket(PATH)
     async def live(ws: WebSocket) -> None:
         await ws.accept()
-        latest: dict[str, Any] = {"data": None, "dropped": 0}
+        latest: dict[str, Any] = {"data": None, "dropped": 0, "t": 0.0}
         arrived = asyncio.Event()
         gone = asyncio.Event()
 
@@ -102,7 +147,7 @@ def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel]
                         data = b""  # a text frame: answered as a bad message below
                     if latest["data"] is not None:
                         latest["dropped"] += 1  # superseded before its turn: latest wins
-                    latest["data"] = data
+                    latest["data"], latest["t"] = data, time.perf_counter()
                     arrived.set()
             finally:
                 gone.set()
@@ -115,20 +160,20 @@ def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel]
                 arrived.clear()
                 if gone.is_set():
                     return
-                data, dropped = latest["data"], latest["dropped"]
+                data, dropped, received = latest["data"], latest["dropped"], latest["t"]
                 latest["data"], latest["dropped"] = None, 0
                 if data is None:
                     continue
                 stats.dropped += dropped
-                await _answer(ws, data, dropped)
+                await _answer(ws, data, dropped, received)
         except (WebSocketDisconnect, RuntimeError):  # the client went away mid-answer
             pass
         finally:
             reader.cancel()
 
-    async def _answer(ws: WebSocket, data: bytes, dropped: int) -> None:
+    async def _answer(ws: WebSocket, data: bytes, dropped: int, received: float) -> None:
         t0 = time.perf_counter()
-        seq = None
+        seq, reply_raw, timing = None, False, {"wait_ms": (t0 - received) * 1000}
         try:
             if len(data) > max_bytes:
                 raise ApiError(413, "too_large", f"the message is {len(data):,} bytes, over the "
@@ -137,8 +182,15 @@ def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel]
             seq = header.get("seq")
             kind = message_type(header)
             served = pick(header.get("model") or None)
+            if "rgba" in header:
+                size = rgba_size(header, body, limits, served.multiple)
+                decode = lambda: rgba_array(body, *size)  # noqa: E731
+            else:
+                decode = lambda: decode_image(body, limits, served.multiple)  # noqa: E731
+            reply_raw = header.get("reply") == "rgba"
+            encode = rgba_bytes if reply_raw else encode_png
             with queue.admit():
-                png, result, tile = await translate(served, body)
+                out, result, tile = await translate(served, decode, encode, timing)
         except ApiError as e:
             await ws.send_text(json.dumps({"seq": seq, "error": e.code, "detail": e.message}))
             return
@@ -156,7 +208,10 @@ def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel]
             stats.edits += 1
         head = {"seq": seq, "type": kind, "model": served.name, "forward_ms": round(result.forward_ms, 2),
                 "queue_ms": round(result.queue_ms, 2), "batch_size": result.batch_size,
-                "server_ms": round((time.perf_counter() - t0) * 1000, 2), "dropped": dropped, "tile": tile}
-        await ws.send_bytes(json.dumps(head).encode() + b"\n" + png)
+                "server_ms": round((time.perf_counter() - received) * 1000, 2), "dropped": dropped, "tile": tile,
+                "timing": {k.removesuffix("_ms"): round(v, 2) for k, v in timing.items()}}
+        if reply_raw:
+            head["rgba"] = [result.array.shape[1], result.array.shape[0]]
+        await ws.send_bytes(json.dumps(head).encode() + b"\n" + out)
 
     return stats

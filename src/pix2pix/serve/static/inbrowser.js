@@ -12,7 +12,7 @@ const FAST_PATH = `For the fast path, serve the folder: python -m http.server -d
   "http://localhost:8000/ (the page isolates itself with its service worker), or host it with the headers " +
   "Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp.";
 const engine = { worker: null, calls: new Map(), nextId: 0, runtime: null, loading: null, loaded: null,
-                 flavour: "", ep: "", threads: 1, want: null };
+                 flavour: "", ep: "", threads: 1, want: null, stages: 1 };
 
 const scripts = new Map();
 function loadScript(src) {
@@ -56,6 +56,23 @@ async function fileBytes(name, modelName) {
     throw new Error(`${url}: ${err.detail || `HTTP ${resp.status}`}`);
   }
   return resp.arrayBuffer();
+}
+
+// The model's bytes, as parts: its stages in order (pix2pix.export.stages) or the model whole.
+async function modelParts(model) {
+  if (!WEB) return [await fileBytes(null, model.name)];
+  const script = WEB.files["model.onnx"];
+  if (!script) throw new Error("this export has no model.onnx");
+  await loadScript(script);
+  const held = Object.keys(window.PIX2PIX_FILES || {});
+  const names = held.includes("model.onnx") ? ["model.onnx"]
+    : held.filter((n) => n.startsWith("model.onnx#")).sort((a, b) => +a.split("#")[1] - +b.split("#")[1]);
+  if (!names.length) throw new Error(`${script} does not hold the model: re-export the folder`);
+  return names.map((name) => {
+    const bytes = fromBase64(window.PIX2PIX_FILES[name]);
+    delete window.PIX2PIX_FILES[name];  // the decoded copy is all that is kept
+    return bytes.buffer;
+  });
 }
 
 function call(msg, transfer = []) {
@@ -113,11 +130,12 @@ function ensureModel(model) {
     const promise = (async () => {
       $("engine").textContent = `in browser: loading ${model.name}…`;
       await ensureRuntime();
-      const bytes = await fileBytes(WEB ? "model.onnx" : null, WEB ? null : model.name);
+      const parts = await modelParts(model);
       const providers = engine.flavour === "webgpu" ? ["webgpu", "wasm"] : ["wasm"];
-      const r = await call({ type: "model", config: model, bytes, providers }, [bytes]);
+      const r = await call({ type: "model", config: model, parts, providers }, parts);
       engine.loaded = model.name;
       engine.ep = r.ep;
+      engine.stages = r.stages;
       showEngine();
     })();
     engine.loading = { name: model.name, promise };
@@ -139,7 +157,10 @@ function showEngine() {
   } else hint.hidden = true;
 }
 
-async function pumpBrowser() {
+// `preempt`: this edit ends a stroke (or is one, as a fill or an undo) while a run for an older
+// canvas is in flight: the worker drops that run at its next stage and takes this one, so the
+// output follows the pen-up after one run, not after the rest of a stale one plus one.
+async function pumpBrowser(preempt = false) {
   net.dirty = false;
   const controller = new AbortController();
   const seq = ++net.seq, version = state.version, model = state.model;
@@ -152,11 +173,19 @@ async function pumpBrowser() {
       throw e;
     }
     if (controller.signal.aborted) return;
+    const t0 = performance.now();
     const rgba = new Uint8ClampedArray(pixels.data);  // this version's pixels, moved to the worker
-    const r = await call({ type: "run", rgba, width: pixels.width, height: pixels.height }, [rgba.buffer]);
-    if (controller.signal.aborted || seq <= net.shownSeq) return;
+    window.pix2pixStats.runs += 1;
+    const r = await call({ type: "run", rgba, width: pixels.width, height: pixels.height, preempt }, [rgba.buffer]);
+    const back = performance.now();
+    if (r.preempted) window.pix2pixStats.preempted += 1;
+    if (r.preempted || controller.signal.aborted || seq <= net.shownSeq) return;
     showPixels(r, seq, version, model.name);
-    const entry = record(version, r.inference_ms, null);
+    // Where the milliseconds went: the worker's times are absolute (timeOrigin-based).
+    const [w0, w1, w2, w3] = r.times.map((t) => t - performance.timeOrigin);
+    const entry = record(version, r.inference_ms, null, {
+      wait: t0 - (editTimes.get(version) ?? t0), to_worker: w0 - t0, prepare: w1 - w0, inference: w2 - w1,
+      finish: w3 - w2, from_worker: back - w3, draw: performance.now() - back });
     $("latency").textContent = `${Math.round(entry.stroke_to_output_ms ?? r.total_ms)} ms ` +
       `(inference ${Math.round(r.inference_ms)} ms)`;
     setStatus("");
@@ -167,6 +196,12 @@ async function pumpBrowser() {
     if (net.dirty && engine.loaded) scheduleTranslate();
     else if (!net.controller) delete document.body.dataset.busy;
   }
+}
+
+// Whether an edit made now may preempt the run in flight (see pumpBrowser): not while the pen is
+// down (each run would be dropped for the next move, and the output would stand still).
+function mayPreempt() {
+  return RUN === "browser" && !state.drawing && engine.stages > 1 && engine.loaded === (state.model && state.model.name);
 }
 
 function showPixels(r, seq, version, model) {
@@ -195,7 +230,8 @@ async function isolate() {
 
 // For benchmarks/browser.py and the profile: the loaded engine timed without the page around it.
 window.pix2pixEngine = {
-  info: () => ({ ep: engine.ep, threads: engine.threads, flavour: engine.flavour, isolated: self.crossOriginIsolated }),
+  info: () => ({ ep: engine.ep, threads: engine.threads, flavour: engine.flavour, isolated: self.crossOriginIsolated,
+                 stages: engine.stages }),
   bench: async (size, runs) => (await call({ type: "bench", size, runs })).ms,
   profile: async (size, runs) => { await call({ type: "profile", size, runs }); },  // events go to the console
 };

@@ -22,7 +22,8 @@ function crc32(bytes, start, end) {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-function storedPng(image) {
+// The PNG's bytes (a Uint8Array); storedPng below wraps them in a Blob.
+function storedPngBytes(image) {
   const { width: w, height: h, data } = image, row = w * 4 + 1, raw = row * h;
   const blocks = Math.max(1, Math.ceil(raw / 65535));
   const idat = 2 + raw + 5 * blocks + 4;  // zlib header, data, block headers, adler32
@@ -55,5 +56,7 @@ function storedPng(image) {
     view.setUint32(q, ((b << 16) | a) >>> 0);
   });
   chunk("IEND", 0, () => {});
-  return new Blob([out], { type: "image/png" });
+  return out;
 }
+
+function storedPng(image) { return new Blob([storedPngBytes(image)], { type: "image/png" }); }

@@ -10,8 +10,8 @@
 // an answer older than the one shown, or aborted, is dropped (the newest request wins).
 //
 // On the server, edits go over one WebSocket (/api/live) when the server offers it: each edit is
-// sent as it happens (at most LIVE_AHEAD unanswered), the server keeps only the latest one and
-// answers it when the model is free, so the output follows one forward pass behind the pen.
+// sent as it happens, as raw RGBA, the server keeps only the latest one and answers it when the
+// model is free, so the output follows one forward pass behind the pen.
 // Without the socket (or with ?transport=http) each edit is one POST /api/translate.
 //
 // Video mode (video.js) feeds camera or clip frames through the same path, one canvas version
@@ -48,14 +48,19 @@ const state = {
 const net = { controller: null, dirty: false, timer: 0, seq: 0, shownSeq: 0, url: null };
 // The /api/live socket: edits sent and not yet answered (seq -> {version, model, t0}), and the
 // first seq whose answer may still be shown (a model switch drops the answers before it).
+const LIVE_RETRY_MS = 4;  // while the socket still sends the previous edit
+// Video frames (video.js) wait while this many are unanswered: a frame's latency stays about two
+// frames' work whatever the camera's rate. Still edits have no cap (see pumpLive).
 const LIVE_AHEAD = 2;
 const live = { ws: null, sent: new Map(), minSeq: 0 };
+const LIVE_RAW = new URLSearchParams(location.search).get("live") !== "png";
 const WEB = window.PIX2PIX_WEB || null;  // an exported page: its config and file map
 const RUN = WEB || new URLSearchParams(location.search).get("run") === "browser" ? "browser" : "server";
 // performance.now() of each canvas version's edit, and what each shown output cost: read by the
 // latency tests and benchmarks/browser.py (stroke-to-output as the page itself measures it).
 const editTimes = new Map();
-window.pix2pixStats = { run: RUN, shown: [], transport: "http" };
+// runs: translations started in the browser; preempted: those dropped for a newer edit (inbrowser.js).
+window.pix2pixStats = { run: RUN, shown: [], transport: "http", runs: 0, preempted: 0 };
 let pixels = ctx.createImageData(canvas.width, canvas.height);
 
 // ---- canvas pixels ---------------------------------------------------------------------------
@@ -226,7 +231,10 @@ canvas.addEventListener("pointermove", (event) => {
   render(); changed();
 });
 
-function endStroke() { state.drawing = false; state.last = null; }
+function endStroke() {
+  state.drawing = false; state.last = null;
+  if (net.dirty) scheduleTranslate();  // the stroke's last edit may now preempt a stale run
+}
 canvas.addEventListener("pointerup", endStroke);
 canvas.addEventListener("pointercancel", endStroke);
 
@@ -376,7 +384,10 @@ function canvasBlob() {
 }
 
 async function pump() {
-  if (net.controller) return;  // its answer will call pump again
+  if (net.controller) {  // its answer will call pump again
+    if (net.dirty && mayPreempt()) pumpBrowser(true);  // inbrowser.js: a stroke's end drops a stale run
+    return;
+  }
   if (!net.dirty || !state.model) {
     if (!live.sent.size) delete document.body.dataset.busy;
     return;
@@ -449,17 +460,33 @@ function connectLive() {
 }
 
 function pumpLive() {
-  if (live.sent.size >= LIVE_AHEAD) return;  // an answer will call pump again
+  // Every edit goes as soon as the socket has sent the previous one: the server keeps only the
+  // latest, so when it is free it takes the newest edit there is (a cap on edits in flight made
+  // the stroke's last edit wait for a stale one's forward pass). On a slow network the socket's
+  // buffer is the brake: edits made meanwhile coalesce here into the next message.
+  if (live.ws.bufferedAmount > 0) {
+    if (!net.timer) net.timer = setTimeout(() => { net.timer = 0; pump(); }, LIVE_RETRY_MS);
+    return;
+  }
   net.dirty = false;
-  const seq = ++net.seq, version = state.version, model = state.model.name;
-  live.sent.set(seq, { version, model, t0: performance.now() });
-  document.body.dataset.busy = "1";
+  const seq = ++net.seq, version = state.version, model = state.model.name, t0 = performance.now();
+  // The canvas as it is, raw RGBA after the JSON line: no PNG to build here nor to decode there
+  // (?live=png: the PNG messages, kept for comparison by benchmarks/serve.py).
   const type = isVideoFrame(version) ? "frame" : "edit";  // video.js: counted apart by the server
-  const header = new TextEncoder().encode(JSON.stringify({ seq, model, type }) + "\n");
-  live.ws.send(new Blob([header, storedPng(pixels)]));
+  const head = { seq, model, type };
+  if (LIVE_RAW) head.rgba = [pixels.width, pixels.height];
+  const header = new TextEncoder().encode(JSON.stringify(head) + "\n");
+  const body = LIVE_RAW ? pixels.data : storedPngBytes(pixels);
+  const message = new Uint8Array(header.length + body.length);  // not a Blob: that is read async
+  message.set(header);
+  message.set(body, header.length);
+  live.ws.send(message);
+  live.sent.set(seq, { version, model, t0, sent: performance.now() });
+  document.body.dataset.busy = "1";
 }
 
 async function onLiveMessage(data) {
+  const arrived = performance.now();
   let head, image = null;
   if (typeof data === "string") head = JSON.parse(data);  // an error, in the REST API's shape
   else {
@@ -472,9 +499,14 @@ async function onLiveMessage(data) {
   try {
     if (!sent || head.seq < live.minSeq) return;  // for a model no longer chosen
     if (!image) { setStatus(`Translation failed: ${head.detail || head.error}`, true); return; }
-    const ms = performance.now() - sent.t0;
+    const ms = arrived - sent.t0;
     if (!(await show(image, head.seq, sent.version, head.model, { aborted: head.seq < live.minSeq }))) return;
-    const entry = record(sent.version, null, head.forward_ms);
+    const server = head.timing || {};
+    const steps = { wait: sent.t0 - (editTimes.get(sent.version) ?? sent.t0), encode: sent.sent - sent.t0,
+                    network: Math.max(0, arrived - sent.sent - head.server_ms), server_wait: server.wait,
+                    decode: server.decode, queue: server.queue, forward: server.forward,
+                    server_encode: server.encode, show: performance.now() - arrived };
+    const entry = record(sent.version, null, head.forward_ms, steps);
     entry.round_trip_ms = ms;
     entry.server_ms = head.server_ms;
     entry.transport = "websocket";
@@ -509,10 +541,12 @@ async function show(image, seq, version, model, signal) {
 // ---- what each shown output cost ---------------------------------------------------------------
 
 // What the page shows for the shown output: stroke-to-output and the inference or forward time.
-function record(version, inferenceMs, forwardMs) {
+// `steps`: where the stroke-to-output milliseconds went, in order (name -> ms; they add up to it,
+// up to rounding): read by benchmarks/browser.py and benchmarks/serve.py beside the totals.
+function record(version, inferenceMs, forwardMs, steps = null) {
   const t = editTimes.get(version);
   const entry = { version, stroke_to_output_ms: t === undefined ? null : performance.now() - t,
-                  inference_ms: inferenceMs, forward_ms: forwardMs, run: RUN };
+                  inference_ms: inferenceMs, forward_ms: forwardMs, run: RUN, steps };
   window.pix2pixStats.shown.push(entry);
   for (const v of [...editTimes.keys()]) if (v < version) editTimes.delete(v);
   return entry;

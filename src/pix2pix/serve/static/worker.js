@@ -8,7 +8,7 @@
 
 function pix2pixWorker() {
   const LUMA = [0.299, 0.587, 0.114];  // as pix2pix.util.imageio.LUMA: gray inputs match the server's
-  let ort = null, session = null, model = null, modelBytes = null;
+  let ort = null, ep = null, model = null, modelBytes = null;
 
   function fail(text) { throw new Error(text); }
 
@@ -22,41 +22,74 @@ function pix2pixWorker() {
     return { version: ort.env.versions ? ort.env.versions.web || "" : "" };
   }
 
+  // The model is one session, or a few run one after another (its stages, pix2pix.export.stages):
+  // between two stages a run yields to this worker's messages and is dropped when the page has
+  // sent a newer edit that preempts it, so a stroke's last edit waits at most for one stage.
+  let sessions = [], active = null, chain = Promise.resolve();
+  const wakeup = new MessageChannel();
+  let wake = null;
+  wakeup.port1.onmessage = () => wake();
+  const yieldToMessages = () => new Promise((resolve) => { wake = resolve; wakeup.port2.postMessage(0); });
+
   async function loadModel(m) {
-    session = null;
+    ep = null;
+    sessions = [];
     model = m.config;
     let created = null, lastError = null;
-    for (const ep of m.providers) {
+    for (const provider of m.providers) {
       try {
-        created = await ort.InferenceSession.create(new Uint8Array(m.bytes), {
-          executionProviders: [ep], graphOptimizationLevel: "all",
-        });
-        created.ep = ep;
+        created = [];
+        for (let k = 0; k < m.parts.length; k++) {
+          // WebGPU: a stage's outputs stay on the GPU for the next one.
+          const keep = provider === "webgpu" && k < m.parts.length - 1 ? { preferredOutputLocation: "gpu-buffer" } : {};
+          created.push(await ort.InferenceSession.create(new Uint8Array(m.parts[k]), {
+            executionProviders: [provider], graphOptimizationLevel: "all", ...keep,
+          }));
+        }
+        created.ep = provider;
         break;
-      } catch (e) { lastError = e; }
+      } catch (e) { lastError = e; created = null; }
     }
     if (!created) fail(`cannot load the model file (corrupt, truncated or not ONNX?): ${(lastError && lastError.message) || lastError}`);
-    const meta = created.inputMetadata && created.inputMetadata[0];
-    if (!created.inputNames.includes("input") || !created.outputNames.includes("output")) {
-      fail(`the model's inputs are [${created.inputNames}] and outputs [${created.outputNames}]; ` +
+    const first = created[0], last = created[created.length - 1];
+    const meta = first.inputMetadata && first.inputMetadata[0];
+    if (!first.inputNames.includes("input") || !last.outputNames.includes("output")) {
+      fail(`the model's inputs are [${first.inputNames}] and outputs [${last.outputNames}]; ` +
            "a pix2pix export has one input named 'input' and one output named 'output' (re-export it with pix2pix export --web)");
     }
     if (meta && meta.isTensor && meta.shape && meta.shape.length !== 4) {
       fail(`the model's input has rank ${meta.shape.length} (shape [${meta.shape}]); ` +
            "a pix2pix generator takes (1, channels, height, width): re-export it with pix2pix export --web");
     }
-    session = created;
-    modelBytes = new Uint8Array(m.bytes);  // kept for bench/profile sessions (benchmarks only)
+    sessions = created;
+    ep = created.ep;
+    modelBytes = m.parts.map((b) => new Uint8Array(b));  // kept for bench/profile sessions (benchmarks only)
     // One run at the training size compiles the kernels, so the first stroke is not the slow one.
     const s = model.image_size, t0 = performance.now();
     await forward(new Float32Array(model.in_channels * s * s), s, s);
-    return { ep: created.ep, warmup_ms: performance.now() - t0 };
+    return { ep: created.ep, stages: sessions.length, warmup_ms: performance.now() - t0 };
   }
 
-  async function forward(data, h, w) {
-    const x = new ort.Tensor("float32", data, [1, model.in_channels, h, w]);
-    const out = await session.run({ input: x });
-    const y = out.output;
+  // The model on (1, C_in, h, w) data; null when `run` was preempted between two stages.
+  async function forward(data, h, w, run = null, use = sessions) {
+    let values = { input: new ort.Tensor("float32", data, [1, model.in_channels, h, w]) };
+    const made = [];
+    try {
+      for (let k = 0; k < use.length; k++) {
+        if (k > 0 && run) {
+          await yieldToMessages();
+          if (run.preempted) return null;
+        }
+        const feeds = {};
+        for (const name of use[k].inputNames) feeds[name] = values[name];
+        const out = await use[k].run(feeds);
+        values = { ...values, ...out };
+        made.push(...Object.values(out));
+      }
+    } finally {
+      for (const t of made) if (t.location === "gpu-buffer") t.dispose();
+    }
+    const y = values.output;
     if (!y || y.dims.length !== 4 || y.dims[1] !== model.out_channels) {
       fail(`the model answered shape [${y ? y.dims : "none"}]; expected (1, ${model.out_channels}, H, W)`);
     }
@@ -105,21 +138,32 @@ function pix2pixWorker() {
     return out;
   }
 
+  // Times are absolute (timeOrigin + now), so the page can place them on its own clock.
+  const clock = () => performance.timeOrigin + performance.now();
+
   async function run(m) {
-    if (!session) fail("no model is loaded");
-    const t0 = performance.now();
-    const [x, H, W] = prepare(m.rgba, m.height, m.width);
-    const t1 = performance.now();
-    const y = await forward(x, H, W);
-    const t2 = performance.now();
-    const rgba = finish(y, m.rgba, m.height, m.width, H, W);
-    return { rgba, width: m.width, height: m.height, inference_ms: t2 - t1, total_ms: performance.now() - t0,
-             transfer: [rgba.buffer] };
+    if (!sessions.length) fail("no model is loaded");
+    const me = { preempted: false };
+    active = me;
+    try {
+      const t0 = clock();
+      const [x, H, W] = prepare(m.rgba, m.height, m.width);
+      const t1 = clock();
+      const y = await forward(x, H, W, me);
+      if (!y) return { preempted: true };
+      const t2 = clock();
+      const rgba = finish(y, m.rgba, m.height, m.width, H, W);
+      const t3 = clock();
+      return { rgba, width: m.width, height: m.height, inference_ms: t2 - t1, total_ms: t3 - t0,
+               times: [t0, t1, t2, t3], transfer: [rgba.buffer] };
+    } finally {
+      if (active === me) active = null;
+    }
   }
 
   // For benchmarks/browser.py: ms per forward pass of a (1, C, size, size) frame, `runs` times.
   async function bench(m) {
-    if (!session) fail("no model is loaded");
+    if (!sessions.length) fail("no model is loaded");
     const x = new Float32Array(model.in_channels * m.size * m.size).map((_, i) => Math.sin(i) * 0.9);
     await forward(x, m.size, m.size);
     const ms = [];
@@ -136,22 +180,22 @@ function pix2pixWorker() {
   // them there). Relative shares only: the profiler adds its own cost to every op.
   async function profile(m) {
     if (!modelBytes) fail("no model is loaded");
-    const s = await ort.InferenceSession.create(modelBytes, { executionProviders: [session.ep],
-      graphOptimizationLevel: "all", enableProfiling: true });
-    const saved = session;
-    session = s;
-    try {
-      const x = new Float32Array(model.in_channels * m.size * m.size).map((_, i) => Math.sin(i) * 0.9);
-      for (let i = 0; i < m.runs; i++) await forward(x, m.size, m.size);
-    } finally { session = saved; }
-    s.endProfiling();
-    await s.release();
+    const profiled = [];
+    for (const bytes of modelBytes) {
+      profiled.push(await ort.InferenceSession.create(bytes, { executionProviders: [ep],
+        graphOptimizationLevel: "all", enableProfiling: true }));
+    }
+    const x = new Float32Array(model.in_channels * m.size * m.size).map((_, i) => Math.sin(i) * 0.9);
+    for (let i = 0; i < m.runs; i++) await forward(x, m.size, m.size, null, profiled);
+    for (const s of profiled) {
+      s.endProfiling();
+      await s.release();
+    }
     return {};
   }
 
   const handlers = { runtime: loadRuntime, model: loadModel, run, bench, profile };
-  self.onmessage = async (event) => {
-    const m = event.data;
+  async function handle(m) {
     try {
       const reply = await handlers[m.type](m);
       const transfer = reply.transfer || [];
@@ -160,5 +204,10 @@ function pix2pixWorker() {
     } catch (e) {
       self.postMessage({ id: m.id, ok: false, error: String((e && e.message) || e) });
     }
+  }
+  self.onmessage = (event) => {
+    const m = event.data;
+    if (m.type === "run" && m.preempt && active) active.preempted = true;  // a newer edit: drop the stale run
+    chain = chain.then(() => handle(m));  // one at a time: a session runs one call at once
   };
 }
