@@ -49,6 +49,7 @@ def test_short_demo_runs_end_to_end(demo_dir, lpips_weights):
     assert "model.upsample=resize" in saved["recipe"]
     run_cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert run_cfg["model"]["upsample"] == "resize" and run_cfg["max_time"] is not None
+    assert run_cfg["lr_schedule"] == "fit"  # the lr decays to zero by the cap, wherever it falls
     # Even 30 steps beat copying the input through (a different colour scheme entirely).
     assert saved["test"]["l1"] < saved["baselines_l1"]["identity"]
     # LPIPS beside L1, for the model and both baselines (the weights are installed here).
