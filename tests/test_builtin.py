@@ -13,11 +13,14 @@ from pix2pix.data.examples import MAP_BANDS_DEG, MAP_SPLIT_BANDS
 from pix2pix.inference.translator import Translator
 from pix2pix.metrics.quality import l1
 
-# The margins docs/benchmarks.md states ("The built-in model"), from the whole test band: L1 0.47x copying the input's, LPIPS
-# 0.77x the mean colour's. (Against the per-colour mean, L1 rewards the blurry conditional mean:
-# 0.249 vs the model's 0.282, LPIPS 0.551 vs 0.637; the model loses there, and the docs say so.)
-L1_MARGIN = {"identity": 0.6}
-LPIPS_MARGIN = {"mean_colour": 0.85}
+# Margins the shipped model meets on these 16 held-out tiles (measured: L1 0.45x copying the input's,
+# 0.94x the mean colour's; LPIPS-alex 0.80x and LPIPS-vgg 0.86x the per-colour lookup's). Against
+# the lookup the model wins in LPIPS only: its L1 is 1.02x the lookup's here (0.292 vs 0.249 on the
+# whole test band, where LPIPS-alex is 0.464 vs 0.551), as docs/benchmarks.md ("The built-in
+# model") says; the L1 margin below only keeps it from falling further behind.
+L1_MARGIN = {"identity": 0.5, "mean_colour": 0.98, "per_map_colour_mean": 1.05}
+LPIPS_MARGIN = {"alex": {"mean_colour": 0.7, "per_map_colour_mean": 0.85},
+                "vgg": {"per_map_colour_mean": 0.92}}
 SIZE = 128
 
 
@@ -75,13 +78,18 @@ def test_builtin_beats_trivial_baselines_on_held_out_tiles(world, lpips_weights)
     preds = {"mean_colour": mean.expand_as(y).contiguous(),
              "per_map_colour_mean": colour_means[labels].permute(0, 3, 1, 2).contiguous()}
 
-    def lpips(pred):
-        ev = Evaluator(("lpips",), strict=True)
+    def lpips(pred, net):
+        ev = Evaluator(("lpips",), lpips_net=net, strict=True)
         ev.add(pred, y)
         return ev.result()["lpips"]
 
-    model_lpips = lpips(out)
-    for name, margin in LPIPS_MARGIN.items():
-        assert model_lpips < margin * lpips(preds[name]), (name, model_lpips)
+    for net, margins in LPIPS_MARGIN.items():
+        model_lpips = lpips(out, net)
+        for name, margin in margins.items():
+            assert model_lpips < margin * lpips(preds[name], net), (net, name, model_lpips)
     # And the figure matches the one the training script measured on the whole test band.
     assert abs(model - metrics["test"]["l1"]) < 0.25 * metrics["test"]["l1"]
+    # The whole band's record (metrics.json): LPIPS 0.84x the lookup's on AlexNet, 0.88x on VGG.
+    lookup = "per_map_colour_mean"
+    assert metrics["test"]["lpips"] < 0.85 * metrics["baselines_lpips"][lookup]
+    assert metrics["test"]["lpips_vgg"] < 0.9 * metrics["baselines_lpips_vgg"][lookup]

@@ -15,7 +15,7 @@ import numpy as np
 
 BUILTIN_NAME = "relief2satellite"
 # sha256 of builtin_model/generator.safetensors, checked by verify_builtin().
-BUILTIN_SHA256 = "4b1084ab8b03a7120199aa8df3924162d2e6a2f7711388913d9582658d2d684a"
+BUILTIN_SHA256 = "de867106d8f3d599fc5977d1f12692d6aa8ec7a8f5423c36c15d85fb062f5beb"
 
 
 def builtin_model_dir() -> Path:
