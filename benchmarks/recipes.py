@@ -213,20 +213,25 @@ def main() -> int:
         for name, cfg in cfgs.items():
             steps = max(1, int(args.budget / step_s[name]))
             per_epoch = len(train_set) // cfg.batch_size
-            # The paper's schedule shortened to the budget: constant lr, then linear decay to 0
-            # over the second half (whole epochs when the budget spans several, else constant).
-            half = max(1, steps // per_epoch // 2)
-            cfg = dataclasses.replace(cfg, max_steps=steps, epochs=half, decay_epochs=half)
+            # The paper's schedule shortened to exactly the budget's steps: constant lr, then linear
+            # decay to 0 over the second half (`fit` compresses a step schedule that spans at least
+            # the budget to end at max_steps). Whole epochs, as before 2026-12-05, cut runs short
+            # of their budget by up to a third, by different amounts per candidate.
+            span = max(1, -(-steps // per_epoch))
+            cfg = dataclasses.replace(cfg, max_steps=steps, epochs=span, decay_epochs=span,
+                                      lr_schedule="fit")
             out = Path(cfg.out)
             if out.exists():  # a fresh run each time
                 import shutil
 
                 shutil.rmtree(out)
             t = time.time()
-            run_dir = train(cfg, progress=False)
+            run = train(cfg, progress=False)
+            run_dir, trained = run.run_dir, run.step
             wall = time.time() - t
             scores = score(Translator.from_pretrained(run_dir, device="cpu"), test_set)
-            ex["candidates"][name] = {"step_s": step_s[name], "steps": steps, "train_wall_s": wall,
+            ex["candidates"][name] = {"step_s": step_s[name], "steps": steps, "steps_trained": trained,
+                                      "train_wall_s": wall,
                                       "overrides": candidate_overrides(name), "seed": args.seed,
                                       **scores}
             print(f"[{time.time() - t0:6.0f}s] {example} {name} seed {args.seed}: {steps} steps "
@@ -286,7 +291,9 @@ def table(results: dict, reference: str = "paper") -> str:
                 else:
                     worst = max(rel)
                     deltas.append(f"{sum(rel) / len(rel):+.1f}%" + (f" [{worst:+.1f}%]" if len(rel) > 1 else ""))
-            steps = "/".join(str(c["steps"]) for c in by_seed.values())
+            # Steps trained (of the step budget, when the run stopped short of it).
+            steps = "/".join(str(c["steps_trained"]) + (f" of {c['steps']}" if c["steps_trained"] < c["steps"] else "")
+                             if "steps_trained" in c else str(c["steps"]) for c in by_seed.values())
             lines.append(f"| {example} | {name} | {','.join(map(str, sorted(by_seed)))} | {steps} | "
                          + " | ".join(cells) + " | " + " | ".join(deltas) + " |")
     return "\n".join(lines)
