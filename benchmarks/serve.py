@@ -59,6 +59,15 @@ from pix2pix.config import ModelConfig  # noqa: E402
 from pix2pix.models import build_generator  # noqa: E402
 
 
+def stop_server(proc: subprocess.Popen) -> None:
+    """Ctrl-C the server (it finishes what it is doing), then kill it if it takes over 30 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -195,11 +204,7 @@ def video_figures(model_dir: Path, size: int, seconds: float, tmp: Path) -> None
             finally:
                 browser.close()
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     for run, fig in figures.items():
         fps = 1000 * sum(fig["frames"]) / sum(fig["ms"])
         what = "server forward" if run == "server" else "in-browser inference"
@@ -314,11 +319,7 @@ def main() -> None:
             if args.studio:
                 studio_figures(url, args.studio)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
 
 
 if __name__ == "__main__":
