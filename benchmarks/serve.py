@@ -230,11 +230,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     if args.video:
-        from pix2pix.builtin import BUILTIN_NAME, builtin_model_dir
+        from pix2pix.builtin import DEFAULT_BUILTIN, builtin_model_dir
 
         model = args.model or builtin_model_dir()
         print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (on a shared machine the "
-              f"figures vary with the others' load); model {args.model or BUILTIN_NAME}; Chromium {chromium_version()}")
+              f"figures vary with the others' load); model {args.model or DEFAULT_BUILTIN}; Chromium {chromium_version()}")
         with tempfile.TemporaryDirectory() as tmp:
             video_figures(model, args.size, args.video, Path(tmp))
         return

@@ -46,6 +46,7 @@ import torch
 from PIL import Image
 
 from pix2pix import recipes
+from pix2pix.builtin import BUILTINS, PACKAGE_FOLDER
 from pix2pix.checkpoint import resolve_pretrained
 from pix2pix.config import DataConfig, ModelConfig, TrainConfig, apply_overrides
 from pix2pix.data import Jitter, PairedDataset, scan_pairs
@@ -56,7 +57,6 @@ from pix2pix.training import train
 from pix2pix.training.tracking import save_grid
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGE_DIR = REPO / "src" / "pix2pix" / "builtin_model"
 COLOURS = 7  # painted map colours
 SIZE = 128
 
@@ -107,22 +107,28 @@ def colour_means(train_set: PairedDataset, palette: np.ndarray) -> np.ndarray:
     return sums / np.maximum(counts, 1)[:, None]
 
 
-def baselines(train_set: PairedDataset, test_set: PairedDataset, palette: np.ndarray) -> tuple[dict, dict]:
-    """Held-out L1 of three trivial predictors (all in [-1, 1] units, like the model's L1), and
-    the predictors' parameters (mean training target colour, mean per painted colour)."""
+def baselines(train_set: PairedDataset, test_set: PairedDataset,
+              palette: np.ndarray | None) -> tuple[dict, dict]:
+    """Held-out L1 of the trivial predictors (all in [-1, 1] units, like the model's L1): the input
+    copied, the mean training target colour, and for a painted map (``palette``) the mean target
+    colour of each painted colour; and the predictors' parameters."""
     mean = torch.stack([train_set[i]["target"].mean(dim=(1, 2)) for i in range(len(train_set))]).mean(0)
-    per_colour = torch.from_numpy(colour_means(train_set, palette)).float()
-    params = {"mean_target_colour": mean.tolist(), "per_map_colour_means": per_colour.tolist()}
-    pal = torch.from_numpy(palette.astype(np.float32) / 127.5 - 1)
-    names = ("identity", "mean_colour", "per_map_colour_mean")
+    params = {"mean_target_colour": mean.tolist()}
+    names: tuple[str, ...] = ("identity", "mean_colour")
+    if palette is not None:
+        per_colour = torch.from_numpy(colour_means(train_set, palette)).float()
+        params["per_map_colour_means"] = per_colour.tolist()
+        pal = torch.from_numpy(palette.astype(np.float32) / 127.5 - 1)
+        names += ("per_map_colour_mean",)
     evaluators = {k: Evaluator(("l1", "lpips")) for k in names}
     vgg = {k: Evaluator(("lpips",), lpips_net="vgg") for k in names}
     for i in range(len(test_set)):
         item = test_set[i]
         x, y = item["input"], item["target"]
-        lab = ((x.permute(1, 2, 0)[:, :, None] - pal) ** 2).sum(-1).argmin(-1)
-        preds = {"identity": x, "mean_colour": mean[:, None, None].expand_as(y).contiguous(),
-                 "per_map_colour_mean": per_colour[lab].permute(2, 0, 1).contiguous()}
+        preds = {"identity": x, "mean_colour": mean[:, None, None].expand_as(y).contiguous()}
+        if palette is not None:
+            lab = ((x.permute(1, 2, 0)[:, :, None] - pal) ** 2).sum(-1).argmin(-1)
+            preds["per_map_colour_mean"] = per_colour[lab].permute(2, 0, 1).contiguous()
         for k, pred in preds.items():
             evaluators[k].add(pred[None], y[None])
             vgg[k].add(pred[None], y[None])
@@ -139,6 +145,9 @@ def sha256(path: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", required=True, help="folder for data and the run")
+    ap.add_argument("--example", choices=("relief", "sketch2photo"), default="relief",
+                    help="relief: the painted-map model (relief2satellite); sketch2photo: pencil "
+                         "sketch -> colour photo from the photographs the wheels ship")
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--max-time", type=float, default=1800,
                     help="training budget in seconds for this call (0: none)")
@@ -163,10 +172,12 @@ def main() -> None:
     work = Path(args.work)
     raw, data = work / "relief_raw", work / "data"
     if not (data / "test").is_dir():
-        make_example("relief", raw, size=SIZE)
-        palette = quantise_maps(raw, data, seed=args.seed)
-        np.save(work / "palette.npy", palette)
-    palette = np.load(work / "palette.npy")
+        if args.example == "relief":
+            make_example("relief", raw, size=SIZE)
+            np.save(work / "palette.npy", quantise_maps(raw, data, seed=args.seed))
+        else:  # the example's own pairs; its inputs are sketches, not a painted palette
+            make_example(args.example, data, size=SIZE)
+    palette = np.load(work / "palette.npy") if args.example == "relief" else None
     n_train = len(scan_pairs(data, "train"))
     batch = args.batch_size
     per_epoch = n_train // batch
@@ -202,24 +213,27 @@ def main() -> None:
     result = {"test": {k: v for k, v in scores.items() if k != "skipped"}, "baselines_l1": base,
               "steps": int(re.search(r"(\d+)$", str(model_dir)).group(1)) if args.model else status["step"],
               "model": str(model_dir),
-              "train_pairs": n_train, "test_pairs": len(test_set), "palette": palette.tolist(),
+              "train_pairs": n_train, "test_pairs": len(test_set), "palette": None if palette is None else palette.tolist(),
+              "example": args.example,
               "image_size": SIZE, "base_channels": args.base_channels, "seed": args.seed,
               "torch_threads": torch.get_num_threads(), "train_seconds_total": round(status["elapsed_s"]),
               **base_params}
     print(json.dumps(result, indent=2))
     (work / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     if args.install:
+        name = next(b.name for b in BUILTINS.values() if b.example == args.example)
+        package_dir = PACKAGE_FOLDER / name
         src = resolve_pretrained(model_dir)
-        if PACKAGE_DIR.exists():
-            shutil.rmtree(PACKAGE_DIR)
-        PACKAGE_DIR.mkdir(parents=True)
-        for name in ("config.json", "generator.safetensors"):
-            shutil.copy2(src / name, PACKAGE_DIR / name)
-        result["sha256"] = sha256(PACKAGE_DIR / "generator.safetensors")
-        (PACKAGE_DIR / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        if package_dir.exists():
+            shutil.rmtree(package_dir)
+        package_dir.mkdir(parents=True)
+        for file in ("config.json", "generator.safetensors"):
+            shutil.copy2(src / file, package_dir / file)
+        result["sha256"] = sha256(package_dir / "generator.safetensors")
+        (package_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
         (REPO / "docs").mkdir(exist_ok=True)
-        shutil.copy2(grid, REPO / "docs" / "builtin_examples.png")
-        print(f"installed into {PACKAGE_DIR} (sha256 {result['sha256']})")
+        shutil.copy2(grid, REPO / "docs" / f"builtin_{name}.png")
+        print(f"installed into {package_dir} (sha256 {result['sha256']}; set it in pix2pix.builtin.BUILTINS)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The built-in model: ships in the package, loads, is intact, beats trivial baselines on held-out
-tiles (tests/serve/test_builtin_default.py: `pix2pix serve` with no model serves it)."""
+"""The built-in models: ship in the package, load, are intact, store their studio examples, beat
+trivial baselines on held-out data (tests/serve/test_builtin_default.py: `pix2pix serve` with no
+model serves them all)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from pix2pix.builtin import builtin_metrics, builtin_model_dir, paint_relief, verify_builtin
+from pix2pix.builtin import BUILTINS, builtin_metrics, builtin_model_dir, paint_relief, verify_builtin
+from pix2pix.export.examples import COUNT, read_index
 from pix2pix.data.examples import MAP_BANDS_DEG, MAP_SPLIT_BANDS
 from pix2pix.inference.translator import Translator
 from pix2pix.metrics.quality import l1
@@ -24,13 +26,22 @@ LPIPS_MARGIN = {"alex": {"mean_colour": 0.7, "per_map_colour_mean": 0.85},
 SIZE = 128
 
 
-def test_builtin_ships_small_and_intact():
-    folder = builtin_model_dir()
+@pytest.mark.parametrize("name", list(BUILTINS))
+def test_builtin_ships_small_and_intact(name):
+    folder = builtin_model_dir(name)
     weights = folder / "generator.safetensors"
     assert weights.stat().st_size <= 10 * 2**20
-    verify_builtin()  # sha256 of the shipped weights
-    info = json.loads((folder / "config.json").read_text())
-    assert info["palette"] and len(info["palette"]) == len(builtin_metrics()["palette"])
+    assert verify_builtin(name) == BUILTINS[name].sha256  # sha256 of the shipped weights
+    assert builtin_metrics(name)["sha256"] == BUILTINS[name].sha256
+    assert len(read_index(folder / "examples")) == COUNT  # the studio opens on these
+    if name == "relief2satellite":  # a painted map: the studio offers exactly its colours
+        info = json.loads((folder / "config.json").read_text())
+        assert info["palette"] and len(info["palette"]) == len(builtin_metrics(name)["palette"])
+
+
+def test_an_unknown_builtin_is_a_named_error():
+    with pytest.raises(ValueError, match="no built-in model 'nope'.*relief2satellite.*sketch2photo"):
+        builtin_model_dir("nope")
 
 
 def held_out_tiles(world, n: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -93,3 +104,39 @@ def test_builtin_beats_trivial_baselines_on_held_out_tiles(world, lpips_weights)
     lookup = "per_map_colour_mean"
     assert metrics["test"]["lpips"] < 0.85 * metrics["baselines_lpips"][lookup]
     assert metrics["test"]["lpips_vgg"] < 0.9 * metrics["baselines_lpips_vgg"][lookup]
+
+
+# Margins the shipped sketch model meets on the 15 held-out photo tiles (its metrics.json: see
+# docs/benchmarks.md, "The built-in models").
+SKETCH_L1_MARGIN = {"identity": "TBD", "mean_colour": "TBD"}
+SKETCH_LPIPS_MARGIN = {"alex": {"identity": "TBD", "mean_colour": "TBD"}, "vgg": {"identity": "TBD", "mean_colour": "TBD"}}
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_sketch_builtin_beats_trivial_baselines_on_held_out_photos(tmp_path, lpips_weights):
+    from pix2pix.data import Jitter, PairedDataset, scan_pairs
+    from pix2pix.data.examples import make_example
+    from pix2pix.metrics.quality import Evaluator
+
+    make_example("sketch2photo", tmp_path, size=SIZE)  # the split is by photo: none seen in training
+    test = PairedDataset(scan_pairs(tmp_path, "test"), jitter=Jitter("none", SIZE, SIZE, False), train=False)
+    assert len(test) >= 8
+    x = torch.stack([test[i]["input"] for i in range(len(test))])
+    y = torch.stack([test[i]["target"] for i in range(len(test))])
+    out = Translator.from_pretrained(builtin_model_dir("sketch2photo"), device="cpu").translate_tensor(x)
+    mean = torch.tensor(builtin_metrics("sketch2photo")["mean_target_colour"])[None, :, None, None]
+    preds = {"identity": x, "mean_colour": mean.expand_as(y).contiguous()}
+    for name, margin in SKETCH_L1_MARGIN.items():
+        assert l1(out, y) < margin * l1(preds[name], y), (name, l1(out, y), l1(preds[name], y))
+
+    def lpips(pred, net):
+        ev = Evaluator(("lpips",), lpips_net=net, strict=True)
+        ev.add(pred, y)
+        return ev.result()["lpips"]
+
+    for net, margins in SKETCH_LPIPS_MARGIN.items():
+        model_lpips = lpips(out, net)
+        for name, margin in margins.items():
+            assert model_lpips < margin * lpips(preds[name], net), (net, name, model_lpips)
+    # The same figure the training script recorded on this split.
+    assert abs(l1(out, y) - builtin_metrics("sketch2photo")["test"]["l1"]) < 1e-3

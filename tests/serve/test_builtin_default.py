@@ -1,4 +1,4 @@
-"""`pix2pix serve` with no --model serves the built-in model, and says so."""
+"""`pix2pix serve` with no --model serves every built-in model, the default first, and says so."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import subprocess
 import sys
 import urllib.request
 
-from pix2pix.builtin import BUILTIN_NAME, builtin_model_dir
+from pix2pix.builtin import BUILTINS, DEFAULT_BUILTIN, builtin_model_dir
 
 from .serve_support import free_port, wait_healthy
 
@@ -29,6 +29,10 @@ def test_serve_without_a_model_serves_the_builtin(tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     listed = models["models"]  # the documented shape: {"models": [...], ...}
-    assert [m["name"] for m in listed] == [BUILTIN_NAME]
-    assert listed[0]["palette"] == json.loads((builtin_model_dir() / "config.json").read_text())["palette"]
-    assert "serving the built-in model" in log.read_text()
+    assert [m["name"] for m in listed][0] == DEFAULT_BUILTIN  # the studio opens on it
+    assert sorted(m["name"] for m in listed) == sorted(BUILTINS)
+    for m in listed:
+        assert m["palette"] == json.loads((builtin_model_dir(m["name"]) / "config.json").read_text())["palette"]
+    printed = log.read_text()
+    assert "serving the built-in models" in printed
+    assert all(f"{b.name}: {b.summary}" in printed for b in BUILTINS.values())

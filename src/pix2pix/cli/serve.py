@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", action="append", metavar="[NAME=]DIR",
                    help="pretrained, checkpoint or run directory; repeat for several models "
                         "(the first is the default; NAME defaults to the directory's name). "
-                        "Without --model: the built-in relief map -> satellite model")
+                        "Without --model: every built-in model (listed at start-up)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; any other "
                         "asks for an access token unless --no-auth)")
@@ -77,11 +77,14 @@ def run(args: argparse.Namespace) -> int:
     token, generated = _access_token(args)
     specs = args.model
     if not specs:
-        from ..builtin import BUILTIN_NAME, builtin_model_dir
+        from ..builtin import BUILTINS, DEFAULT_BUILTIN, builtin_model_dir
 
-        specs = [f"{BUILTIN_NAME}={builtin_model_dir()}"]
-        print(f"no --model given: serving the built-in model {BUILTIN_NAME} (paint a relief map "
-              f"in its palette, get satellite imagery; pass --model DIR for your own)")
+        # Every built-in model, the default first (the studio opens on the first).
+        names = [DEFAULT_BUILTIN] + [n for n in BUILTINS if n != DEFAULT_BUILTIN]
+        specs = [f"{n}={builtin_model_dir(n)}" for n in names]
+        print("no --model given: serving the built-in models (pass --model DIR for your own):")
+        for n in names:
+            print(f"  {n}: {BUILTINS[n].summary}")
     models = load_models(specs, device=args.device, backend=args.backend)
     video_limits = VideoLimits(max_bytes=int(args.max_video_mb * 1024 * 1024),
                                max_seconds=args.max_video_seconds, max_frames=args.max_video_frames)
