@@ -33,7 +33,7 @@ class Builtin:
 BUILTINS: dict[str, Builtin] = {b.name: b for b in (
     Builtin("relief2satellite", "de867106d8f3d599fc5977d1f12692d6aa8ec7a8f5423c36c15d85fb062f5beb",
             "paint a relief map in its palette, get satellite imagery", "relief"),
-    Builtin("sketch2photo", "SKETCH_SHA",
+    Builtin("sketch2photo", "435418988c6acf8b84ff1a4f4f8b6f4a4efe13f4f2119db8f865a048697b6849",
             "draw a pencil sketch in grey on white, get a colour photo", "sketch2photo"),
 )}
 # The first model of `pix2pix serve` with no --model, and `pix2pix export --web`'s default.

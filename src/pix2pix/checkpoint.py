@@ -27,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .builtin import BUILTINS, builtin_model_dir
 from .config import ModelConfig, from_dict, to_dict
 from .models.registry import check_model
 from .util.fsutil import atomic_write_bytes, fsync_dir, fsync_file, fsync_tree
@@ -80,7 +81,8 @@ def info_to_dict(info: PretrainedInfo) -> dict:
 
 
 def resolve_pretrained(path: str | Path) -> Path:
-    """Find the pretrained directory for a pretrained dir, a checkpoint dir or a run dir."""
+    """Find the pretrained directory for a pretrained dir, a checkpoint dir, a run dir, or the name
+    of a built-in model (``sketch2photo``) where no file of that name exists."""
     p = Path(path)
     if (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file():
         return p
@@ -89,7 +91,10 @@ def resolve_pretrained(path: str | Path) -> Path:
     if (p / "latest.json").is_file():
         return latest_checkpoint(p) / "model"
     if not p.exists():
-        raise FileNotFoundError(f"model path {p} does not exist")
+        if str(path) in BUILTINS:  # a built-in model's name, where no such path exists
+            return builtin_model_dir(str(path))
+        raise FileNotFoundError(f"model path {p} does not exist (nor is it a built-in model: "
+                                f"{', '.join(BUILTINS)})")
     raise FileNotFoundError(f"{p} is not a model: expected {CONFIG_NAME} and {WEIGHTS_NAME} in it, "
                             f"or a training run directory with latest.json")
 
