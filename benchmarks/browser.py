@@ -57,12 +57,9 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]  # tests/serve be
 
 from common import count_flops, matmul_rate  # noqa: E402
 from serve.serve_support import free_port, wait_healthy  # noqa: E402
-from browser_support import ARGS, CHROMIUM  # noqa: E402
+from browser_support import ARGS, CHROMIUM, SERVED_SYNC  # noqa: E402
 from web.web_support import (IN_SYNC, breakdown, export, lively_model, stroke_entries,  # noqa: E402
                              summary)
-
-SERVER_SYNC = """() => { const o = document.getElementById('output'), c = document.getElementById('input');
-  return o.dataset.version === c.dataset.version && !document.body.dataset.busy && o.complete && o.naturalWidth > 0; }"""
 
 
 def ort_frame_ms(model: bytes, size: int, threads: int, repeats: int) -> float:
@@ -318,8 +315,8 @@ def served_studio(browser, model_dir: Path, strokes: int, train: int) -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, log)
-        for run, sync, path in (("server", SERVER_SYNC, "/"), ("browser", IN_SYNC, "/?run=browser"),
-                                ("server", SERVER_SYNC, "/"), ("browser", IN_SYNC, "/?run=browser")):
+        for run, sync, path in (("server", SERVED_SYNC, "/"), ("browser", IN_SYNC, "/?run=browser"),
+                                ("server", SERVED_SYNC, "/"), ("browser", IN_SYNC, "/?run=browser")):
             fig = page_figures(browser, url + path, None, strokes // 2, sync)
             what = "server forward" if run == "server" else "in-browser inference"
             print(f"  served studio, {run} mode, {train}² canvas [{fig['engine'] or 'server'}]: stroke-to-output "

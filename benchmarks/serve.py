@@ -105,10 +105,6 @@ def pct(values, q) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-SERVER_SYNC = """() => { const o = document.getElementById('output'), c = document.getElementById('input');
-  return o.dataset.version === c.dataset.version && !document.body.dataset.busy && o.complete && o.naturalWidth > 0; }"""
-
-
 def studio_figures(url: str, strokes: int) -> None:
     """Stroke-to-output in the served studio over the /api/live WebSocket (raw RGBA edits, and the
     PNG messages: ?live=png) and over one POST per edit (?transport=http), in turns (the same load
@@ -119,7 +115,7 @@ def studio_figures(url: str, strokes: int) -> None:
     sys.path.insert(0, str(tests))
     from playwright.sync_api import sync_playwright
 
-    from browser_support import ARGS, CHROMIUM
+    from browser_support import ARGS, CHROMIUM, SERVED_SYNC
     from web.web_support import breakdown, stroke_entries, summary
 
     variants = {"websocket": "/", "websocket png": "/?live=png", "http": "/?transport=http"}
@@ -131,10 +127,10 @@ def studio_figures(url: str, strokes: int) -> None:
                 page = browser.new_page(viewport={"width": 1280, "height": 820})
                 page.goto(url + variants[variant])
                 page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=300000)
-                page.wait_for_function(SERVER_SYNC, timeout=300000)
+                page.wait_for_function(SERVED_SYNC, timeout=300000)
                 assert page.evaluate("() => window.pix2pixStats.transport") == variant.split()[0]
                 n0 = len(page.evaluate("() => window.pix2pixStats.shown"))
-                last = stroke_entries(page, max(1, strokes // 2), SERVER_SYNC)
+                last = stroke_entries(page, max(1, strokes // 2), SERVED_SYNC)
                 shown = page.evaluate("() => window.pix2pixStats.shown")[n0:]
                 fig = figures.setdefault(variant, {"stroke": [], "forward": [], "last": []})
                 fig["stroke"] += [e["stroke_to_output_ms"] for e in last]

@@ -2,11 +2,13 @@
 tests (tests/web): one launch recipe, one missing-browser rule, one stroke."""
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from pathlib import Path
 from typing import Iterator, Optional
 
+import numpy as np
 import pytest
 
 from conftest import missing_install
@@ -15,6 +17,28 @@ CHROMIUM = Path("/usr/bin/chromium")
 # As root, headless, and quiet on a closed network (no background connections to refuse).
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# In the page, a statement: `o`, the studio's shown output, whichever element shows it (the <img>
+# of PNG answers, or the output canvas of raw answers, video frames and the in-browser engine),
+# and `ow`, `oh`: its size in pixels (0 while an <img> is still loading).
+SHOWN_OUTPUT = """const img = document.getElementById('output');
+  const o = img.hidden ? document.getElementById('output-canvas') : img;
+  const [ow, oh] = o.tagName !== 'IMG' ? [o.width, o.height] : o.complete ? [o.naturalWidth, o.naturalHeight] : [0, 0];"""
+# The served studio's output shows the canvas's latest version and nothing is in flight.
+SERVED_SYNC = "() => { " + SHOWN_OUTPUT + """
+  const c = document.getElementById('input');
+  return o.dataset.version === c.dataset.version && !document.body.dataset.busy && ow > 0; }"""
+# The shown output's pixels as [width, height, base64 RGBA], drawn onto a scratch canvas: an <img>
+# has no pixels of its own to read, and for an opaque canvas the copy is exact.
+OUTPUT_PIXELS = "() => { " + SHOWN_OUTPUT + """
+  const c = document.createElement('canvas');
+  c.width = ow; c.height = oh;
+  const g = c.getContext('2d');
+  g.drawImage(o, 0, 0);
+  const d = g.getImageData(0, 0, ow, oh).data;
+  let s = '';
+  for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode(...d.subarray(i, i + 8192));
+  return [ow, oh, btoa(s)]; }"""
 
 
 def need_chromium() -> None:
@@ -54,3 +78,9 @@ def stroke(page, points, steps: int) -> None:
     for p in xy[1:]:
         page.mouse.move(*p, steps=steps)
     page.mouse.up()
+
+
+def shown_output_pixels(page) -> np.ndarray:
+    """(H, W, 4) uint8 RGBA of the studio's shown output, <img> or canvas alike."""
+    w, h, data = page.evaluate(OUTPUT_PIXELS)
+    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(h, w, 4)

@@ -10,7 +10,7 @@ import pytest
 import websockets.exceptions
 from websockets.sync.client import connect
 
-from browser_support import launch_browser
+from browser_support import SHOWN_OUTPUT, launch_browser
 from browser_support import stroke as browser_stroke
 
 from .serve_support import free_port, png_bytes, random_image, run_server
@@ -19,11 +19,9 @@ TOKEN = "studio-network-token_0123456789"
 # Every kind of route: the page, its scripts, the API (GET and POST), the docs, the health check.
 ROUTES = [("GET", "/"), ("GET", "/static/studio.js"), ("GET", "/api/models"), ("GET", "/health"),
           ("GET", "/docs"), ("GET", "/openapi.json"), ("POST", "/api/translate")]
-IN_SYNC = """() => {
-  const o = document.getElementById('output'), c = document.getElementById('input');
-  return o.dataset.version === c.dataset.version && !document.body.dataset.busy && o.complete
-    && o.naturalWidth === c.width;
-}"""
+IN_SYNC = "() => { " + SHOWN_OUTPUT + """
+  const c = document.getElementById('input');
+  return o.dataset.version === c.dataset.version && !document.body.dataset.busy && ow === c.width; }"""
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +90,7 @@ def test_the_studio_opened_from_the_tokened_link_works(tokened):
         page.wait_for_function(IN_SYNC, timeout=30000)
         browser_stroke(page, [(0.2, 0.2), (0.8, 0.7)], 8)
         page.wait_for_function(IN_SYNC, timeout=30000)
-        assert int(page.evaluate("() => document.getElementById('output').dataset.version")) >= 2
+        assert int(page.evaluate("() => { " + SHOWN_OUTPUT + " return o.dataset.version; }")) >= 2
         assert page.evaluate("() => window.pix2pixStats.transport") == "websocket"
         assert not errors, errors
         page.close()

@@ -14,31 +14,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_support import launch_browser
+from browser_support import SHOWN_OUTPUT, launch_browser
+from browser_support import shown_output_pixels as output_pixels
 from browser_support import stroke as browser_stroke
 
 from .serve_support import PALETTE
 
-# In the page: the displayed output's pixels (drawn onto a scratch canvas) as base64 RGBA.
-OUTPUT_PIXELS = """() => {
-  const img = document.getElementById('output');
-  const c = document.createElement('canvas');
-  c.width = img.naturalWidth; c.height = img.naturalHeight;
-  const g = c.getContext('2d');
-  g.drawImage(img, 0, 0);
-  const d = g.getImageData(0, 0, c.width, c.height).data;
-  let s = '';
-  for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode(...d.subarray(i, i + 8192));
-  return [c.width, c.height, btoa(s)];
-}"""
 CANVAS_PNG = "() => document.getElementById('input').toDataURL('image/png')"
 # Page predicates are always functions: a bare expression string would be eval'ed in the page,
 # which the studio's Content-Security-Policy (rightly) forbids.
-IN_SYNC = """() => {
-  const o = document.getElementById('output'), c = document.getElementById('input');
+IN_SYNC = "() => { " + SHOWN_OUTPUT + """
+  const c = document.getElementById('input');
   return o.dataset.version === c.dataset.version && o.dataset.model === document.getElementById('model').value
-    && !document.body.dataset.busy && o.complete && o.naturalWidth === c.width && o.naturalHeight === c.height;
-}"""
+    && !document.body.dataset.busy && ow === c.width && oh === c.height; }"""
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +51,6 @@ def studio(browser, server):
     assert all(u.startswith(server) or u.startswith(("blob:", "data:")) for u in page.requests), page.requests
     assert not page.errors, page.errors
     context.close()
-
-
-def output_pixels(page) -> np.ndarray:
-    w, h, data = page.evaluate(OUTPUT_PIXELS)
-    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(h, w, 4)
 
 
 def canvas_png(page) -> bytes:
@@ -184,7 +167,7 @@ def test_tablet_layout_and_offline_docs(browser, server, tmp_path):
     page.wait_for_function(IN_SYNC, timeout=20000)
     # Input and output both wholly on screen, side by side, big enough to draw on with a finger.
     canvas = page.locator("#input").bounding_box()
-    out = page.locator("#output").bounding_box()
+    out = page.locator("#output:visible, #output-canvas:visible").bounding_box()  # whichever shows it
     for box in (canvas, out):
         assert box["x"] >= 0 and box["x"] + box["width"] <= 768 and box["width"] >= 300
         assert box["y"] >= 0 and box["y"] + box["height"] <= 1024
@@ -265,3 +248,50 @@ def test_the_studio_sends_its_canvas_raw_over_the_socket(browser, server, query,
     steps = page.evaluate("() => window.pix2pixStats.shown.at(-1).steps")
     assert {"network", "server_wait", "forward", "show"} <= set(steps)
     page.close()
+
+
+def test_the_answers_come_back_raw_onto_the_canvas_and_png_shows_the_same(browser, server):
+    """The default studio asks for raw RGBA answers on the socket ("reply": "rgba") and puts them
+    on the output canvas, with no PNG to decode; `?live=png` gets PNG answers, shown in the <img>.
+    The same stroke shows the same pixels both ways (the API's translation of the canvas), and the
+    Download link gives the shown output as a PNG."""
+    shown = {}
+    for query, raw in (("/", True), ("/?live=png", False)):
+        page = browser.new_page(viewport={"width": 1280, "height": 820})
+        sent, got, errors = [], [], []
+        page.on("websocket", lambda ws: (ws.on("framesent", lambda m: sent.append(m)),
+                                         ws.on("framereceived", lambda m: got.append(m))))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server + query)
+        page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=20000)
+        stroke(page, [(0.25, 0.2), (0.6, 0.8)])
+        page.wait_for_function(IN_SYNC, timeout=20000)
+        out = output_pixels(page)
+        w, h = page.evaluate("() => [document.getElementById('input').width, document.getElementById('input').height]")
+        seq = int(page.evaluate("() => { " + SHOWN_OUTPUT + " return o.dataset.seq; }"))
+        answers = {json.loads(a.partition(b"\n")[0])["seq"]: a.partition(b"\n")[::2] for a in got if isinstance(a, bytes)}
+        head, body = answers[seq]  # the answer the page shows
+        head = json.loads(head)
+        asked = json.loads(sent[-1].partition(b"\n")[0])
+        if raw:
+            assert asked["reply"] == "rgba" and head["rgba"] == [w, h] and len(body) == w * h * 4
+            assert np.array_equal(np.frombuffer(body, np.uint8).reshape(h, w, 4), out)  # put as it came
+            assert page.locator("#output-canvas").is_visible() and page.locator("#output").is_hidden()
+        else:
+            assert "reply" not in asked and "rgba" not in head and body.startswith(b"\x89PNG")
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(body)).convert("RGBA")), out)
+            assert page.locator("#output").is_visible() and page.locator("#output-canvas").is_hidden()
+        assert np.array_equal(out, api_translation(server, canvas_png(page), "edges"))
+        steps = page.evaluate("() => window.pix2pixStats.shown.at(-1).steps")
+        assert {"network", "forward", "show"} <= set(steps) and steps["show"] >= 0
+        with page.expect_download() as download:
+            page.locator("#download").click()
+        assert download.value.suggested_filename == "pix2pix-edges.png"
+        saved = Image.open(download.value.path())
+        assert saved.format == "PNG" and np.array_equal(np.asarray(saved.convert("RGBA")), out)
+        shown[query] = (canvas_rgba(page), out)
+        assert not errors, errors
+        page.close()
+    assert np.array_equal(shown["/"][0], shown["/?live=png"][0])  # the same stroke, the same canvas,
+    assert np.array_equal(shown["/"][1], shown["/?live=png"][1])  # the same output shown

@@ -4,7 +4,6 @@ a photo model paints over its photo with the photo's colours, no stray borders a
 the served studio opens on the same examples."""
 from __future__ import annotations
 
-import base64
 import io
 import json
 
@@ -12,6 +11,8 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+
+from browser_support import SERVED_SYNC, shown_output_pixels
 
 from pix2pix.export.examples import ExampleInput, held_out_inputs, read_index, stored
 
@@ -207,21 +208,6 @@ def test_held_out_inputs_come_from_the_runs_test_split(tmp_path):
     assert read_index(ex) == [{"name": "ok", "input": "ok.png", "output": None, "source": ""}]
 
 
-SERVER_SYNC = """() => {
-  const o = document.getElementById('output'), c = document.getElementById('input');
-  return o.dataset.version === c.dataset.version && !document.body.dataset.busy && o.complete && o.naturalWidth > 0;
-}"""
-IMG_PIXELS = """() => {
-  const o = document.getElementById('output'), c = document.createElement('canvas');
-  c.width = o.naturalWidth; c.height = o.naturalHeight;
-  const x = c.getContext('2d'); x.drawImage(o, 0, 0);
-  const d = x.getImageData(0, 0, c.width, c.height).data;
-  let s = '';
-  for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode(...d.subarray(i, i + 8192));
-  return [c.width, c.height, btoa(s)];
-}"""
-
-
 def test_served_studio_opens_on_the_models_examples(browser, tmp_path):
     from serve.serve_support import free_port, run_server  # tests/serve, on sys.path as `serve`
 
@@ -240,10 +226,9 @@ def test_served_studio_opens_on_the_models_examples(browser, tmp_path):
         tried = block_network(context)
         page = context.new_page()
         page.goto(url + "/")
-        page.wait_for_function(SERVER_SYNC, timeout=60000)
+        page.wait_for_function(SERVED_SYNC, timeout=60000)
         assert page.locator("#input").get_attribute("data-example") == entries[0]["name"]
-        w, h, data = page.evaluate(IMG_PIXELS)
-        got = np.frombuffer(base64.b64decode(data), np.uint8).reshape(h, w, 4)[:, :, :3].astype(int)
+        got = shown_output_pixels(page)[:, :, :3].astype(int)
         diff = np.abs(got - rgb(builtin / "examples" / entries[0]["output"]))
         print(f"\nserved studio's first output vs pix2pix translate: max {diff.max()}/255")
         assert diff.max() <= 2

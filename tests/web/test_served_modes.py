@@ -10,12 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .web_support import IN_SYNC, block_network, lively_model, output_pixels, stroke_latencies, summary
+from browser_support import SERVED_SYNC
 
-SERVER_SYNC = """() => {
-  const o = document.getElementById('output'), c = document.getElementById('input');
-  return o.dataset.version === c.dataset.version && !document.body.dataset.busy && o.complete && o.naturalWidth > 0;
-}"""
+from .web_support import IN_SYNC, block_network, lively_model, output_pixels, stroke_latencies, summary
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +33,7 @@ def test_served_studio_server_and_browser_modes_side_by_side(browser, small_serv
     tried = block_network(context)
     errors: list[str] = []
     results = {}
-    for run, sync in (("server", SERVER_SYNC), ("browser", IN_SYNC)):
+    for run, sync in (("server", SERVED_SYNC), ("browser", IN_SYNC)):
         page = context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

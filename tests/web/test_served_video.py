@@ -1,9 +1,11 @@
 """Video mode on a real `pix2pix serve`, in real Chromium with a fake camera fed from a Y4M clip:
-each frame goes to the server as a "frame" message on /api/live and comes back onto the output
-canvas. Frames flow through the server (its /health counts them), the output is the translation
+each frame goes to the server as a "frame" message on /api/live and comes back (raw RGBA) onto the
+output canvas. Frames flow through the server (its /health counts them), the output is the translation
 of the input frame (as `pix2pix translate` makes it), the temporal blend averages with the previous
 frame, and the recording holds every translated frame."""
 from __future__ import annotations
+
+import json
 
 import httpx
 import numpy as np
@@ -51,6 +53,8 @@ def test_served_video_frames_go_through_the_server(camera_browser, video_server)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    answers: list[bytes] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda m: answers.append(m)))
     page.goto(url + "/")
     page.wait_for_function("() => document.body.dataset.ready && !document.body.dataset.busy", timeout=60000)
     assert page.evaluate("() => window.pix2pixStats.run + '/' + window.pix2pixStats.transport") == "server/websocket"
@@ -73,6 +77,10 @@ def test_served_video_frames_go_through_the_server(camera_browser, video_server)
     shown = page.evaluate(VIDEO_STATS)[0]
     assert first_in.shape == (96, 128, 3)
     assert np.abs(first_out - translated(model, first_in.astype(np.uint8))).max() <= 2
+    # ... whose answers came back as raw RGBA (put on the canvas as they are, no PNG to decode).
+    heads = [(json.loads(a.partition(b"\n")[0]), len(a.partition(b"\n")[2])) for a in answers if isinstance(a, bytes)]
+    frames_back = [(head, n) for head, n in heads if head["type"] == "frame"]
+    assert frames_back and all("rgba" in head and n == head["rgba"][0] * head["rgba"][1] * 4 for head, n in frames_back)
 
     # Blend on: each output is the average of the frame's translation and the previous output, so
     # it differs from the translation alone by half the step from the previous one.

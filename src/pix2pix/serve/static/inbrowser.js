@@ -180,7 +180,7 @@ async function pumpBrowser(preempt = false) {
     const back = performance.now();
     if (r.preempted) window.pix2pixStats.preempted += 1;
     if (r.preempted || controller.signal.aborted || seq <= net.shownSeq) return;
-    showPixels(r, seq, version, model.name);
+    putOutput(new ImageData(r.rgba, r.width, r.height), seq, version, model.name);  // studio.js
     // Where the milliseconds went: the worker's times are absolute (timeOrigin-based).
     const [w0, w1, w2, w3] = r.times.map((t) => t - performance.timeOrigin);
     const entry = record(version, r.inference_ms, null, {
@@ -202,15 +202,6 @@ async function pumpBrowser(preempt = false) {
 // down (each run would be dropped for the next move, and the output would stand still).
 function mayPreempt() {
   return RUN === "browser" && !state.drawing && engine.stages > 1 && engine.loaded === (state.model && state.model.name);
-}
-
-function showPixels(r, seq, version, model) {
-  const c = $("output-canvas");
-  if (c.width !== r.width || c.height !== r.height) { c.width = r.width; c.height = r.height; }
-  c.getContext("2d").putImageData(new ImageData(videoOutput(r.rgba, version), r.width, r.height), 0, 0);
-  c.hidden = false;
-  markShown(c, seq, version, model);
-  videoShown(version);  // video.js: fps, latency, the recording's frame
 }
 
 // An exported page served over plain HTTP (python -m http.server) gets cross-origin isolation,

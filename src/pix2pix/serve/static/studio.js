@@ -11,7 +11,9 @@
 //
 // On the server, edits go over one WebSocket (/api/live) when the server offers it: each edit is
 // sent as it happens, as raw RGBA, the server keeps only the latest one and answers it when the
-// model is free, so the output follows one forward pass behind the pen.
+// model is free, so the output follows one forward pass behind the pen. The answers come back as
+// raw RGBA too and are put on the output canvas: no PNG to decode (?live=png: PNG both ways, into
+// the <img>, as over HTTP).
 // Without the socket (or with ?transport=http) each edit is one POST /api/translate.
 //
 // Video mode (video.js) feeds camera or clip frames through the same path, one canvas version
@@ -474,7 +476,9 @@ function pumpLive() {
   // (?live=png: the PNG messages, kept for comparison by benchmarks/serve.py).
   const type = isVideoFrame(version) ? "frame" : "edit";  // video.js: counted apart by the server
   const head = { seq, model, type };
-  if (LIVE_RAW) head.rgba = [pixels.width, pixels.height];
+  // Raw both ways: the answer comes back as RGBA too, put on the output canvas with no PNG to
+  // decode here (nor to encode on the server).
+  if (LIVE_RAW) Object.assign(head, { rgba: [pixels.width, pixels.height], reply: "rgba" });
   const header = new TextEncoder().encode(JSON.stringify(head) + "\n");
   const body = LIVE_RAW ? pixels.data : storedPngBytes(pixels);
   const message = new Uint8Array(header.length + body.length);  // not a Blob: that is read async
@@ -492,7 +496,7 @@ async function onLiveMessage(data) {
   else {
     const bytes = new Uint8Array(data), nl = bytes.indexOf(10);
     head = JSON.parse(new TextDecoder().decode(bytes.subarray(0, nl)));
-    image = new Blob([bytes.subarray(nl + 1)], { type: "image/png" });
+    image = answerImage(head, data, nl + 1);
   }
   const sent = live.sent.get(head.seq);
   for (const seq of [...live.sent.keys()]) if (seq <= head.seq) live.sent.delete(seq);  // answered or dropped
@@ -519,10 +523,19 @@ async function onLiveMessage(data) {
   }
 }
 
-// Decode the answer off-screen, then swap it in at once, unless it went stale meanwhile (aborted
-// by a model switch, or older than what is shown). Returns whether it was shown.
+// The image of a live answer, from byte `start` of the message: raw RGBA (asked with "reply":
+// "rgba") as ImageData over the message's own bytes (no copy), else a PNG Blob.
+function answerImage(head, buffer, start) {
+  if (!head.rgba) return new Blob([new Uint8Array(buffer, start)], { type: "image/png" });
+  const [w, h] = head.rgba;
+  return new ImageData(new Uint8ClampedArray(buffer, start, w * h * 4), w, h);
+}
+
+// Show a served answer, unless it went stale meanwhile (aborted by a model switch, or older than
+// what is shown). Raw answers and video frames go on the output canvas; a PNG edit is
+// decoded off-screen, then swapped into the <img> at once. Returns whether it was shown.
 async function show(image, seq, version, model, signal) {
-  if (isVideoFrame(version)) return showServedFrame(image, seq, version, model, signal);  // video.js
+  if (image instanceof ImageData || isVideoFrame(version)) return showOnCanvas(image, seq, version, model, signal);
   const url = URL.createObjectURL(image);
   const probe = new Image();
   probe.src = url;
@@ -530,12 +543,61 @@ async function show(image, seq, version, model, signal) {
   if (signal.aborted || seq <= net.shownSeq) { URL.revokeObjectURL(url); return false; }
   output.src = url;
   output.hidden = false;
-  $("output-canvas").hidden = true;  // where the video's frames were shown
+  $("output-canvas").hidden = true;  // where raw answers and the video's frames were shown
   if (net.url) URL.revokeObjectURL(net.url);
   net.url = url;
   markShown(output, seq, version, model);
   $("download").href = url;
   return true;
+}
+
+// A served answer on the output canvas, where the video blend and the recorder reach its pixels:
+// raw RGBA as it is, a PNG (a video frame over HTTP or with ?live=png) decoded first.
+async function showOnCanvas(image, seq, version, model, signal) {
+  const raw = image instanceof ImageData;
+  let bitmap = null;
+  if (!raw) { try { bitmap = await createImageBitmap(image); } catch (e) { return false; } }
+  if (signal.aborted || seq <= net.shownSeq) { if (bitmap) bitmap.close(); return false; }
+  if (raw) putOutput(image, seq, version, model);
+  else { drawOutput(bitmap, seq, version, model); bitmap.close(); }
+  return true;
+}
+
+// The output canvas sized w x h, and its 2D context. Always asked for the same way, since the
+// first getContext call fixes the options: the blend of decoded frames reads the pixels back.
+function outputContext(w, h) {
+  const c = $("output-canvas");
+  if (c.width !== w || c.height !== h) { c.width = w; c.height = h; }
+  return c.getContext("2d", { willReadFrequently: true });
+}
+
+// Pixels (ImageData: a raw answer, or the browser engine's) onto the output canvas, shown. The
+// one way both engines draw an output; a video frame is blended first (video.js).
+function putOutput(image, seq, version, model) {
+  videoOutput(image.data, version);
+  outputContext(image.width, image.height).putImageData(image, 0, 0);
+  outputShown(seq, version, model);
+}
+
+// A decoded PNG answer onto the output canvas, shown; blended through its pixels read back.
+function drawOutput(bitmap, seq, version, model) {
+  const cx = outputContext(bitmap.width, bitmap.height);
+  cx.drawImage(bitmap, 0, 0);
+  if (video.blend) {
+    const d = cx.getImageData(0, 0, bitmap.width, bitmap.height);
+    videoOutput(d.data, version);
+    cx.putImageData(d, 0, 0);
+  }
+  outputShown(seq, version, model);
+}
+
+// The output canvas is now what the page shows: the bookkeeping and, for a video frame, its stats.
+function outputShown(seq, version, model) {
+  const c = $("output-canvas");
+  c.hidden = false;
+  output.hidden = true;
+  markShown(c, seq, version, model);
+  videoShown(version);  // video.js: fps, latency, the recording's frame
 }
 
 // ---- what each shown output cost ---------------------------------------------------------------
@@ -554,8 +616,8 @@ function record(version, inferenceMs, forwardMs, steps = null) {
 
 // ---- wiring ----------------------------------------------------------------------------------
 
-// In browser mode (and for the server's video frames) the output is a canvas: encode it as PNG
-// only when asked to download it.
+// In browser mode (and for the server's raw answers and video frames) the output is a canvas:
+// encode it as PNG only when asked to download it.
 $("download").addEventListener("click", (event) => {
   if ($("output-canvas").hidden || event.target.dataset.encoded) return;
   event.preventDefault();

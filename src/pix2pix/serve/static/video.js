@@ -118,28 +118,6 @@ function videoOutput(rgba, version) {
   return rgba;
 }
 
-// The server's answer for a video frame: drawn on the output canvas (not the <img> of still
-// edits), where the blend and the recorder can reach its pixels. Returns whether it was shown.
-async function showServedFrame(image, seq, version, model, signal) {
-  let bitmap;
-  try { bitmap = await createImageBitmap(image); } catch (e) { return false; }
-  if (signal.aborted || seq <= net.shownSeq) { bitmap.close(); return false; }
-  const c = $("output-canvas"), cx = c.getContext("2d", { willReadFrequently: true });
-  if (c.width !== bitmap.width || c.height !== bitmap.height) { c.width = bitmap.width; c.height = bitmap.height; }
-  cx.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  if (video.blend) {
-    const d = cx.getImageData(0, 0, c.width, c.height);
-    videoOutput(d.data, version);
-    cx.putImageData(d, 0, 0);
-  }
-  c.hidden = false;
-  output.hidden = true;
-  markShown(c, seq, version, model);
-  videoShown(version);
-  return true;
-}
-
 // Called after a translated frame is on the output canvas: stats and the recording's frame.
 function videoShown(version) {
   video.shownVersion = Math.max(video.shownVersion, version);
