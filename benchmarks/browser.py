@@ -63,7 +63,7 @@ from web.web_support import (IN_SYNC, breakdown, export, lively_model, stroke_en
 
 
 def ort_frame_ms(model: bytes, size: int, threads: int, repeats: int) -> float:
-    from pix2pix.export.onnx import ort_session, run_onnx
+    from pix2pix.inference.onnx import ort_session, run_onnx
 
     s = ort_session(model, threads=threads)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
@@ -83,7 +83,7 @@ def interleaved(browser, url: str, model: bytes, size: int, rounds: int, frames:
     page.goto(url)
     page.wait_for_function(IN_SYNC, timeout=300000)
     info = page.evaluate("() => window.pix2pixEngine.info()")
-    from pix2pix.export.onnx import ort_session, run_onnx
+    from pix2pix.inference.onnx import ort_session, run_onnx
 
     s = ort_session(model, threads=info["threads"])
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)

@@ -203,8 +203,8 @@ def inference_cases(args, device: str, clock: Clock, work: Path) -> None:
 
         if device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             from pix2pix.checkpoint import PretrainedInfo
-            from pix2pix.export.onnx import export_onnx
-            from pix2pix.export.onnx import ort_session as make_session
+            from pix2pix.inference.onnx import export_onnx
+            from pix2pix.inference.onnx import ort_session as make_session
 
             info = PretrainedInfo(model=cfg, direction="AtoB", image_size=args.size)
             path = export_onnx(g, info, work / "bench.onnx")
@@ -299,7 +299,7 @@ def end_to_end(args, device: str, clock: Clock, data: Optional[Path], work: Path
     onnx = work / "model.onnx"
     wall, out = cli("export", "--model", str(run), "--out", str(onnx))
     print(f"export: {wall:.1f} s; " + " ".join(out.strip().splitlines()[-1:]))
-    from pix2pix.export.onnx import ort_session, run_onnx
+    from pix2pix.inference.onnx import ort_session, run_onnx
     from pix2pix.inference.translator import Translator
 
     x = torch.rand(2, 3, args.size, args.size) * 2 - 1

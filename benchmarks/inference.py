@@ -46,7 +46,7 @@ VARIANTS = ["eager", "eager-cl", "compile-nofreeze", "compile", "ort", "ort-basi
 def ort_runner(path: str, *, level: str = "all", threads: int = 0) -> Callable[[torch.Tensor], object]:
     import onnxruntime as ort
 
-    from pix2pix.export.onnx import run_onnx
+    from pix2pix.inference.onnx import run_onnx
 
     options = ort.SessionOptions()
     options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if level == "all"
@@ -59,7 +59,7 @@ def ort_runner(path: str, *, level: str = "all", threads: int = 0) -> Callable[[
 def build_runners(generator: torch.nn.Module, info: PretrainedInfo, names: list[str],
                   folder: str) -> dict[str, Callable[[torch.Tensor], object]]:
     from pix2pix.inference.backends import CompiledBackend, OnnxRuntimeBackend
-    from pix2pix.export.onnx import export_onnx, quantize_int8
+    from pix2pix.inference.onnx import export_onnx, quantize_int8
 
     runners: dict[str, Callable[[torch.Tensor], object]] = {}
     fp32 = os.path.join(folder, "g.onnx")

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from pix2pix.export.onnx import cached_onnx
+from pix2pix.inference.onnx import cached_onnx
 from pix2pix.inference.translator import Translator
 from pix2pix.models.profile import profile
 

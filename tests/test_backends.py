@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import pix2pix.inference.backends as backends
-import pix2pix.export.onnx as export
+import pix2pix.inference.onnx as export
 from pix2pix import Translator
 from pix2pix.inference.backends import choose_backend
 

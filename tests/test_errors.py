@@ -90,7 +90,7 @@ def test_garbage_and_truncated_onnx_for_translate_evaluate_and_serve(lively_mode
                                                                      tiny_dataset, capsys):
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"this is not a protobuf at all" * 10)
-    from pix2pix.export.onnx import export_onnx
+    from pix2pix.inference.onnx import export_onnx
     from pix2pix.checkpoint import load_pretrained
 
     g, info = load_pretrained(lively_model_dir)

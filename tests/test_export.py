@@ -7,7 +7,7 @@ import torch
 from pix2pix import Translator
 from pix2pix.checkpoint import PretrainedInfo, load_pretrained
 from pix2pix.config import ModelConfig
-from pix2pix.export.onnx import (check_parity, export_checked, export_onnx, ort_session, read_onnx_info,
+from pix2pix.inference.onnx import (check_parity, export_checked, export_onnx, ort_session, read_onnx_info,
                             run_onnx)
 from pix2pix.models import build_generator, generator_multiple
 

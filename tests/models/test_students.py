@@ -6,7 +6,7 @@ from torch import nn
 
 from pix2pix.checkpoint import PretrainedInfo
 from pix2pix.config import ModelConfig
-from pix2pix.export.onnx import check_parity, export_onnx
+from pix2pix.inference.onnx import check_parity, export_onnx
 from pix2pix.models import GENERATORS, STUDENTS, build_generator, generator_multiple
 from pix2pix.models.profile import profile
 

@@ -10,7 +10,7 @@ import torch
 from pix2pix.checkpoint import PretrainedInfo
 from pix2pix.config import ModelConfig
 from pix2pix.export.inference_graph import for_inference
-from pix2pix.export.onnx import export_checked, ort_session, run_onnx
+from pix2pix.inference.onnx import export_checked, ort_session, run_onnx
 from pix2pix.export.stages import CUT_BEFORE, join_stages, split_stages
 from pix2pix.export.web import fp16_weights
 from pix2pix.models import build_generator

@@ -126,7 +126,7 @@ def summary(ms: list[float]) -> str:
 def ort_reference(onnx_bytes: bytes, rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 through Python ONNX Runtime on the same model bytes -> (H, W, 3) uint8,
     pre- and post-processed as pix2pix.inference.Translator does."""
-    from pix2pix.export.onnx import ort_session, run_onnx
+    from pix2pix.inference.onnx import ort_session, run_onnx
 
     x = (rgb.astype(np.float32) / 255.0 * 2 - 1).transpose(2, 0, 1)[None]
     y = run_onnx(ort_session(onnx_bytes, threads=1), x)[0]

@@ -71,7 +71,7 @@ def run_web(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..export.onnx import OPSET, export_checked
+    from ..inference.onnx import OPSET, export_checked
     from ..inference.translator import Translator
 
     if args.web:
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 def int8_verdict(report, kind: str) -> str:
     """What int8 gives on this machine: size and speed ratios, with a warning when it is slower."""
-    from ..export.onnx import INT8_RUNS
+    from ..inference.onnx import INT8_RUNS
 
     size = report.size_mb / max(report.int8_size_mb, 1e-9)
     speed = report.int8_speedup

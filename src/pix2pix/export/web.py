@@ -38,7 +38,7 @@ from ..inference.description import count_parameters, describe
 from ..inference.translator import Translator
 from .examples import FOLDER as EXAMPLES, ExampleInput, find_inputs, write_examples
 from .inference_graph import for_inference
-from .onnx import FP16_TOLERANCE, FP32_TOLERANCE, check_parity, export_checked, ort_session, run_onnx
+from ..inference.onnx import FP16_TOLERANCE, FP32_TOLERANCE, check_parity, export_checked, ort_session, run_onnx
 from .stages import join_stages, split_stages
 from .web_runtime import FLAVOURS, VERSION, runtime_config, runtime_dir
 

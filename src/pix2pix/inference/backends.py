@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import PretrainedInfo
+from .onnx import cached_onnx, ort_session, run_onnx
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +73,10 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str | Path, device: torch.device, *, threads: Optional[int] = None) -> None:
-        from ..export.onnx import ort_session
-
         self.path = Path(onnx_path)
         self.session = ort_session(self.path, device=device, threads=threads)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        from ..export.onnx import run_onnx
-
         y = run_onnx(self.session, x.detach().to("cpu", torch.float32).numpy())
         return torch.from_numpy(y).to(x.device)
 
@@ -136,8 +133,6 @@ def make_backend(name: str, generator: nn.Module, info: PretrainedInfo, device: 
         raise ValueError(f"the onnxruntime backend is not available for device {device.type}: "
                          f"pip install 'pix2pix[export]' (onnxruntime-gpu for cuda), or use --backend eager")
     if onnx_path is None:
-        from ..export.onnx import cached_onnx
-
         onnx_path = cached_onnx(generator, info)
     return OnnxRuntimeBackend(onnx_path, device)
 

@@ -20,6 +20,7 @@ from ..util.device import resolve_device
 from ..util.imageio import array_to_pil, decode_pil, read_image, to_channels
 from ..models import generator_multiple
 from ..util.ranges import image_array, to_tensor, to_unit
+from .onnx import read_onnx_info
 
 log = logging.getLogger(__name__)
 ImageLike = Union[Image.Image, np.ndarray, str, Path]
@@ -81,8 +82,6 @@ class Translator:
         ``.onnx`` file written by `pix2pix export` (onnxruntime backend)."""
         dev = resolve_device(device)
         if Path(path).suffix.lower() == ".onnx":
-            from ..export.onnx import read_onnx_info
-
             if not Path(path).is_file():
                 raise FileNotFoundError(f"model file {path} does not exist")
             return cls(None, read_onnx_info(path), device=dev, dropout=dropout, batch_stats=batch_stats,

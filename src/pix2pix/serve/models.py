@@ -35,7 +35,7 @@ class ServedModel:
         export (made once per set of weights)."""
         if self.translator.generator is None:
             return self.source
-        from ..export.onnx import cached_onnx
+        from ..inference.onnx import cached_onnx
 
         return cached_onnx(self.translator.generator, self.translator.info)
 
