@@ -52,7 +52,7 @@ test: $(STAMP) $(CORE_STAMP)
 	    >$(VENV)/chromium-install.log 2>&1 \
 	    || { echo "apt-get could not install chromium:"; tail -n 5 $(VENV)/chromium-install.log; }; \
 	fi
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py
