@@ -2,6 +2,12 @@
 
     python benchmarks/train_step.py [--repeats 7] [--device cpu] [--compile] [--batches 1,4]
                                     [--cases unet_128,unet_256] [--variants eager,fused,bf16]
+                                    [--recipe paper|modern]
+
+``--recipe`` (default: paper, the architecture and losses of the paper) times the step of a named
+training recipe (pix2pix.recipes): ``modern``, the default of `pix2pix train`, has a resize-conv
+decoder, the AlexNet perceptual loss (its FLOPs count in the floor) and a weight EMA updated after
+every step, as the training loop runs it.
 
 The defaults are issue 19's table: unet_128 at 128² and unet_256 at 256², batch 1 and 4, every
 variant that applies (bf16 ones only where the CPU computes bf16 natively: elsewhere PyTorch
@@ -41,8 +47,11 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from common import count_flops, matmul_rate  # noqa: E402
 
-from pix2pix.config import ModelConfig  # noqa: E402
+from pix2pix.config import ModelConfig, TrainConfig, apply_overrides  # noqa: E402
 from pix2pix.models import build_discriminator, build_generator  # noqa: E402
+from pix2pix.recipes import RECIPES, recipe_overrides  # noqa: E402
+from pix2pix.training.ema import EMA  # noqa: E402
+from pix2pix.training.perceptual import build_perceptual  # noqa: E402
 from pix2pix.training.step import StepConfig, train_step  # noqa: E402
 from pix2pix.util.precision import cpu_flags, cpu_native  # noqa: E402
 
@@ -62,9 +71,11 @@ VARIANTS = {
 
 
 def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channels_last: bool,
-              amp, compiled: bool, fuse_d: bool, norm: str = "batch") -> Callable[[], None]:
+              amp, compiled: bool, fuse_d: bool, norm: str = "batch",
+              recipe: str = "paper") -> Callable[[], None]:
     torch.manual_seed(0)
-    cfg = ModelConfig(generator=arch, norm=norm)
+    train_cfg = apply_overrides(TrainConfig(model=ModelConfig(generator=arch, norm=norm)), recipe_overrides(recipe))
+    cfg = train_cfg.model
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     g = build_generator(cfg).to(device, memory_format=fmt)
     d = build_discriminator(cfg).to(device, memory_format=fmt)
@@ -77,10 +88,17 @@ def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channe
     g_run, d_run, d_frozen = g, d, d
     if compiled:
         g_run, d_run, d_frozen = torch.compile(g), torch.compile(d), torch.compile(d)
-    step_cfg = StepConfig(amp_dtype=amp, fuse_d=fuse_d)
+    step_cfg = StepConfig(amp_dtype=amp, fuse_d=fuse_d, perceptual_weight=train_cfg.perceptual_weight)
+    perceptual = build_perceptual(device=device) if train_cfg.perceptual_weight > 0 else None
+    ema = EMA(g, train_cfg.ema) if train_cfg.ema > 0 else None
+    count = [0]
 
     def step() -> None:
-        train_step(g_run, d_run, og, od, a, b, step_cfg, scaler=scaler, frozen_discriminator=d_frozen)
+        train_step(g_run, d_run, og, od, a, b, step_cfg, scaler=scaler, frozen_discriminator=d_frozen,
+                   perceptual=perceptual)
+        if ema is not None:
+            count[0] += 1
+            ema.update(g, count[0])
         if device == "cuda":
             torch.cuda.synchronize()
 
@@ -97,6 +115,8 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="include the torch.compile variants")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
     ap.add_argument("--norm", default="batch", help="batch (the paper's), instance or none")
+    ap.add_argument("--recipe", default="paper", choices=list(RECIPES),
+                    help="training recipe whose step is timed (modern: the default of pix2pix train)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -126,7 +146,7 @@ def main() -> None:
             steps, setup = {}, {}
             for n in names:
                 t = time.perf_counter()
-                steps[n] = make_step(arch, size, batch, dev, *VARIANTS[n], norm=args.norm)
+                steps[n] = make_step(arch, size, batch, dev, *VARIANTS[n], norm=args.norm, recipe=args.recipe)
                 steps[n]()  # first call: compiles where asked, allocates everything
                 setup[n] = time.perf_counter() - t
                 steps[n]()
@@ -142,7 +162,8 @@ def main() -> None:
                 for dtype in rates:
                     rates[dtype] = max(rates[dtype], matmul_rate(device=dev, dtype=dtype, repeats=2))
             base = statistics.median(times[names[0]]), min(times[names[0]])
-            print(f"\n{arch}+patch70 ({args.norm} norm) {size}px batch {batch}: {flops / 1e9:.1f} GFLOP/iteration; "
+            print(f"\n{arch}+patch70 ({args.norm} norm, recipe {args.recipe}) {size}px batch {batch}: "
+                  f"{flops / 1e9:.1f} GFLOP/iteration; "
                   "best matmul rates in the rounds: " + ", ".join(
                       f"{'fp32' if k is None else str(k).split('.')[-1]} {v / 1e9:.0f} GFLOP/s"
                       for k, v in rates.items()))
