@@ -78,10 +78,24 @@ def held_out_tiles(world, n: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
     return tiles[::step][:n]
 
 
-@pytest.mark.usefixtures("one_thread")
-def test_builtin_beats_trivial_baselines_on_held_out_tiles(world, lpips_weights):
+def assert_lpips_margins(out: torch.Tensor, preds: dict, y: torch.Tensor, margins: dict) -> None:
+    """LPIPS of ``out`` against ``y`` below ``margin`` x each baseline's, per backbone:
+    ``margins`` = {net: {baseline name: margin}}, ``preds`` = {baseline name: prediction}."""
     from pix2pix.metrics.quality import Evaluator
 
+    def lpips(pred, net):
+        ev = Evaluator(("lpips",), lpips_net=net, strict=True)
+        ev.add(pred, y)
+        return ev.result()["lpips"]
+
+    for net, by_name in margins.items():
+        model_lpips = lpips(out, net)
+        for name, margin in by_name.items():
+            assert model_lpips < margin * lpips(preds[name], net), (net, name, model_lpips)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_builtin_beats_trivial_baselines_on_held_out_tiles(world, lpips_weights):
     translator = Translator.from_pretrained(builtin_model_dir(), device="cpu")
     metrics = builtin_metrics()
     tiles = held_out_tiles(world)
@@ -102,15 +116,7 @@ def test_builtin_beats_trivial_baselines_on_held_out_tiles(world, lpips_weights)
     preds = {"mean_colour": mean.expand_as(y).contiguous(),
              "per_map_colour_mean": colour_means[labels].permute(0, 3, 1, 2).contiguous()}
 
-    def lpips(pred, net):
-        ev = Evaluator(("lpips",), lpips_net=net, strict=True)
-        ev.add(pred, y)
-        return ev.result()["lpips"]
-
-    for net, margins in LPIPS_MARGIN.items():
-        model_lpips = lpips(out, net)
-        for name, margin in margins.items():
-            assert model_lpips < margin * lpips(preds[name], net), (net, name, model_lpips)
+    assert_lpips_margins(out, preds, y, LPIPS_MARGIN)
     # And the figure matches the one the training script measured on the whole test band.
     assert abs(model - metrics["test"]["l1"]) < 0.25 * metrics["test"]["l1"]
     # The whole band's record (metrics.json): LPIPS 0.84x the lookup's on AlexNet, 0.88x on VGG.
@@ -132,7 +138,6 @@ SKETCH_LPIPS_MARGIN = {"alex": {"identity": 0.75, "mean_colour": 0.6},
 def test_sketch_builtin_beats_trivial_baselines_on_held_out_photos(tmp_path, lpips_weights):
     from pix2pix.data import Jitter, PairedDataset, scan_pairs
     from pix2pix.data.examples import make_example
-    from pix2pix.metrics.quality import Evaluator
 
     make_example("sketch2photo", tmp_path, size=SIZE)  # the split is by photo: none seen in training
     test = PairedDataset(scan_pairs(tmp_path, "test"), jitter=Jitter("none", SIZE, SIZE, False), train=False)
@@ -145,14 +150,6 @@ def test_sketch_builtin_beats_trivial_baselines_on_held_out_photos(tmp_path, lpi
     for name, margin in SKETCH_L1_MARGIN.items():
         assert l1(out, y) < margin * l1(preds[name], y), (name, l1(out, y), l1(preds[name], y))
 
-    def lpips(pred, net):
-        ev = Evaluator(("lpips",), lpips_net=net, strict=True)
-        ev.add(pred, y)
-        return ev.result()["lpips"]
-
-    for net, margins in SKETCH_LPIPS_MARGIN.items():
-        model_lpips = lpips(out, net)
-        for name, margin in margins.items():
-            assert model_lpips < margin * lpips(preds[name], net), (net, name, model_lpips)
+    assert_lpips_margins(out, preds, y, SKETCH_LPIPS_MARGIN)
     # The same figure the training script recorded on this split.
     assert abs(l1(out, y) - builtin_metrics("sketch2photo")["test"]["l1"]) < 1e-3
