@@ -156,7 +156,7 @@ def sha256(path: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", required=True, help="folder for data and the run")
-    ap.add_argument("--example", choices=("relief", "sketch2photo"), default="relief",
+    ap.add_argument("--example", choices=[b.example for b in BUILTINS.values()], default="relief",
                     help="relief: the painted-map model (relief2satellite); sketch2photo: pencil "
                          "sketch -> colour photo from the photographs the wheels ship")
     ap.add_argument("--steps", type=int, default=6000)

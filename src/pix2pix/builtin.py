@@ -36,8 +36,8 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in (
     Builtin("sketch2photo", "435418988c6acf8b84ff1a4f4f8b6f4a4efe13f4f2119db8f865a048697b6849",
             "draw a pencil sketch in grey on white, get a colour photo", "sketch2photo"),
 )}
-# The first model of `pix2pix serve` with no --model, and `pix2pix export --web`'s default.
-DEFAULT_BUILTIN = "relief2satellite"
+# The table's first: the model `pix2pix serve` with no --model opens on, `export --web`'s default.
+DEFAULT_BUILTIN = next(iter(BUILTINS))
 
 
 def _entry(name: str) -> Builtin:
@@ -57,10 +57,10 @@ def builtin_model_dir(name: str = DEFAULT_BUILTIN) -> Path:
 
 def verify_builtin(name: str = DEFAULT_BUILTIN) -> str:
     """The weights' sha256; raises ValueError when it is not the one this release shipped."""
-    expected = _entry(name).sha256
-    digest = hashlib.sha256((builtin_model_dir(name) / "generator.safetensors").read_bytes()).hexdigest()
+    expected, folder = _entry(name).sha256, builtin_model_dir(name)
+    digest = hashlib.sha256((folder / "generator.safetensors").read_bytes()).hexdigest()
     if digest != expected:
-        raise ValueError(f"built-in model weights in {builtin_model_dir(name)} are corrupt or altered "
+        raise ValueError(f"built-in model weights in {folder} are corrupt or altered "
                          f"(sha256 {digest}, expected {expected}); reinstall pix2pix")
     return digest
 

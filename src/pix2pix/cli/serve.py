@@ -77,14 +77,13 @@ def run(args: argparse.Namespace) -> int:
     token, generated = _access_token(args)
     specs = args.model
     if not specs:
-        from ..builtin import BUILTINS, DEFAULT_BUILTIN, builtin_model_dir
+        from ..builtin import BUILTINS, builtin_model_dir
 
-        # Every built-in model, the default first (the studio opens on the first).
-        names = [DEFAULT_BUILTIN] + [n for n in BUILTINS if n != DEFAULT_BUILTIN]
-        specs = [f"{n}={builtin_model_dir(n)}" for n in names]
+        # Every built-in model, in the table's order: its first is the default the studio opens on.
+        specs = [f"{n}={builtin_model_dir(n)}" for n in BUILTINS]
         print("no --model given: serving the built-in models (pass --model DIR for your own):")
-        for n in names:
-            print(f"  {n}: {BUILTINS[n].summary}")
+        for b in BUILTINS.values():
+            print(f"  {b.name}: {b.summary}")
     models = load_models(specs, device=args.device, backend=args.backend)
     video_limits = VideoLimits(max_bytes=int(args.max_video_mb * 1024 * 1024),
                                max_seconds=args.max_video_seconds, max_frames=args.max_video_frames)
