@@ -156,6 +156,27 @@ def test_bad_config_values_are_named(tiny_dataset, tmp_path):
         small_cfg(tiny_dataset, tmp_path, gan_mode="wgan").validate()
 
 
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_a_truncated_file_stops_the_run_before_it_writes_or_trains(tiny_dataset, tmp_path, split):
+    """The full decode check runs beside the model build (DecodeCheck) but still ends the run
+    before config, logs or checkpoints exist, naming the file. The broken file is a truncated JPEG
+    (its header reads fine, only decoding finds the cut) and not the split's first pair (which the
+    split's own check decodes), so only the full check can catch it."""
+    from PIL import Image
+
+    from pix2pix.data import DatasetError
+
+    last = sorted((tiny_dataset / split).iterdir())[-1]
+    bad = last.with_suffix(".jpg")
+    Image.open(last).convert("RGB").save(bad, quality=90)
+    last.unlink()
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    out = tmp_path / "run"
+    with pytest.raises(DatasetError, match=rf"{bad.name}.*truncated"):
+        train(small_cfg(tiny_dataset, out, max_steps=2), progress=False)
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_loader_workers_do_not_change_the_result(tiny_dataset, tmp_path):
     """Jitter is seeded per (epoch, sample), so worker processes give the same batches."""
     a = train(small_cfg(tiny_dataset, tmp_path / "w0", max_steps=2), progress=False)

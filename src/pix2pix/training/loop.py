@@ -32,7 +32,7 @@ from ..util.precision import resolve_precision
 from . import distributed
 from .background import BackgroundWriter, snapshot
 from .budget import RUNNING_KEYS, Budget, readable_duration, stop_reason as describe_stop
-from .datasets import build_datasets, fast_loading, validation_set
+from .datasets import DecodeCheck, build_datasets, fast_loading, uses_cache, validation_set
 from .distributed import DistContext
 from .distill import DistillTargets
 from .ema import EMA
@@ -126,7 +126,13 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     torch.manual_seed(cfg.seed)
 
     # ---- (2) data: every process builds the same order and takes its slice of each batch.
-    train_set, sample_set = build_datasets(cfg, verify=cfg.data.verify and ctx.main)
+    # One process without the decode-once cache: the full decode check runs in a thread while the
+    # models are built, and is waited for before anything is written (DecodeCheck says why).
+    background_check = (cfg.data.verify and ctx.main and not ctx.distributed
+                        and not uses_cache(cfg, device))
+    train_set, sample_set = build_datasets(cfg, verify=cfg.data.verify and ctx.main
+                                           and not background_check)
+    decode_check = DecodeCheck(train_set, sample_set) if background_check else None
     # Rank 0 also builds (or rebuilds) the decode-once cache; the others use it once it is there.
     loader_set = fast_loading(train_set, cfg, device, build=True) if ctx.main else None
     distributed.barrier(ctx)  # rank 0 checked every file before anyone starts
@@ -168,6 +174,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             teacher.init_discriminator(discriminator)
         student_taps = (FeatureTaps(generator, training_only=True)
                         if cfg.distill.feature_weight > 0 else None)
+    if decode_check is not None:
+        # A broken file stops the run here, before it is read for the palette, written or trained.
+        decode_check.result()
     info = PretrainedInfo(model=cfg.model, direction=cfg.data.direction, image_size=cfg.data.image_size,
                           palette=dataset_palette(train_set) if ctx.main else None,
                           extra={**({"distilled_from": cfg.distill.teacher} if teacher is not None else {}),
