@@ -14,7 +14,12 @@ from). No timing is taken, so it may run on a busy machine:
         --source-example relief --target-example maps --pairs 50 --source-steps 3000 --steps 1500
 
 The maps and relief examples share their longitude-band split, so no test tile of the target was
-seen by the source model either.
+seen by the source model either. A shipped model as the source (the photo examples share their
+split by photo, so the built-in sketch model never saw a test photo of edges2photos):
+
+    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python benchmarks/finetune.py --work bench-ft \
+        --source sketch2photo --source-example sketch2photo --target-example edges2photos \
+        --base-channels 16 --pairs 50 --steps 1500
 """
 from __future__ import annotations
 
@@ -110,7 +115,8 @@ def main() -> int:
         print(name, rows[list(rows)[-1]], flush=True)
     lines = [f"Fine-tuning vs scratch: {args.target_example} with {args.pairs} training pairs, recipe "
              f"{args.recipe}, {args.generator} width {args.base_channels} at {args.size}², seed {args.seed}, "
-             f"source trained {args.source_steps} steps on {args.source_example}; test split "
+             + (f"source: the model {args.source} as given (trained on {args.source_example})" if args.source
+                else f"source trained {args.source_steps} steps on {args.source_example}") + "; test split "
              f"({len(test_set)} pairs); CPU {cpu_name()}.", "",
              "| model | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     lines += [f"| {k} | " + " | ".join(f"{v[c]:.4f}" for c in COLUMNS) + " |" for k, v in rows.items()]
