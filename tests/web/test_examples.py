@@ -38,16 +38,7 @@ def hex_rgb(h: str) -> list[int]:
     return [int(h[i:i + 2], 16) for i in (1, 3, 5)]
 
 
-@pytest.fixture(scope="module")
-def builtin_page(tmp_path_factory):
-    """The built-in (label-map) model exported as a page, with the examples it ships."""
-    from pix2pix.builtin import builtin_model_dir
-    from pix2pix.export.web import export_web
-    from pix2pix.inference.translator import Translator
-
-    folder = tmp_path_factory.mktemp("builtin") / "page"
-    t = Translator.from_pretrained(builtin_model_dir(), device="cpu")
-    return export_web(t, folder, source=builtin_model_dir(), name="builtin", webgpu=False)
+# builtin_page: tests/web/conftest.py (shared with test_webgpu).
 
 
 def open_page(browser, folder, **context_args):
@@ -85,6 +76,8 @@ def test_builtin_page_opens_on_a_painted_example_equal_to_translate(browser, bui
     assert len(entries) >= 2
     config = json.loads((folder / "config.json").read_text())
     context, page, tried = open_page(browser, folder)
+    # This Chromium has no GPU: the page (WASM and WebGPU flavours) runs on WASM.
+    assert page.locator("#engine").get_attribute("data-ep") == "wasm", page.locator("#engine").inner_text()
     # The canvas holds the first stored example, byte for byte (a painted label map).
     assert page.locator("#input").get_attribute("data-example") == entries[0]["name"]
     assert np.array_equal(input_pixels(page)[:, :, :3].astype(int), rgb(folder / "examples" / entries[0]["input"]))

@@ -22,13 +22,8 @@ def gpu_browser():
     yield from launch_browser(WEBGPU_ARGS)
 
 
-def test_page_on_webgpu_matches_translate(gpu_browser, tmp_path):
-    from pix2pix.builtin import builtin_model_dir
-    from pix2pix.export.web import export_web
-    from pix2pix.inference.translator import Translator
-
-    t = Translator.from_pretrained(builtin_model_dir(), device="cpu")
-    report = export_web(t, tmp_path / "page", source=builtin_model_dir(), name="builtin", webgpu=True)
+def test_page_on_webgpu_matches_translate(gpu_browser, builtin_page):
+    report = builtin_page  # the default export of the built-in model (tests/web/conftest.py)
     assert "webgpu" in report.flavours
     context = gpu_browser.new_context()
     tried = block_network(context)

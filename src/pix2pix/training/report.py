@@ -55,7 +55,7 @@ def _thin(points: list[tuple[float, float]], limit: int = 800) -> list[tuple[flo
 
 def plot(series: Series, path: str | Path, title: str, *, width: int = 640, height: int = 300) -> Path:
     """Draw ``{name: [(step, value), ...]}`` as lines in one panel; returns the PNG path."""
-    s = 2  # draw at twice the size, then downsample: cheap anti-aliasing
+    s = 2  # draw at twice the size, then average each 2x2 block: cheap anti-aliasing
     w, h = width * s, height * s
     img = Image.new("RGB", (w, h), "white")
     d = ImageDraw.Draw(img)
@@ -102,7 +102,8 @@ def plot(series: Series, path: str | Path, title: str, *, width: int = 640, heig
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.png")
-    img.resize((width, height), Image.LANCZOS).save(tmp)
+    # reduce(): the exact 2x2 box average, 20x faster than a Lanczos resize (it was 40% of a plot).
+    img.reduce(s).save(tmp)
     os.replace(tmp, path)
     return path
 
