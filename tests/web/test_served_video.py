@@ -25,6 +25,15 @@ def video_server(tmp_path_factory):
         yield url, model
 
 
+@pytest.fixture
+def context(camera_browser):
+    """A fresh browser context, closed even when the test fails: a page left streaming camera
+    frames to the module's server would count in the next test's /health figures."""
+    ctx = camera_browser.new_context(viewport={"width": 1280, "height": 820})
+    yield ctx
+    ctx.close()
+
+
 def translated(model, rgb: np.ndarray) -> np.ndarray:
     """What `pix2pix translate` makes of ``rgb`` (its default backend), as int 0..255."""
     from pix2pix.inference.translator import Translator
@@ -45,9 +54,8 @@ def stopped(page) -> tuple[np.ndarray, np.ndarray]:
             canvas_pixels(page, "output-canvas")[:, :, :3].astype(int))
 
 
-def test_served_video_frames_go_through_the_server(camera_browser, video_server):
+def test_served_video_frames_go_through_the_server(context, video_server):
     url, model = video_server
-    context = camera_browser.new_context(viewport={"width": 1280, "height": 820})
     tried = block_network(context)
     page = context.new_page()
     errors: list[str] = []
@@ -100,14 +108,12 @@ def test_served_video_frames_go_through_the_server(camera_browser, video_server)
     assert after["live_frames"] - before["live_frames"] >= shown >= 8
     assert after["live_edits"] == before["live_edits"]
     assert not tried and not errors, (tried, errors)
-    context.close()
 
 
-def test_served_video_over_http_when_there_is_no_socket(camera_browser, video_server):
+def test_served_video_over_http_when_there_is_no_socket(context, video_server):
     """Without the WebSocket (`?transport=http`, as behind a proxy that drops it) each frame is one
     POST /api/translate, one at a time; the same output canvas and stats."""
     url, model = video_server
-    context = camera_browser.new_context(viewport={"width": 1280, "height": 820})
     tried = block_network(context)
     page = context.new_page()
     errors: list[str] = []
@@ -124,4 +130,3 @@ def test_served_video_over_http_when_there_is_no_socket(camera_browser, video_se
     after = httpx.get(url + "/health").json()
     assert after["images"] - before["images"] >= shown and after["live_frames"] == before["live_frames"]
     assert not tried and not errors, (tried, errors)
-    context.close()
