@@ -268,10 +268,10 @@ def stages_ab(browser, folder: Path, work: Path, image: Path, strokes: int, size
     preempts it), in turns, from file:// and over http (2 threads)."""
     import shutil
 
-    from pix2pix.export.stages import STAGES
     from pix2pix.export.web import MODEL, _wrapper, read_model_bytes
 
     model = read_model_bytes(folder)
+    stages = (folder / "model.onnx.js").read_text().count(f'["{MODEL}#')
     copies = {}
     for label in ("whole", "stages"):
         copy = work / f"{folder.name}-{label}"
@@ -299,7 +299,7 @@ def stages_ab(browser, folder: Path, work: Path, image: Path, strokes: int, size
                 f.setdefault("frame", []).extend(web)
             for label, f in figures.items():
                 stroke, cost = statistics.median(f["stroke"]), statistics.median(f["cost"])
-                print(f"  stages A/B, fp32, {where:11s} model {label:6s} ({1 if label == 'whole' else STAGES} "
+                print(f"  stages A/B, fp32, {where:11s} model {label:6s} ({1 if label == 'whole' else stages} "
                       f"session(s)): stroke-to-output {summary(f['stroke'])}, inference median {cost:.0f} ms "
                       f"(+{stroke - cost:.0f} ms); engine-only frame {statistics.median(f['frame']):.0f} ms")
                 print(f"    steps: {' | '.join(f['steps'])}")

@@ -11,6 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
+from pix2pix.export.stages import MIN_STAGES
 from pix2pix.export.web import read_model_bytes
 
 from .web_support import (FAILED, IN_SYNC, block_network, canvas_pixels, export, lively_model,
@@ -102,13 +103,14 @@ def test_pen_up_drops_the_stale_run_and_shows_the_strokes_last_edit(browser, exp
     stroke's first edit is in flight preempts that run between two stages; what is shown is the
     translation of the canvas as the stroke left it (Python ONNX Runtime on the same file)."""
     folder = exported["fp32"].folder
-    assert '"model.onnx#3"' in (folder / "model.onnx.js").read_text()
+    stages = (folder / "model.onnx.js").read_text().count('["model.onnx#')
+    assert stages >= MIN_STAGES  # as many as its work calls for (export.stages.stage_count)
     img = np.kron(np.random.default_rng(5).integers(0, 256, (96, 96, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
     Image.fromarray(img).save(tmp_path / "big.png")  # 768²: a run lasts well beyond the stroke's end
     context, page, _ = open_page(browser, folder)
     page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=60000)
     open_image(page, tmp_path / "big.png")
-    assert page.evaluate("() => window.pix2pixEngine.info().stages") == 4
+    assert page.evaluate("() => window.pix2pixEngine.info().stages") == stages
     runs = page.evaluate("() => window.pix2pixStats.runs")
     box = page.locator("#input").bounding_box()
     at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731

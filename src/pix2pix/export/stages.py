@@ -7,8 +7,14 @@ cannot stop a ``session.run`` half-way, but between two sessions the page's work
 by stage, and between stages drop the run when a newer edit has arrived. The last edit then waits
 at most for the stage in progress.
 
-Each stage is a model of its own: its inputs are the activations that cross the cut before it
-(the first stage: ``input``), its outputs those that cross the cut after it (the last: ``output``).
+How many: by the work, about :data:`STAGE_MACS` multiply-adds each at 256² (at least
+:data:`MIN_STAGES`), so a big model gets more stages and the stage in progress stays short; a cut
+has its own cost (a ``session.run`` and the copies of the values crossing it out of and back into
+WebAssembly memory), so they are not made finer than that.
+
+Each stage is a model of its own: its inputs are the activations it reads that earlier stages
+computed (the first stage: ``input``), its outputs those it computes that later stages read (the
+last: ``output``); a value is never passed on through a stage that does not use it.
 Cuts fall only before a (transposed) convolution, so no convolution is separated from its activation (which
 ONNX Runtime fuses into it), and at points that split the multiply-adds into near-equal parts.
 Constants (initializers, and values computed only from them, as the fp16 weights' Casts) are
@@ -18,12 +24,21 @@ from __future__ import annotations
 
 import numpy as np
 
-STAGES = 4  # the web export's: at 256² the stage in progress is then ~1/4 of a run
+STAGE_MACS = 200e6  # multiply-adds per stage at the page's size (256²): ~13 ms of WASM on 2 threads
+MIN_STAGES = 4  # a small model's stages: each cut costs a session.run and its copies, ~0.5-2 ms
 CUT_BEFORE = ("Conv", "ConvTranspose")
 
 
-def _macs(model, size: int) -> list[float]:
-    """Per node, the multiply-adds of a (1, C, size, size) input (0 for all but Conv/ConvTranspose)."""
+# WebAssembly convolution kernels run a convolution with a short reduction (C_in·kh·kw, as the
+# first one's over RGB: 48) or few output channels (the last one's: 3, or 12 before a pixel
+# shuffle) at a third to a half of their usual rate per multiply-add (measured per stage in
+# Chromium for unet_128/32 at 256²): :func:`_macs` with ``weighted`` counts them as that much more work.
+NARROW = (160, 24)
+
+
+def _macs(model, size: int, weighted: bool = False) -> list[float]:
+    """Per node, the multiply-adds of a (1, C, size, size) input (0 for all but Conv/ConvTranspose);
+    ``weighted``: a convolution narrower than :data:`NARROW` counts as proportionally more."""
     import onnx
     from onnx import shape_inference
 
@@ -47,7 +62,8 @@ def _macs(model, size: int) -> list[float]:
         w, y = weights.get(node.input[1]) if len(node.input) > 1 else None, shapes.get(node.output[0])
         if node.op_type in ("Conv", "ConvTranspose") and w and y and all(y):
             per_output = np.prod(w[1:]) if node.op_type == "Conv" else np.prod(w) / max(1, y[1])
-            out.append(float(np.prod(y)) * float(per_output))
+            slow = max(1.0, NARROW[0] / per_output) * max(1.0, NARROW[1] / y[1]) if weighted else 1.0
+            out.append(float(np.prod(y)) * float(per_output) * slow)
         else:
             out.append(0.0)
     return out
@@ -62,10 +78,23 @@ def _constants(model) -> set[str]:
     return const
 
 
-def split_stages(model_bytes: bytes, stages: int = STAGES, size: int = 256) -> list[bytes]:
+def stage_count(macs: float, stage_macs: float = STAGE_MACS) -> int:
+    """How many stages a model of ``macs`` multiply-adds (at the page's size) is cut into: about
+    ``stage_macs`` each, so that the stage in progress stays a few milliseconds whatever the model."""
+    return max(MIN_STAGES, round(macs / stage_macs))
+
+
+def split_stages(model_bytes: bytes, stages: int | None = None, size: int = 256,
+                 stage_macs: float = STAGE_MACS) -> list[bytes]:
     """``model_bytes`` (a pix2pix export: input ``input``, output ``output``, nodes in topological
-    order) as up to ``stages`` consecutive models whose multiply-adds at ``size``² are near-equal.
-    A graph with no place to cut comes back as one stage."""
+    order) as consecutive models whose (weighted, :func:`_macs`) multiply-adds at ``size``² are near-equal: up to ``stages``
+    of them, or (``stages`` None) as many as :func:`stage_count` gives for ``stage_macs`` each.
+    A graph with no place to cut comes back as one stage.
+
+    Each stage takes the values it reads that earlier stages computed, and gives the values it
+    computes that later stages read: a value crosses once from the stage that makes it to each
+    stage that reads it, never passed on through the stages between (a U-Net's skips would
+    otherwise be copied out of and back into WebAssembly memory at every cut they span)."""
     import onnx
     import onnx.shape_inference
     from onnx.utils import Extractor
@@ -73,33 +102,46 @@ def split_stages(model_bytes: bytes, stages: int = STAGES, size: int = 256) -> l
     model = onnx.load_from_string(model_bytes)
     nodes = list(model.graph.node)
     const = _constants(model)
-    cost = _macs(model, size)
+    cost = _macs(model, size, weighted=True)
     total = sum(cost)
+    if stages is None:
+        stages = stage_count(total, stage_macs)
     if stages <= 1 or total <= 0:
         return [model_bytes]
-    consumers_after = {}  # value -> index of its last consumer
+    places, done = [], 0.0  # (node index, work before it) where a cut may fall
     for i, node in enumerate(nodes):
-        for name in node.input:
-            consumers_after[name] = i
-    produced_before: list[str] = []
-    cuts, crossing = [], []
-    done, target = 0.0, 1
-    for i, node in enumerate(nodes):
-        if target < stages and done >= total * target / stages and node.op_type in CUT_BEFORE \
-                and node.input[0] not in const:
-            live = [v for v in ["input", *produced_before] if v not in const and consumers_after.get(v, -1) >= i]
-            cuts.append(i)
-            crossing.append(live)
-            target += 1
+        if done > 0 and node.op_type in CUT_BEFORE and node.input[0] not in const:
+            places.append((i, done))
         done += cost[i]
-        produced_before.extend(o for o in node.output if o)
-    if not cuts:
+    stages = min(stages, len(places) + 1)
+    if stages <= 1:
         return [model_bytes]
-    bounds = [["input"], *crossing, ["output"]]
+    cuts, p = [0], 0
+    for j in range(1, stages):  # each cut at the place nearest its share, leaving places for the rest
+        last = len(places) - (stages - 1 - j)
+        p = min(range(p, last), key=lambda q: abs(places[q][1] - total * j / stages))
+        cuts.append(places[p][0])
+        p += 1
+    cuts.append(len(nodes))
+    spans = list(zip(cuts, cuts[1:]))
+    made_in = {"input": -1}  # value -> the stage that computes it
+    for k, (a, b) in enumerate(spans):
+        for node in nodes[a:b]:
+            made_in.update((o, k) for o in node.output if o and o not in const)
+    inputs: list[list[str]] = [[] for _ in spans]
+    outputs: list[list[str]] = [[] for _ in spans]
+    for k, (a, b) in enumerate(spans):
+        for node in nodes[a:b]:
+            for name in node.input:
+                if name and name not in const and made_in[name] != k and name not in inputs[k]:
+                    inputs[k].append(name)
+                    if made_in[name] >= 0 and name not in outputs[made_in[name]]:
+                        outputs[made_in[name]].append(name)
+    outputs[-1].append("output")
     extractor = Extractor(onnx.shape_inference.infer_shapes(model))  # it reads the cut values' types
     out = []
-    for k in range(len(bounds) - 1):
-        stage = extractor.extract_model(bounds[k], bounds[k + 1])
+    for k in range(len(spans)):
+        stage = extractor.extract_model(inputs[k], outputs[k])
         stage.ir_version = model.ir_version  # what the runtime reads, as the whole model's
         del stage.opset_import[:]
         stage.opset_import.extend(model.opset_import)

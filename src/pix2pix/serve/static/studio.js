@@ -235,7 +235,12 @@ canvas.addEventListener("pointermove", (event) => {
 
 function endStroke() {
   state.drawing = false; state.last = null;
-  if (net.dirty) scheduleTranslate();  // the stroke's last edit may now preempt a stale run
+  // The stroke's last edit may now preempt a stale run: at once, not a timer task later.
+  if (net.dirty) {
+    clearTimeout(net.timer);
+    net.timer = 0;
+    pump();
+  }
 }
 canvas.addEventListener("pointerup", endStroke);
 canvas.addEventListener("pointercancel", endStroke);

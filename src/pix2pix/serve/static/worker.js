@@ -25,7 +25,9 @@ function pix2pixWorker() {
   // The model is one session, or a few run one after another (its stages, pix2pix.export.stages):
   // between two stages a run yields to this worker's messages and is dropped when the page has
   // sent a newer edit that preempts it, so a stroke's last edit waits at most for one stage.
-  let sessions = [], active = null, chain = Promise.resolve();
+  // `newest`: the id of the latest preempting edit; every run for an older message is stale,
+  // the one in progress and those still queued behind it alike.
+  let sessions = [], newest = 0, chain = Promise.resolve();
   const wakeup = new MessageChannel();
   let wake = null;
   wakeup.port1.onmessage = () => wake();
@@ -143,22 +145,18 @@ function pix2pixWorker() {
 
   async function run(m) {
     if (!sessions.length) fail("no model is loaded");
-    const me = { preempted: false };
-    active = me;
-    try {
-      const t0 = clock();
-      const [x, H, W] = prepare(m.rgba, m.height, m.width);
-      const t1 = clock();
-      const y = await forward(x, H, W, me);
-      if (!y) return { preempted: true };
-      const t2 = clock();
-      const rgba = finish(y, m.rgba, m.height, m.width, H, W);
-      const t3 = clock();
-      return { rgba, width: m.width, height: m.height, inference_ms: t2 - t1, total_ms: t3 - t0,
-               times: [t0, t1, t2, t3], transfer: [rgba.buffer] };
-    } finally {
-      if (active === me) active = null;
-    }
+    const me = { get preempted() { return m.id < newest; } };
+    if (me.preempted) return { preempted: true };  // queued behind the run it was to replace
+    const t0 = clock();
+    const [x, H, W] = prepare(m.rgba, m.height, m.width);
+    const t1 = clock();
+    const y = await forward(x, H, W, me);
+    if (!y) return { preempted: true };
+    const t2 = clock();
+    const rgba = finish(y, m.rgba, m.height, m.width, H, W);
+    const t3 = clock();
+    return { rgba, width: m.width, height: m.height, inference_ms: t2 - t1, total_ms: t3 - t0,
+             times: [t0, t1, t2, t3], transfer: [rgba.buffer] };
   }
 
   // For benchmarks/browser.py: ms per forward pass of a (1, C, size, size) frame, `runs` times.
@@ -207,7 +205,7 @@ function pix2pixWorker() {
   }
   self.onmessage = (event) => {
     const m = event.data;
-    if (m.type === "run" && m.preempt && active) active.preempted = true;  // a newer edit: drop the stale run
+    if (m.type === "run" && m.preempt) newest = m.id;  // a newer edit: drop the stale runs
     chain = chain.then(() => handle(m));  // one at a time: a session runs one call at once
   };
 }
