@@ -86,7 +86,9 @@ def main() -> int:
         run = train(dataclasses.replace(cfg, max_time=args.max_time, log_every=10), progress=False)
         wall = time.perf_counter() - t
         lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
-        steps = lines[-1]["step"]
+        # The run's own last step: a time-boxed run stops between two log steps, so the last
+        # logged line (a multiple of log_every) undercounts it by up to log_every - 1 steps.
+        steps = run.step
         steady = statistics.median(l["it_per_s"] for l in lines[1:]) if len(lines) > 2 else float("nan")
         out.update(run_wall_s=round(wall, 1), run_steps=steps, run_it_s=round(steps / wall, 3),
                    steady_it_s=round(steady, 3), ratio=round(steps / wall / steady, 3))
