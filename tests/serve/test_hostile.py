@@ -21,9 +21,9 @@ from pix2pix.serve import ApiError, InferenceQueue, ServedModel, create_app
 
 from .serve_support import free_port, png_bytes, random_image, wait_healthy
 
-# 35 s: about 4,000 good and 2,600 bad requests here, and 25 s after the warm-up for memory growth
+# 25 s: about 2,300 good and 1,500 bad requests here, and 17 s after the warm-up for memory growth
 # to show (the suite must stay under 15 min on 2 cores).
-SOAK_S, SOAK_CLIENTS, WARMUP_S = 35.0, 4, 10.0
+SOAK_S, SOAK_CLIENTS, WARMUP_S = 25.0, 4, 8.0
 
 
 def _start_server(model_dir, log, *extra) -> tuple[subprocess.Popen, str]:
