@@ -98,7 +98,7 @@ def fast_loading(train_set: PairedDataset, cfg: TrainConfig, device: torch.devic
     """
     d = cfg.data
     cache = None
-    if _auto(d.cache, device):
+    if uses_cache(cfg, device):
         folder = cache_folder(d.root, d.train_split)
         max_bytes = None
         if d.cache == "auto":
