@@ -1,6 +1,7 @@
 """export.stages: the page's model cut into consecutive stages computes what the whole model does,
 cuts only before convolutions and never through constants, passes no value through a stage that
-does not use it, is cut into as many stages as its work calls for, and joins back into the one model."""
+does not use it, is cut into as many stages as its work calls for, and joins back into the one model;
+a big convolution is split into parts by its output channels first, so no stage has to hold it whole."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,8 @@ from pix2pix.checkpoint import PretrainedInfo
 from pix2pix.config import ModelConfig
 from pix2pix.export.inference_graph import for_inference
 from pix2pix.inference.onnx import export_checked, ort_session, run_onnx
-from pix2pix.export.stages import CUT_BEFORE, MIN_STAGES, _macs, join_stages, split_stages, stage_count
+from pix2pix.export.stages import (ACTIVATIONS, CUT_BEFORE, MIN_STAGES, _macs, join_stages, split_convs, split_stages,
+                                   stage_count)
 from pix2pix.export.web import fp16_weights
 from pix2pix.models import build_generator
 
@@ -100,3 +102,105 @@ def test_a_graph_without_convolutions_stays_whole():
     graph = helper.make_graph([helper.make_node("Tanh", ["input"], ["output"])], "tanh", [x], [y])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
     assert split_stages(model, 4) == [model]
+
+
+def stage_work(parts: list[bytes], size: int = 256) -> list[float]:
+    """Each stage's weighted multiply-adds at ``size``² (its nodes' share of the joined model's)."""
+    joined = onnx.load_from_string(join_stages(parts))
+    work = dict(zip((n.output[0] for n in joined.graph.node), _macs(joined, size, weighted=True)))
+    return [sum(work.get(n.output[0], 0.0) for n in onnx.load_from_string(p).graph.node) for p in parts]
+
+
+def convolutions(model: bytes) -> list:
+    return [n for n in onnx.load_from_string(model).graph.node if n.op_type in CUT_BEFORE]
+
+
+def big_conv_graph(width: int = 96) -> bytes:
+    """RGB -> conv 32 + LeakyRelu -> conv ``width`` + Relu -> transposed conv ``width`` (read by a
+    Relu and a Sigmoid, multiplied) -> conv 3 + Tanh: two big convolutions (one transposed, one
+    whose output has two readers) beside small ones, as ONNX with random weights."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = []
+
+    def conv(op, x, y, shape, **attrs):
+        w, b = f"{y}.w", f"{y}.b"
+        inits.append(numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32), w))
+        inits.append(numpy_helper.from_array(rng.standard_normal(shape[1 if op == "ConvTranspose" else 0]).astype(np.float32) * 0.1, b))
+        return helper.make_node(op, [x, w, b], [y], name=y, **attrs)
+
+    nodes = [conv("Conv", "input", "c1", (32, 3, 3, 3), pads=[1] * 4), helper.make_node("LeakyRelu", ["c1"], ["a1"], alpha=0.2),
+             conv("Conv", "a1", "c2", (width, 32, 3, 3), pads=[1] * 4), helper.make_node("Relu", ["c2"], ["a2"]),
+             conv("ConvTranspose", "a2", "c3", (width, width, 3, 3), pads=[1] * 4), helper.make_node("Relu", ["c3"], ["a3"]),
+             helper.make_node("Sigmoid", ["c3"], ["g3"]), helper.make_node("Mul", ["a3", "g3"], ["m3"]),
+             conv("Conv", "m3", "c4", (3, width, 3, 3), pads=[1] * 4), helper.make_node("Tanh", ["c4"], ["output"])]
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "h", "w"])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, "h", "w"])
+    graph = helper.make_graph(nodes, "big", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_a_big_convolution_is_split_so_that_no_stage_holds_it_whole(fp16):
+    model = big_conv_graph()
+    model = fp16_weights(model) if fp16 else model
+    graph = onnx.load_from_string(model)
+    work = _macs(graph, 256, weighted=True)
+    biggest = max(work)
+    whole = split_stages(model, 4, split_above=None)
+    assert max(stage_work(whole)) >= biggest > sum(work) / 4  # before: the biggest convolution alone is the floor
+    parts = split_stages(model, 4)
+    assert len(parts) == 4
+    assert max(stage_work(parts)) < 0.8 * biggest  # after: below it, near the share
+    assert max(stage_work(parts)) < 0.8 * max(stage_work(whole))
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 3, 48, 64)).astype(np.float32)
+    want = run_onnx(ort_session(model, threads=1), x)
+    np.testing.assert_allclose(staged(parts, x), want, atol=1e-6)
+    joined = join_stages(parts)
+    np.testing.assert_allclose(run_onnx(ort_session(joined, threads=1), x), want, atol=1e-6)
+    onnx.checker.check_model(onnx.load_from_string(joined))
+    j = onnx.load_from_string(joined)
+    convs = [n for n in j.graph.node if n.op_type in CUT_BEFORE]
+    assert {n.name.split("__")[0] for n in convs} == {"c1", "c2", "c3", "c4"}
+    assert sum(n.name.startswith("c2__part") for n in convs) >= 2 and sum(n.name.startswith("c3__part") for n in convs) >= 2
+    assert [n.name for n in convs if n.name in ("c1", "c4")] == ["c1", "c4"]  # the small ones (and the narrow last) whole
+    readers = {name: [n for n in j.graph.node if name in n.input] for name in (o for n in j.graph.node for o in n.output)}
+    for n in convs:
+        if n.name.startswith("c2__part"):  # each part fused with its own Relu, then one Concat
+            (act,) = readers[n.output[0]]
+            assert act.op_type == "Relu" and [r.op_type for r in readers[act.output[0]]] == ["Concat"]
+        if n.name.startswith("c3__part"):  # two readers of the whole: the parts go straight to the Concat
+            assert [r.op_type for r in readers[n.output[0]]] == ["Concat"]
+    concat = next(n for n in j.graph.node if n.op_type == "Concat" and n.output[0] == "a2")
+    assert onnx.helper.get_attribute_value(concat.attribute[0]) == 1  # on the channel axis
+    stored = {i.name: i for i in j.graph.initializer}
+    if fp16:  # the parts' weights stay fp16 (the download does not grow), each behind its Cast
+        casts = [n for n in j.graph.node if n.op_type == "Cast" and "__part" in n.output[0]]
+        assert len(casts) >= 8 and all(stored[n.input[0]].data_type == onnx.TensorProto.FLOAT16 for n in casts)
+        assert len(joined) < 1.01 * len(model)
+    assert not any(name in stored for name in ("c2.w", "c2.w__fp16", "c3.w", "c3.w__fp16"))  # the whole weights gone
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_split_convolutions_compute_the_same(web_graph, fp16):
+    """Every convolution of a real export split as far as it goes (Conv, ConvTranspose, sub-pixel
+    decoder convolutions read by Slices): the same output, the parts' activations among ACTIVATIONS."""
+    model = fp16_weights(web_graph) if fp16 else web_graph
+    split = split_convs(model, limit=1.0)
+    assert len(convolutions(split)) > len(convolutions(model))
+    x = np.random.default_rng(3).uniform(-1, 1, (1, 3, 128, 128)).astype(np.float32)
+    np.testing.assert_allclose(run_onnx(ort_session(split, threads=1), x), run_onnx(ort_session(model, threads=1), x),
+                               atol=1e-6)
+    g = onnx.load_from_string(split).graph
+    acts = [n.op_type for n in g.node if n.input and n.input[0].endswith("__part0") and n.op_type != "Concat"]
+    assert acts and set(acts) <= set(ACTIVATIONS)
+
+
+def test_a_graph_with_nothing_to_split_is_unchanged(web_graph):
+    assert split_convs(web_graph, limit=1e15) is web_graph  # nothing above the limit
+    narrow = big_conv_graph(width=40)  # no convolution with two parts' worth of output channels (2 x 24)
+    assert split_convs(narrow, limit=1.0) is narrow
+    assert split_stages(narrow, 4) == split_stages(narrow, 4, split_above=None)
+    assert split_convs(fp16_weights(web_graph), limit=1e15) == fp16_weights(web_graph)
+    assert split_stages(web_graph, 4) == split_stages(web_graph, 4, split_above=None)  # nothing above half a share

@@ -16,9 +16,23 @@ Each stage is a model of its own: its inputs are the activations it reads that e
 computed (the first stage: ``input``), its outputs those it computes that later stages read (the
 last: ``output``); a value is never passed on through a stage that does not use it.
 Cuts fall only before a (transposed) convolution, so no convolution is separated from its activation (which
-ONNX Runtime fuses into it), and at points that split the multiply-adds into near-equal parts.
+ONNX Runtime fuses into it), at the places that make the largest stage as small as it can be
+(and among those, the stages most even).
 Constants (initializers, and values computed only from them, as the fp16 weights' Casts) are
 never cut: each stage keeps the ones it uses. :func:`join_stages` gives the one model back.
+
+Big convolutions in parts: a stage holds at least one whole convolution, so a single big one
+(the demo model's three ~300 M weighted multiply-add decoder convolutions, ~20 ms each in WASM)
+used to set the floor of the stage in progress whatever the stage count. Before cutting, each
+convolution with more than :data:`SPLIT_ABOVE` of a stage's share of the work is computed as a
+few convolutions on the same input, each giving a slice of the output channels, each followed by
+its own copy of the activation that read the whole (so ONNX Runtime still fuses each part with
+it), joined by a Concat on the channel axis under the original name (:func:`split_convs`). The
+function is the same (each output channel is the same sum; ONNX Runtime gives the same bits on
+CPU), and the cuts may fall between the parts. For the demo model (unet_128/32, resize decoder)
+the largest of its 9 stages goes from 303 to 227 M weighted multiply-adds. Grouped convolutions,
+and those with fewer than 2 x ``NARROW[1]`` output channels (the last one, into RGB or a pixel
+shuffle's 12), stay whole.
 """
 from __future__ import annotations
 
@@ -78,18 +92,180 @@ def _constants(model) -> set[str]:
     return const
 
 
+# Elementwise activations that ONNX Runtime fuses into the convolution before them (FusedConv):
+# a split convolution's parts each get their own copy, so each part stays one fused kernel.
+ACTIVATIONS = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu",
+               "Softplus")
+SPLIT_ABOVE = 0.5  # a convolution with more than this share of a stage's work is split by output channels
+
+
+def _stored(model, name: str):
+    """(initializer, Cast node or None) holding constant ``name``: the initializer itself, or, for
+    fp16 weights, the one a Cast reads; (None, None) for anything else (a computed value)."""
+    inits = {i.name: i for i in model.graph.initializer}
+    if name in inits:
+        return inits[name], None
+    cast = next((n for n in model.graph.node if n.op_type == "Cast" and list(n.output) == [name]), None)
+    if cast is not None and cast.input[0] in inits:
+        return inits[cast.input[0]], cast
+    return None, None
+
+
+def _parts(channels: int, k: int) -> list[int]:
+    """Bounds of ``k`` near-equal parts of ``channels``, at multiples of 4 where they divide
+    (SIMD-width blocks of output channels for the kernels)."""
+    q = 4 if channels % 4 == 0 and channels >= 4 * k else 1
+    bounds = sorted({0, channels, *(round(channels * j / k / q) * q for j in range(1, k))})
+    return bounds
+
+
+def split_convs(model_bytes: bytes, limit: float, size: int = 256) -> bytes:
+    """``model_bytes`` with each convolution whose weighted work (:func:`_macs` at ``size``²)
+    exceeds ``limit`` computed as a few convolutions on the same input, each giving a slice of the
+    output channels (its weight's and bias's slice), joined by one Concat on the channel axis under
+    the original output's name: the same function, with places between the parts where a cut may
+    fall. When the convolution's one reader is an elementwise activation (:data:`ACTIVATIONS`),
+    each part gets its own copy and the Concat takes the activation's place, so that each part is
+    still one fused convolution+activation. Parts keep at least ``NARROW[1]`` output channels (a
+    narrower convolution runs slower per multiply-add, so splitting it would not shorten it);
+    grouped convolutions and weights that are not constants are left whole. ``model_bytes`` comes
+    back unchanged when nothing is split."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    cost = _macs(model, size, weighted=True)
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+    replace: dict[int, list] = {}  # id(node) -> the nodes in its place ([] to drop it)
+    casts, new_inits, done_with = [], [], set()
+    for node, work in zip(graph.node, cost):
+        if work <= limit or node.op_type not in CUT_BEFORE or len(node.input) < 2:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        weight, weight_cast = _stored(model, node.input[1])
+        bias, bias_cast = _stored(model, node.input[2]) if len(node.input) > 2 and node.input[2] else (None, None)
+        if attrs.get("group", 1) != 1 or weight is None or (len(node.input) > 2 and node.input[2] and bias is None):
+            continue
+        axis = 0 if node.op_type == "Conv" else 1  # Conv weights (C_out, C_in, kh, kw); ConvTranspose (C_in, C_out, ...)
+        channels = weight.dims[axis]
+        k = min(int(np.ceil(work / limit)), channels // NARROW[1])
+        if k < 2:
+            continue
+        y = node.output[0]
+        act = readers.get(y, [])
+        act = act[0] if len(act) == 1 and act[0].op_type in ACTIVATIONS and act[0].input[0] == y \
+            and y not in outputs else None
+        final = act.output[0] if act is not None else y
+        w, b = numpy_helper.to_array(weight), numpy_helper.to_array(bias) if bias is not None else None
+        bounds = _parts(channels, k)
+        group, pieces = [], []
+        for j, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+            inputs = [node.input[0]]
+            for tensor, array, cast, ax in ((weight, w, weight_cast, axis), (bias, b, bias_cast, 0)):
+                if tensor is None:
+                    continue
+                name = f"{(cast.output[0] if cast is not None else tensor.name)}__part{j}"
+                part = np.take(array, np.arange(lo, hi), axis=ax)
+                if cast is not None:  # fp16 storage, behind its own Cast as the whole weight was
+                    new_inits.append(numpy_helper.from_array(part, name + "__stored"))
+                    part_cast = helper.make_node("Cast", [name + "__stored"], [name], name=name + "__cast")
+                    part_cast.attribute.extend(cast.attribute)
+                    casts.append(part_cast)
+                else:
+                    new_inits.append(numpy_helper.from_array(part, name))
+                inputs.append(name)
+            part_y = f"{y}__part{j}"
+            conv = helper.make_node(node.op_type, inputs, [part_y], name=f"{node.name}__part{j}")
+            conv.attribute.extend(node.attribute)
+            group.append(conv)
+            if act is not None:
+                copy = onnx.NodeProto()
+                copy.CopyFrom(act)
+                copy.name = f"{act.name or final}__part{j}"
+                copy.input[0] = part_y
+                copy.output[0] = f"{final}__part{j}"
+                group.append(copy)
+            pieces.append(group[-1].output[0])
+        group.append(helper.make_node("Concat", pieces, [final], name=f"{final}__concat", axis=1))
+        # In the activation's place: every value the group reads is made before it, and every
+        # reader of the final value comes after it.
+        replace[id(node)] = [] if act is not None else group
+        if act is not None:
+            replace[id(act)] = group
+        done_with.update(t.name for t in (weight, bias) if t is not None)
+        done_with.update(c.output[0] for c in (weight_cast, bias_cast) if c is not None)
+    if not replace:
+        return model_bytes
+    nodes = casts + [n for node in graph.node for n in replace.get(id(node), [node])]
+    # The whole weights (and, for fp16, their Casts and stored halves) that only the split
+    # convolutions read go.
+    read = {name for n in nodes for name in n.input}
+    dropped = [n for n in nodes if n.op_type == "Cast" and n.output[0] in done_with and n.output[0] not in read]
+    nodes = [n for n in nodes if all(n is not d for d in dropped)]
+    done_with.update(n.input[0] for n in dropped)
+    read = {name for n in nodes for name in n.input}
+    inits = [i for i in graph.initializer if i.name not in done_with or i.name in read] + new_inits
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+    made = {o for n in nodes for o in n.output}
+    kept = [v for v in graph.value_info if v.name in made]
+    del graph.value_info[:]
+    graph.value_info.extend(kept)
+    return model.SerializeToString()
+
+
 def stage_count(macs: float, stage_macs: float = STAGE_MACS) -> int:
     """How many stages a model of ``macs`` multiply-adds (at the page's size) is cut into: about
     ``stage_macs`` each, so that the stage in progress stays a few milliseconds whatever the model."""
     return max(MIN_STAGES, round(macs / stage_macs))
 
 
+def _balanced(ends: list[float], stages: int) -> list[int]:
+    """Which ``stages - 1`` of the places (``ends[:-1]``: the work done before each, ascending;
+    ``ends[-1]``: the whole work) to cut at: the largest stage as small as it can be (the wait for
+    the stage in progress is at most that), and among those cuts the ones with the least sum of
+    squared stage works (the expected wait of an edit arriving at a random moment)."""
+    starts = [0.0] + ends  # unit u (between two places) is starts[u]..starts[u + 1]; its end: ends[u]
+    n = len(ends)
+    inf = float("inf")
+    # top[j][i]: the least largest stage of units 0..i-1 in j stages
+    top = [[inf] * (n + 1) for _ in range(stages + 1)]
+    top[0][0] = 0.0
+    for j in range(1, stages + 1):
+        for i in range(j, n + 1):
+            top[j][i] = min(max(top[j - 1][t], starts[i] - starts[t]) for t in range(j - 1, i))
+    bound = top[stages][n] * (1 + 1e-9)
+    squares = [[inf] * (n + 1) for _ in range(stages + 1)]
+    back = [[0] * (n + 1) for _ in range(stages + 1)]
+    squares[0][0] = 0.0
+    for j in range(1, stages + 1):
+        for i in range(j, n + 1):
+            for t in range(j - 1, i):
+                w = starts[i] - starts[t]
+                if w <= bound and squares[j - 1][t] + w * w < squares[j][i]:
+                    squares[j][i], back[j][i] = squares[j - 1][t] + w * w, t
+    chosen, i = [], n
+    for j in range(stages, 0, -1):
+        i = back[j][i]
+        chosen.append(i - 1)  # a stage starting at unit i begins at place i - 1
+    return sorted(chosen)[1:]  # the first stage starts at node 0, not at a place
+
+
 def split_stages(model_bytes: bytes, stages: int | None = None, size: int = 256,
-                 stage_macs: float = STAGE_MACS) -> list[bytes]:
+                 stage_macs: float = STAGE_MACS, split_above: float | None = SPLIT_ABOVE) -> list[bytes]:
     """``model_bytes`` (a pix2pix export: input ``input``, output ``output``, nodes in topological
     order) as consecutive models whose (weighted, :func:`_macs`) multiply-adds at ``size``² are near-equal: up to ``stages``
     of them, or (``stages`` None) as many as :func:`stage_count` gives for ``stage_macs`` each.
-    A graph with no place to cut comes back as one stage.
+    A graph with no place to cut comes back as one stage. First a convolution with more than
+    ``split_above`` of a stage's share of the work is split into parts by its output channels
+    (:func:`split_convs`; None: none is), so that no stage has to hold a whole big convolution.
 
     Each stage takes the values it reads that earlier stages computed, and gives the values it
     computes that later stages read: a value crosses once from the stage that makes it to each
@@ -108,6 +284,12 @@ def split_stages(model_bytes: bytes, stages: int | None = None, size: int = 256,
         stages = stage_count(total, stage_macs)
     if stages <= 1 or total <= 0:
         return [model_bytes]
+    split = model_bytes if split_above is None else split_convs(model_bytes, split_above * total / stages, size)
+    if split is not model_bytes:  # a big convolution in parts, with places to cut between them
+        model_bytes, model = split, onnx.load_from_string(split)
+        nodes, const = list(model.graph.node), _constants(model)
+        cost = _macs(model, size, weighted=True)
+        total = sum(cost)
     places, done = [], 0.0  # (node index, work before it) where a cut may fall
     for i, node in enumerate(nodes):
         if done > 0 and node.op_type in CUT_BEFORE and node.input[0] not in const:
@@ -116,13 +298,8 @@ def split_stages(model_bytes: bytes, stages: int | None = None, size: int = 256,
     stages = min(stages, len(places) + 1)
     if stages <= 1:
         return [model_bytes]
-    cuts, p = [0], 0
-    for j in range(1, stages):  # each cut at the place nearest its share, leaving places for the rest
-        last = len(places) - (stages - 1 - j)
-        p = min(range(p, last), key=lambda q: abs(places[q][1] - total * j / stages))
-        cuts.append(places[p][0])
-        p += 1
-    cuts.append(len(nodes))
+    chosen = _balanced([d for _, d in places] + [total], stages)
+    cuts = [0] + [places[q][0] for q in chosen] + [len(nodes)]
     spans = list(zip(cuts, cuts[1:]))
     made_in = {"input": -1}  # value -> the stage that computes it
     for k, (a, b) in enumerate(spans):
