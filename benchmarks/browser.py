@@ -12,7 +12,9 @@ see the same machine load (it is shared):
      own figures: inference ms (session.run in the worker) and stroke-to-output ms (last edit of the
      stroke to the output drawn), and where the stroke's last edit spent it (median ms per step:
      wait until sent to the worker, to_worker (the stage in progress of a preempted stale run,
-     pix2pix.export.stages), prepare, inference, finish, from_worker, draw);
+     pix2pix.export.stages), prepare, inference, finish, from_worker, draw), and each stage's own
+     ms (session.run alone: the longest, and sum(s^2)/(2 sum(s)), the average wait of an edit
+     arriving at a random moment);
   3. for the first model, `pix2pix serve` (ONNX Runtime backend) with the studio drawing on a fresh
      canvas at the model's training size: stroke-to-output in server mode beside its forward, and in
      browser mode (`/?run=browser`), each with its steps;
@@ -32,7 +34,16 @@ number of intra-op threads, so both see the same load; medians per side.
     --stages-ab         instead of the above: the fp32 page with its model whole (one session, as
                         before pix2pix.export.stages: pen-up waits for the stale run) against in
                         stages (pen-up preempts it), in turns, from file:// and over http:
-                        stroke-to-output (--strokes per side), its steps, per-frame engine time.
+                        stroke-to-output (--strokes per side), its steps, per-frame engine time,
+                        and each stage's own ms (session.run alone, median over --rounds runs):
+                        the longest is the most a preempting edit waits for the stage in progress,
+                        sum(s^2)/(2 sum(s)) what an edit arriving at a random moment waits on
+                        average; beside them each stage's weighted multiply-adds (export.stages).
+                        The "whole" model is the export's own graph joined back (read_model_bytes),
+                        so with big convolutions split it holds their parts too: compare it with
+                        the same run on a checkout before the split to see the parts' own cost.
+    --stage-macs 150,100  with --stages-ab: the same model also cut at these M weighted
+                        multiply-adds per stage (export.stages.STAGE_MACS is 200), one more page each.
 """
 from __future__ import annotations
 
@@ -175,6 +186,9 @@ def main() -> None:
     ap.add_argument("--stages-ab", action="store_true",
                     help="instead: the fp32 page with its model whole (no preemption, as before "
                          "pix2pix.export.stages) against in stages, interleaved, from file:// and http")
+    ap.add_argument("--stage-macs", default="",
+                    help="with --stages-ab: also cut the model at these M weighted multiply-adds per stage "
+                         "(comma-separated), one more page each")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -203,7 +217,8 @@ def main() -> None:
             if args.stages_ab:  # this comparison alone (the full run and it together take > 5 min)
                 print(f"\n{arch}/{base}, {args.size}², the model whole against in stages:")
                 stages_ab(browser, export(model_dir, work / f"{arch}-{base}-fp32", fp32=True).folder, work,
-                          image, args.strokes, args.size, args.rounds)
+                          image, args.strokes, args.size, args.rounds,
+                          [float(v) * 1e6 for v in args.stage_macs.split(",") if v])
                 continue
             t = time.perf_counter()
             pages = {kind: export(model_dir, work / f"{arch}-{base}-{kind}", fp32=kind == "fp32")
@@ -236,6 +251,10 @@ def main() -> None:
                         print(f"  {kind} {label:11s} engine only, interleaved x{args.rounds}: browser "
                               f"{statistics.median(web):.0f} ms/frame vs native ORT {statistics.median(nat):.0f} ms "
                               f"on {info['threads']} thread(s) ({ratio:.2f}x)")
+                        if info.get("stages", 1) > 1:
+                            ms = stage_ms(browser, url, args.size, args.rounds)
+                            print(f"  {kind} {label:11s} per stage (median ms): longest {max(ms):.1f}, random-moment "
+                                  f"wait {sum(m * m for m in ms) / (2 * sum(ms)):.1f}; [{' '.join(f'{m:.1f}' for m in ms)}]")
                         if args.profile and kind == "fp16":
                             profile_page(browser, url, args.size)
                     for label, fig, native in (("file://", disk, native1), ("http.server", served, native2)):
@@ -262,23 +281,47 @@ def main() -> None:
         print(f"{r[0]:16s} {r[1]:12s} {r[2]:12s} {r[3]:8.0f} {r[4]:7.0f} {r[5]:6.2f}")
 
 
-def stages_ab(browser, folder: Path, work: Path, image: Path, strokes: int, size: int, rounds: int) -> None:
+def stage_ms(browser, url: str, size: int, runs: int) -> list[float]:
+    """Each stage's median ms (its session.run alone) over ``runs`` forward passes at size²."""
+    page = browser.new_page()
+    page.goto(url)
+    page.wait_for_function(IN_SYNC, timeout=300000)
+    page.evaluate(f"() => window.pix2pixEngine.bench({size}, 1)")  # warm: kernels for this size
+    runs_ms = page.evaluate(f"() => window.pix2pixEngine.benchStages({size}, {runs})")
+    page.close()
+    return [statistics.median(r[k] for r in runs_ms) for k in range(len(runs_ms[0]))]
+
+
+def stages_ab(browser, folder: Path, work: Path, image: Path, strokes: int, size: int, rounds: int,
+              stage_macs: list[float] = ()) -> None:
     """Stroke-to-output and per-frame time of ``folder``'s page with its model whole (one session:
     a stroke's last edit waits for the stale run, as before export.stages) and in stages (pen-up
-    preempts it), in turns, from file:// and over http (2 threads)."""
+    preempts it), in turns, from file:// and over http (2 threads); with ``stage_macs``, also
+    cut at those weighted multiply-adds per stage. Then each stage's own ms."""
+    import base64
+    import json
     import shutil
 
-    from pix2pix.export.web import MODEL, _wrapper, read_model_bytes
+    from pix2pix.export.stages import split_stages, stage_work
+    from pix2pix.export.web import _B64, MODEL, _wrapper, read_model_bytes
 
     model = read_model_bytes(folder)
-    stages = (folder / "model.onnx.js").read_text().count(f'["{MODEL}#')
-    copies = {}
-    for label in ("whole", "stages"):
-        copy = work / f"{folder.name}-{label}"
+    text = (folder / "model.onnx.js").read_text()
+    stages = text.count(f'["{MODEL}#')
+    entries = {json.loads(name): data for name, data in _B64.findall(text)}
+    copies, counts = {}, {"whole": 1, "stages": stages}
+    parts = {"stages": [base64.b64decode(entries[f"{MODEL}#{k}"]) for k in range(stages)]}
+    extra = {f"@{m / 1e6:.0f}M": m for m in stage_macs}
+    for label in ("whole", "stages", *extra):
+        copy = work / f"{folder.name}-{label.replace('@', 'at')}"
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(folder, copy)
         if label == "whole":
             (copy / "model.onnx.js").write_text(_wrapper({MODEL: model}))
+        elif label != "stages":
+            cut = split_stages(model, stage_macs=extra[label])
+            (copy / "model.onnx.js").write_text(_wrapper({f"{MODEL}#{k}": p for k, p in enumerate(cut)}))
+            counts[label], parts[label] = len(cut), cut
         copies[label] = copy
     port = free_port()
     http = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(work), "--bind", "127.0.0.1", str(port)],
@@ -287,7 +330,7 @@ def stages_ab(browser, folder: Path, work: Path, image: Path, strokes: int, size
     try:
         for where in ("file://", "http.server"):
             figures: dict[str, dict[str, list]] = {}
-            for label in ("whole", "stages") * 2:
+            for label in list(copies) * 2:
                 url = (copies[label] / "index.html").as_uri() if where == "file://" \
                     else f"http://127.0.0.1:{port}/{copies[label].name}/"
                 fig = page_figures(browser, url, image, max(1, strokes // 2))
@@ -299,10 +342,18 @@ def stages_ab(browser, folder: Path, work: Path, image: Path, strokes: int, size
                 f.setdefault("frame", []).extend(web)
             for label, f in figures.items():
                 stroke, cost = statistics.median(f["stroke"]), statistics.median(f["cost"])
-                print(f"  stages A/B, fp32, {where:11s} model {label:6s} ({1 if label == 'whole' else stages} "
+                print(f"  stages A/B, fp32, {where:11s} model {label:6s} ({counts[label]} "
                       f"session(s)): stroke-to-output {summary(f['stroke'])}, inference median {cost:.0f} ms "
                       f"(+{stroke - cost:.0f} ms); engine-only frame {statistics.median(f['frame']):.0f} ms")
                 print(f"    steps: {' | '.join(f['steps'])}")
+            for label, cut in parts.items():
+                url = (copies[label] / "index.html").as_uri() if where == "file://" \
+                    else f"http://127.0.0.1:{port}/{copies[label].name}/"
+                ms = stage_ms(browser, url, size, max(3, rounds))
+                macs = [m / 1e6 for m in stage_work(cut, size)]
+                print(f"  per stage, {where:11s} model {label:6s} ({len(cut)}): longest {max(ms):.1f} ms, "
+                      f"random-moment wait {sum(m * m for m in ms) / (2 * sum(ms)):.1f} ms, sum {sum(ms):.0f} ms; "
+                      f"ms [{' '.join(f'{m:.1f}' for m in ms)}]; M weighted MACs [{' '.join(f'{m:.0f}' for m in macs)}]")
     finally:
         http.terminate()
         http.wait()

@@ -14,7 +14,7 @@ from pix2pix.config import ModelConfig
 from pix2pix.export.inference_graph import for_inference
 from pix2pix.inference.onnx import export_checked, ort_session, run_onnx
 from pix2pix.export.stages import (ACTIVATIONS, CUT_BEFORE, MIN_STAGES, _macs, join_stages, split_convs, split_stages,
-                                   stage_count)
+                                   stage_count, stage_work)
 from pix2pix.export.web import fp16_weights
 from pix2pix.models import build_generator
 
@@ -102,13 +102,6 @@ def test_a_graph_without_convolutions_stays_whole():
     graph = helper.make_graph([helper.make_node("Tanh", ["input"], ["output"])], "tanh", [x], [y])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
     assert split_stages(model, 4) == [model]
-
-
-def stage_work(parts: list[bytes], size: int = 256) -> list[float]:
-    """Each stage's weighted multiply-adds at ``size``² (its nodes' share of the joined model's)."""
-    joined = onnx.load_from_string(join_stages(parts))
-    work = dict(zip((n.output[0] for n in joined.graph.node), _macs(joined, size, weighted=True)))
-    return [sum(work.get(n.output[0], 0.0) for n in onnx.load_from_string(p).graph.node) for p in parts]
 
 
 def convolutions(model: bytes) -> list:

@@ -136,30 +136,33 @@ def split_convs(model_bytes: bytes, limit: float, size: int = 256) -> bytes:
     model = onnx.load_from_string(model_bytes)
     graph = model.graph
     cost = _macs(model, size, weighted=True)
-    readers: dict[str, list] = {}
-    for node in graph.node:
+    nodes = list(graph.node)
+    readers: dict[str, list[int]] = {}
+    for i, node in enumerate(nodes):
         for name in node.input:
-            readers.setdefault(name, []).append(node)
+            readers.setdefault(name, []).append(i)
     outputs = {o.name for o in graph.output}
-    replace: dict[int, list] = {}  # id(node) -> the nodes in its place ([] to drop it)
+    replace: dict[int, list] = {}  # node index -> the nodes in its place ([] to drop it)
     casts, new_inits, done_with = [], [], set()
-    for node, work in zip(graph.node, cost):
+    for i, (node, work) in enumerate(zip(nodes, cost)):
         if work <= limit or node.op_type not in CUT_BEFORE or len(node.input) < 2:
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         weight, weight_cast = _stored(model, node.input[1])
         bias, bias_cast = _stored(model, node.input[2]) if len(node.input) > 2 and node.input[2] else (None, None)
-        if attrs.get("group", 1) != 1 or weight is None or (len(node.input) > 2 and node.input[2] and bias is None):
-            continue
+        if attrs.get("group", 1) != 1 or weight is None or (len(node.input) > 2 and node.input[2] and bias is None) \
+                or "output_shape" in attrs or any(len(readers[name]) > 1 for name in node.input[1:] if name):
+            continue  # grouped; weights not constants or shared with another node; an output shape to keep
         axis = 0 if node.op_type == "Conv" else 1  # Conv weights (C_out, C_in, kh, kw); ConvTranspose (C_in, C_out, ...)
         channels = weight.dims[axis]
         k = min(int(np.ceil(work / limit)), channels // NARROW[1])
         if k < 2:
             continue
         y = node.output[0]
-        act = readers.get(y, [])
-        act = act[0] if len(act) == 1 and act[0].op_type in ACTIVATIONS and act[0].input[0] == y \
+        at = readers.get(y, [])
+        at = at[0] if len(at) == 1 and nodes[at[0]].op_type in ACTIVATIONS and nodes[at[0]].input[0] == y \
             and y not in outputs else None
+        act = nodes[at] if at is not None else None
         final = act.output[0] if act is not None else y
         w, b = numpy_helper.to_array(weight), numpy_helper.to_array(bias) if bias is not None else None
         bounds = _parts(channels, k)
@@ -180,7 +183,7 @@ def split_convs(model_bytes: bytes, limit: float, size: int = 256) -> bytes:
                     new_inits.append(numpy_helper.from_array(part, name))
                 inputs.append(name)
             part_y = f"{y}__part{j}"
-            conv = helper.make_node(node.op_type, inputs, [part_y], name=f"{node.name}__part{j}")
+            conv = helper.make_node(node.op_type, inputs, [part_y], name=f"{node.name or y}__part{j}")
             conv.attribute.extend(node.attribute)
             group.append(conv)
             if act is not None:
@@ -194,14 +197,14 @@ def split_convs(model_bytes: bytes, limit: float, size: int = 256) -> bytes:
         group.append(helper.make_node("Concat", pieces, [final], name=f"{final}__concat", axis=1))
         # In the activation's place: every value the group reads is made before it, and every
         # reader of the final value comes after it.
-        replace[id(node)] = [] if act is not None else group
+        replace[i] = [] if act is not None else group
         if act is not None:
-            replace[id(act)] = group
+            replace[at] = group
         done_with.update(t.name for t in (weight, bias) if t is not None)
         done_with.update(c.output[0] for c in (weight_cast, bias_cast) if c is not None)
     if not replace:
         return model_bytes
-    nodes = casts + [n for node in graph.node for n in replace.get(id(node), [node])]
+    nodes = casts + [n for i, node in enumerate(nodes) for n in replace.get(i, [node])]
     # The whole weights (and, for fp16, their Casts and stored halves) that only the split
     # convolutions read go.
     read = {name for n in nodes for name in n.input}
@@ -324,6 +327,15 @@ def split_stages(model_bytes: bytes, stages: int | None = None, size: int = 256,
         stage.opset_import.extend(model.opset_import)
         out.append(stage.SerializeToString())
     return out
+
+
+def stage_work(parts: list[bytes], size: int = 256) -> list[float]:
+    """Each of :func:`split_stages`' parts' weighted multiply-adds (:func:`_macs`) at ``size``²."""
+    import onnx
+
+    joined = onnx.load_from_string(join_stages(parts))
+    work = dict(zip((n.output[0] for n in joined.graph.node), _macs(joined, size, weighted=True)))
+    return [sum(work.get(n.output[0], 0.0) for n in onnx.load_from_string(p).graph.node) for p in parts]
 
 
 def join_stages(parts: list[bytes]) -> bytes:

@@ -224,5 +224,7 @@ window.pix2pixEngine = {
   info: () => ({ ep: engine.ep, threads: engine.threads, flavour: engine.flavour, isolated: self.crossOriginIsolated,
                  stages: engine.stages }),
   bench: async (size, runs) => (await call({ type: "bench", size, runs })).ms,
+  // Each run's ms per stage (pix2pix.export.stages), timed around each session.run.
+  benchStages: async (size, runs) => (await call({ type: "bench", size, runs, stages: true })).stage_ms,
   profile: async (size, runs) => { await call({ type: "profile", size, runs }); },  // events go to the console
 };

@@ -73,7 +73,8 @@ function pix2pixWorker() {
   }
 
   // The model on (1, C_in, h, w) data; null when `run` was preempted between two stages.
-  async function forward(data, h, w, run = null, use = sessions) {
+  // `stageMs`: an array given by bench, which gets each stage's ms.
+  async function forward(data, h, w, run = null, use = sessions, stageMs = null) {
     let values = { input: new ort.Tensor("float32", data, [1, model.in_channels, h, w]) };
     const made = [];
     try {
@@ -84,7 +85,9 @@ function pix2pixWorker() {
         }
         const feeds = {};
         for (const name of use[k].inputNames) feeds[name] = values[name];
+        const t = stageMs ? performance.now() : 0;
         const out = await use[k].run(feeds);
+        if (stageMs) stageMs.push(performance.now() - t);
         values = { ...values, ...out };
         made.push(...Object.values(out));
       }
@@ -159,18 +162,20 @@ function pix2pixWorker() {
              times: [t0, t1, t2, t3], transfer: [rgba.buffer] };
   }
 
-  // For benchmarks/browser.py: ms per forward pass of a (1, C, size, size) frame, `runs` times.
+  // For benchmarks/browser.py: ms per forward pass of a (1, C, size, size) frame, `runs` times,
+  // and (stage_ms) each run's ms per stage (session.run alone: the stage in progress that a
+  // preempting edit may wait for).
   async function bench(m) {
     if (!sessions.length) fail("no model is loaded");
     const x = new Float32Array(model.in_channels * m.size * m.size).map((_, i) => Math.sin(i) * 0.9);
     await forward(x, m.size, m.size);
-    const ms = [];
+    const ms = [], stage_ms = [];
     for (let i = 0; i < m.runs; i++) {
       const t0 = performance.now();
-      await forward(x, m.size, m.size);
+      await forward(x, m.size, m.size, null, sessions, m.stages ? (stage_ms[i] = []) : null);
       ms.push(performance.now() - t0);
     }
-    return { ms };
+    return { ms, stage_ms };
   }
 
   // ONNX Runtime's own profile of `runs` forward passes (a second session with profiling on): it
