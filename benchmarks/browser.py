@@ -32,16 +32,17 @@ number of intra-op threads, so both see the same load; medians per side.
                         type and the top nodes. Shares stay meaningful on a loaded machine; the
                         absolute times do not (the profiler also adds its own cost).
     --stages-ab         instead of the above: the fp32 page with its model whole (one session, as
-                        before pix2pix.export.stages: pen-up waits for the stale run) against in
-                        stages (pen-up preempts it), in turns, from file:// and over http:
+                        before pix2pix.export.stages: pen-up waits for the stale run), in as many
+                        stages with no convolution split ("unsplit", as before split_convs), and
+                        as exported ("stages": pen-up preempts it), in turns, from file:// and http:
                         stroke-to-output (--strokes per side), its steps, per-frame engine time,
                         and each stage's own ms (session.run alone, median over --rounds runs):
                         the longest is the most a preempting edit waits for the stage in progress,
                         sum(s^2)/(2 sum(s)) what an edit arriving at a random moment waits on
                         average; beside them each stage's weighted multiply-adds (export.stages).
-                        The "whole" model is the export's own graph joined back (read_model_bytes),
-                        so with big convolutions split it holds their parts too: compare it with
-                        the same run on a checkout before the split to see the parts' own cost.
+                        "unsplit" against "stages": what splitting the big convolutions gains
+                        (the longest stage) and costs (engine-only frame: a Concat per split
+                        convolution, its input read once per part), on the same machine load.
     --stage-macs 150,100  with --stages-ab: the same model also cut at these M weighted
                         multiply-adds per stage (export.stages.STAGE_MACS is 200), one more page each.
 """
@@ -216,7 +217,7 @@ def main() -> None:
                 flops = count_flops(lambda: g(torch.zeros(1, 3, args.size, args.size)))
             if args.stages_ab:  # this comparison alone (the full run and it together take > 5 min)
                 print(f"\n{arch}/{base}, {args.size}², the model whole against in stages:")
-                stages_ab(browser, export(model_dir, work / f"{arch}-{base}-fp32", fp32=True).folder, work,
+                stages_ab(browser, export(model_dir, work / f"{arch}-{base}-fp32", fp32=True).folder, model_dir, work,
                           image, args.strokes, args.size, args.rounds,
                           [float(v) * 1e6 for v in args.stage_macs.split(",") if v])
                 continue
@@ -292,36 +293,39 @@ def stage_ms(browser, url: str, size: int, runs: int) -> list[float]:
     return [statistics.median(r[k] for r in runs_ms) for k in range(len(runs_ms[0]))]
 
 
-def stages_ab(browser, folder: Path, work: Path, image: Path, strokes: int, size: int, rounds: int,
-              stage_macs: list[float] = ()) -> None:
-    """Stroke-to-output and per-frame time of ``folder``'s page with its model whole (one session:
-    a stroke's last edit waits for the stale run, as before export.stages) and in stages (pen-up
-    preempts it), in turns, from file:// and over http (2 threads); with ``stage_macs``, also
-    cut at those weighted multiply-adds per stage. Then each stage's own ms."""
+def stages_ab(browser, folder: Path, model_dir: Path, work: Path, image: Path, strokes: int, size: int,
+              rounds: int, stage_macs: list[float] = ()) -> None:
+    """Stroke-to-output and per-frame time of ``folder``'s page (the fp32 export of ``model_dir``)
+    with its model whole (one session: a stroke's last edit waits for the stale run, as before
+    export.stages), in as many stages with no convolution split (``unsplit``), and as exported
+    (``stages``: pen-up preempts the stale run), in turns, from file:// and over http (2 threads);
+    with ``stage_macs``, also cut at those weighted multiply-adds per stage. Then each stage's own ms."""
     import base64
     import json
     import shutil
 
     from pix2pix.export.stages import split_stages, stage_work
-    from pix2pix.export.web import _B64, MODEL, _wrapper, read_model_bytes
+    from pix2pix.export.web import _B64, MODEL, _onnx_bytes, _wrapper
+    from pix2pix.inference.translator import Translator
 
-    model = read_model_bytes(folder)
+    # The web graph as exported, before any cut or split (read_model_bytes would give the split one).
+    model = _onnx_bytes(Translator.from_pretrained(model_dir, device="cpu"), model_dir, True, work)[0]
     text = (folder / "model.onnx.js").read_text()
     stages = text.count(f'["{MODEL}#')
     entries = {json.loads(name): data for name, data in _B64.findall(text)}
-    copies, counts = {}, {"whole": 1, "stages": stages}
-    parts = {"stages": [base64.b64decode(entries[f"{MODEL}#{k}"]) for k in range(stages)]}
+    parts = {"stages": [base64.b64decode(entries[f"{MODEL}#{k}"]) for k in range(stages)],
+             "unsplit": split_stages(model, stages, split_above=None)}
     extra = {f"@{m / 1e6:.0f}M": m for m in stage_macs}
-    for label in ("whole", "stages", *extra):
+    parts.update({label: split_stages(model, stage_macs=m) for label, m in extra.items()})
+    counts, copies = {"whole": 1, **{label: len(p) for label, p in parts.items()}}, {}
+    for label in ("whole", "unsplit", "stages", *extra):
         copy = work / f"{folder.name}-{label.replace('@', 'at')}"
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(folder, copy)
         if label == "whole":
             (copy / "model.onnx.js").write_text(_wrapper({MODEL: model}))
         elif label != "stages":
-            cut = split_stages(model, stage_macs=extra[label])
-            (copy / "model.onnx.js").write_text(_wrapper({f"{MODEL}#{k}": p for k, p in enumerate(cut)}))
-            counts[label], parts[label] = len(cut), cut
+            (copy / "model.onnx.js").write_text(_wrapper({f"{MODEL}#{k}": p for k, p in enumerate(parts[label])}))
         copies[label] = copy
     port = free_port()
     http = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(work), "--bind", "127.0.0.1", str(port)],
@@ -342,7 +346,7 @@ def stages_ab(browser, folder: Path, work: Path, image: Path, strokes: int, size
                 f.setdefault("frame", []).extend(web)
             for label, f in figures.items():
                 stroke, cost = statistics.median(f["stroke"]), statistics.median(f["cost"])
-                print(f"  stages A/B, fp32, {where:11s} model {label:6s} ({counts[label]} "
+                print(f"  stages A/B, fp32, {where:11s} model {label:7s} ({counts[label]} "
                       f"session(s)): stroke-to-output {summary(f['stroke'])}, inference median {cost:.0f} ms "
                       f"(+{stroke - cost:.0f} ms); engine-only frame {statistics.median(f['frame']):.0f} ms")
                 print(f"    steps: {' | '.join(f['steps'])}")
@@ -351,7 +355,7 @@ def stages_ab(browser, folder: Path, work: Path, image: Path, strokes: int, size
                     else f"http://127.0.0.1:{port}/{copies[label].name}/"
                 ms = stage_ms(browser, url, size, max(3, rounds))
                 macs = [m / 1e6 for m in stage_work(cut, size)]
-                print(f"  per stage, {where:11s} model {label:6s} ({len(cut)}): longest {max(ms):.1f} ms, "
+                print(f"  per stage, {where:11s} model {label:7s} ({len(cut)}): longest {max(ms):.1f} ms, "
                       f"random-moment wait {sum(m * m for m in ms) / (2 * sum(ms)):.1f} ms, sum {sum(ms):.0f} ms; "
                       f"ms [{' '.join(f'{m:.1f}' for m in ms)}]; M weighted MACs [{' '.join(f'{m:.0f}' for m in macs)}]")
     finally:

@@ -13,8 +13,8 @@ from pix2pix.checkpoint import PretrainedInfo
 from pix2pix.config import ModelConfig
 from pix2pix.export.inference_graph import for_inference
 from pix2pix.inference.onnx import export_checked, ort_session, run_onnx
-from pix2pix.export.stages import (ACTIVATIONS, CUT_BEFORE, MIN_STAGES, _macs, join_stages, split_convs, split_stages,
-                                   stage_count, stage_work)
+from pix2pix.export.stages import (ACTIVATIONS, CUT_BEFORE, MIN_PART, MIN_STAGES, NARROW, _macs, join_stages,
+                                   split_convs, split_stages, stage_count, stage_work)
 from pix2pix.export.web import fp16_weights
 from pix2pix.models import build_generator
 
@@ -108,7 +108,7 @@ def convolutions(model: bytes) -> list:
     return [n for n in onnx.load_from_string(model).graph.node if n.op_type in CUT_BEFORE]
 
 
-def big_conv_graph(width: int = 96) -> bytes:
+def big_conv_graph(width: int = 2 * MIN_PART) -> bytes:
     """RGB -> conv 32 + LeakyRelu -> conv ``width`` + Relu -> transposed conv ``width`` (read by a
     Relu and a Sigmoid, multiplied) -> conv 3 + Tanh: two big convolutions (one transposed, one
     whose output has two readers) beside small ones, as ONNX with random weights."""
@@ -180,7 +180,7 @@ def test_split_convolutions_compute_the_same(web_graph, fp16):
     """Every convolution of a real export split as far as it goes (Conv, ConvTranspose, sub-pixel
     decoder convolutions read by Slices): the same output, the parts' activations among ACTIVATIONS."""
     model = fp16_weights(web_graph) if fp16 else web_graph
-    split = split_convs(model, limit=1.0)
+    split = split_convs(model, limit=1.0, min_part=NARROW[1])  # parts as narrow as they may be
     assert len(convolutions(split)) > len(convolutions(model))
     x = np.random.default_rng(3).uniform(-1, 1, (1, 3, 128, 128)).astype(np.float32)
     np.testing.assert_allclose(run_onnx(ort_session(split, threads=1), x), run_onnx(ort_session(model, threads=1), x),
@@ -192,7 +192,7 @@ def test_split_convolutions_compute_the_same(web_graph, fp16):
 
 def test_a_graph_with_nothing_to_split_is_unchanged(web_graph):
     assert split_convs(web_graph, limit=1e15) is web_graph  # nothing above the limit
-    narrow = big_conv_graph(width=40)  # no convolution with two parts' worth of output channels (2 x 24)
+    narrow = big_conv_graph(width=2 * MIN_PART - 8)  # no convolution with two parts' worth of output channels
     assert split_convs(narrow, limit=1.0) is narrow
     assert split_stages(narrow, 4) == split_stages(narrow, 4, split_above=None)
     assert split_convs(fp16_weights(web_graph), limit=1e15) == fp16_weights(web_graph)

@@ -30,9 +30,11 @@ its own copy of the activation that read the whole (so ONNX Runtime still fuses 
 it), joined by a Concat on the channel axis under the original name (:func:`split_convs`). The
 function is the same (each output channel is the same sum; ONNX Runtime gives the same bits on
 CPU), and the cuts may fall between the parts. For the demo model (unet_128/32, resize decoder)
-the largest of its 9 stages goes from 303 to 227 M weighted multiply-adds. Grouped convolutions,
-and those with fewer than 2 x ``NARROW[1]`` output channels (the last one, into RGB or a pixel
-shuffle's 12), stay whole.
+the largest of its 9 stages goes from 303 to 241 M weighted multiply-adds. The cost is per frame:
+each part builds the im2col of the whole input again and the Concat copies the output (+5-10 % of
+native ONNX Runtime's CPU time for the demo model, without NCHWc as in WASM, under load), so parts
+keep at least :data:`MIN_PART` output channels; grouped convolutions and narrow ones (the last,
+into RGB or a pixel shuffle's 12) stay whole. :data:`SPLIT_ABOVE` None turns the split off.
 """
 from __future__ import annotations
 
@@ -96,7 +98,11 @@ def _constants(model) -> set[str]:
 # a split convolution's parts each get their own copy, so each part stays one fused kernel.
 ACTIVATIONS = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu",
                "Softplus")
-SPLIT_ABOVE = 0.5  # a convolution with more than this share of a stage's work is split by output channels
+# A convolution with more than this share of a stage's work is split by output channels (None: none is).
+SPLIT_ABOVE: float | None = 0.5
+# Output channels a part keeps at least: each part builds its own im2col of the whole input (a
+# few multiply-adds' worth per element), so a narrow part pays more for it than its share saves.
+MIN_PART = 64
 
 
 def _stored(model, name: str):
@@ -119,16 +125,16 @@ def _parts(channels: int, k: int) -> list[int]:
     return bounds
 
 
-def split_convs(model_bytes: bytes, limit: float, size: int = 256) -> bytes:
+def split_convs(model_bytes: bytes, limit: float, size: int = 256, min_part: int = MIN_PART) -> bytes:
     """``model_bytes`` with each convolution whose weighted work (:func:`_macs` at ``size``²)
     exceeds ``limit`` computed as a few convolutions on the same input, each giving a slice of the
     output channels (its weight's and bias's slice), joined by one Concat on the channel axis under
     the original output's name: the same function, with places between the parts where a cut may
     fall. When the convolution's one reader is an elementwise activation (:data:`ACTIVATIONS`),
     each part gets its own copy and the Concat takes the activation's place, so that each part is
-    still one fused convolution+activation. Parts keep at least ``NARROW[1]`` output channels (a
-    narrower convolution runs slower per multiply-add, so splitting it would not shorten it);
-    grouped convolutions and weights that are not constants are left whole. ``model_bytes`` comes
+    still one fused convolution+activation. Parts keep at least ``min_part`` output channels (and
+    at least ``NARROW[1]``: a narrower convolution runs slower per multiply-add, so splitting it
+    would not shorten it); grouped convolutions and weights that are not constants are left whole. ``model_bytes`` comes
     back unchanged when nothing is split."""
     import onnx
     from onnx import helper, numpy_helper
@@ -155,7 +161,7 @@ def split_convs(model_bytes: bytes, limit: float, size: int = 256) -> bytes:
             continue  # grouped; weights not constants or shared with another node; an output shape to keep
         axis = 0 if node.op_type == "Conv" else 1  # Conv weights (C_out, C_in, kh, kw); ConvTranspose (C_in, C_out, ...)
         channels = weight.dims[axis]
-        k = min(int(np.ceil(work / limit)), channels // NARROW[1])
+        k = min(int(np.ceil(work / limit)), channels // max(min_part, NARROW[1]))
         if k < 2:
             continue
         y = node.output[0]
