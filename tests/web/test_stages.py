@@ -117,17 +117,18 @@ def big_conv_graph(width: int = 2 * MIN_PART) -> bytes:
     rng = np.random.default_rng(0)
     inits = []
 
-    def conv(op, x, y, shape, **attrs):
-        w, b = f"{y}.w", f"{y}.b"
-        inits.append(numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32), w))
-        inits.append(numpy_helper.from_array(rng.standard_normal(shape[1 if op == "ConvTranspose" else 0]).astype(np.float32) * 0.1, b))
-        return helper.make_node(op, [x, w, b], [y], name=y, **attrs)
+    def conv(op, x, y, shape):
+        w = rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))
+        b = rng.standard_normal(shape[1 if op == "ConvTranspose" else 0]) * 0.1
+        inits.extend(numpy_helper.from_array(a.astype(np.float32), f"{y}.{n}") for a, n in ((w, "w"), (b, "b")))
+        return helper.make_node(op, [x, f"{y}.w", f"{y}.b"], [y], name=y, pads=[1] * 4)
 
-    nodes = [conv("Conv", "input", "c1", (32, 3, 3, 3), pads=[1] * 4), helper.make_node("LeakyRelu", ["c1"], ["a1"], alpha=0.2),
-             conv("Conv", "a1", "c2", (width, 32, 3, 3), pads=[1] * 4), helper.make_node("Relu", ["c2"], ["a2"]),
-             conv("ConvTranspose", "a2", "c3", (width, width, 3, 3), pads=[1] * 4), helper.make_node("Relu", ["c3"], ["a3"]),
-             helper.make_node("Sigmoid", ["c3"], ["g3"]), helper.make_node("Mul", ["a3", "g3"], ["m3"]),
-             conv("Conv", "m3", "c4", (3, width, 3, 3), pads=[1] * 4), helper.make_node("Tanh", ["c4"], ["output"])]
+    act = helper.make_node
+    nodes = [conv("Conv", "input", "c1", (32, 3, 3, 3)), act("LeakyRelu", ["c1"], ["a1"], alpha=0.2),
+             conv("Conv", "a1", "c2", (width, 32, 3, 3)), act("Relu", ["c2"], ["a2"]),
+             conv("ConvTranspose", "a2", "c3", (width, width, 3, 3)), act("Relu", ["c3"], ["a3"]),
+             act("Sigmoid", ["c3"], ["g3"]), act("Mul", ["a3", "g3"], ["m3"]),
+             conv("Conv", "m3", "c4", (3, width, 3, 3)), act("Tanh", ["c4"], ["output"])]
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "h", "w"])
     y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, "h", "w"])
     graph = helper.make_graph(nodes, "big", [x], [y], inits)
@@ -156,9 +157,10 @@ def test_a_big_convolution_is_split_so_that_no_stage_holds_it_whole(fp16):
     j = onnx.load_from_string(joined)
     convs = [n for n in j.graph.node if n.op_type in CUT_BEFORE]
     assert {n.name.split("__")[0] for n in convs} == {"c1", "c2", "c3", "c4"}
-    assert sum(n.name.startswith("c2__part") for n in convs) >= 2 and sum(n.name.startswith("c3__part") for n in convs) >= 2
-    assert [n.name for n in convs if n.name in ("c1", "c4")] == ["c1", "c4"]  # the small ones (and the narrow last) whole
-    readers = {name: [n for n in j.graph.node if name in n.input] for name in (o for n in j.graph.node for o in n.output)}
+    for big in ("c2", "c3"):
+        assert sum(n.name.startswith(f"{big}__part") for n in convs) >= 2
+    assert [n.name for n in convs if n.name in ("c1", "c4")] == ["c1", "c4"]  # the small one, the narrow last: whole
+    readers = {o: [n for n in j.graph.node if o in n.input] for m in j.graph.node for o in m.output}
     for n in convs:
         if n.name.startswith("c2__part"):  # each part fused with its own Relu, then one Concat
             (act,) = readers[n.output[0]]

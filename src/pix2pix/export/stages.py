@@ -121,8 +121,7 @@ def _parts(channels: int, k: int) -> list[int]:
     """Bounds of ``k`` near-equal parts of ``channels``, at multiples of 4 where they divide
     (SIMD-width blocks of output channels for the kernels)."""
     q = 4 if channels % 4 == 0 and channels >= 4 * k else 1
-    bounds = sorted({0, channels, *(round(channels * j / k / q) * q for j in range(1, k))})
-    return bounds
+    return sorted({0, channels, *(round(channels * j / k / q) * q for j in range(1, k))})
 
 
 def split_convs(model_bytes: bytes, limit: float, size: int = 256, min_part: int = MIN_PART) -> bytes:
@@ -134,8 +133,9 @@ def split_convs(model_bytes: bytes, limit: float, size: int = 256, min_part: int
     each part gets its own copy and the Concat takes the activation's place, so that each part is
     still one fused convolution+activation. Parts keep at least ``min_part`` output channels (and
     at least ``NARROW[1]``: a narrower convolution runs slower per multiply-add, so splitting it
-    would not shorten it); grouped convolutions and weights that are not constants are left whole. ``model_bytes`` comes
-    back unchanged when nothing is split."""
+    would not shorten it); grouped convolutions, and weights that are not constants or that
+    another node reads too, are left whole. ``model_bytes`` comes back unchanged when nothing is
+    split."""
     import onnx
     from onnx import helper, numpy_helper
 
