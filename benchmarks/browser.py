@@ -32,18 +32,19 @@ number of intra-op threads, so both see the same load; medians per side.
                         type and the top nodes. Shares stay meaningful on a loaded machine; the
                         absolute times do not (the profiler also adds its own cost).
     --stages-ab         instead of the above: the fp32 page with its model whole (one session, as
-                        before pix2pix.export.stages: pen-up waits for the stale run), in as many
-                        stages with no convolution split ("unsplit", as before split_convs), and
-                        as exported ("stages": pen-up preempts it), in turns, from file:// and http:
+                        before pix2pix.export.stages: pen-up waits for the stale run), as
+                        exported ("stages": pen-up preempts it), and in as many stages with its big
+                        convolutions split ("split", export.stages.split_convs, off by default),
+                        in turns, from file:// and http:
                         stroke-to-output (--strokes per side), its steps, per-frame engine time,
                         and each stage's own ms (session.run alone, median over --rounds runs):
                         the longest is the most a preempting edit waits for the stage in progress,
                         sum(s^2)/(2 sum(s)) what an edit arriving at a random moment waits on
                         average; beside them each stage's weighted multiply-adds (export.stages).
-                        "unsplit" against "stages": what splitting the big convolutions gains
+                        "split" against "stages": what splitting the big convolutions gains
                         (the longest stage) and costs (engine-only frame: a Concat per split
                         convolution, its input read once per part), on the same machine load.
-    --stage-macs 150,100  with --stages-ab: the same model also cut at these M weighted
+    --stage-macs 150,100  with --stages-ab: the same model also split and cut at these M weighted
                         multiply-adds per stage (export.stages.STAGE_MACS is 200), one more page each.
 """
 from __future__ import annotations
@@ -297,14 +298,14 @@ def stages_ab(browser, folder: Path, model_dir: Path, work: Path, image: Path, s
               rounds: int, stage_macs: list[float] = ()) -> None:
     """Stroke-to-output and per-frame time of ``folder``'s page (the fp32 export of ``model_dir``)
     with its model whole (one session: a stroke's last edit waits for the stale run, as before
-    export.stages), in as many stages with no convolution split (``unsplit``), and as exported
-    (``stages``: pen-up preempts the stale run), in turns, from file:// and over http (2 threads);
-    with ``stage_macs``, also cut at those weighted multiply-adds per stage. Then each stage's own ms."""
+    export.stages), as exported (``stages``: pen-up preempts the stale run), and in as many stages
+    with its big convolutions split (``split``, export.stages.split_convs), in turns, from file:// and over http (2 threads);
+    with ``stage_macs``, also split and cut at those weighted multiply-adds per stage. Then each stage's own ms."""
     import base64
     import json
     import shutil
 
-    from pix2pix.export.stages import split_stages, stage_work
+    from pix2pix.export.stages import SPLIT_SHARE, split_stages, stage_work
     from pix2pix.export.web import _B64, MODEL, _onnx_bytes, _wrapper
     from pix2pix.inference.translator import Translator
 
@@ -314,11 +315,11 @@ def stages_ab(browser, folder: Path, model_dir: Path, work: Path, image: Path, s
     stages = text.count(f'["{MODEL}#')
     entries = {json.loads(name): data for name, data in _B64.findall(text)}
     parts = {"stages": [base64.b64decode(entries[f"{MODEL}#{k}"]) for k in range(stages)],
-             "unsplit": split_stages(model, stages, split_above=None)}
+             "split": split_stages(model, stages, split_above=SPLIT_SHARE)}
     extra = {f"@{m / 1e6:.0f}M": m for m in stage_macs}
-    parts.update({label: split_stages(model, stage_macs=m) for label, m in extra.items()})
+    parts.update({label: split_stages(model, stage_macs=m, split_above=SPLIT_SHARE) for label, m in extra.items()})
     counts, copies = {"whole": 1, **{label: len(p) for label, p in parts.items()}}, {}
-    for label in ("whole", "unsplit", "stages", *extra):
+    for label in ("whole", "stages", "split", *extra):
         copy = work / f"{folder.name}-{label.replace('@', 'at')}"
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(folder, copy)

@@ -13,8 +13,8 @@ from pix2pix.checkpoint import PretrainedInfo
 from pix2pix.config import ModelConfig
 from pix2pix.export.inference_graph import for_inference
 from pix2pix.inference.onnx import export_checked, ort_session, run_onnx
-from pix2pix.export.stages import (ACTIVATIONS, CUT_BEFORE, MIN_PART, MIN_STAGES, NARROW, _macs, join_stages,
-                                   split_convs, split_stages, stage_count, stage_work)
+from pix2pix.export.stages import (ACTIVATIONS, CUT_BEFORE, MIN_PART, MIN_STAGES, NARROW, SPLIT_ABOVE, SPLIT_SHARE,
+                                   _macs, join_stages, split_convs, split_stages, stage_count, stage_work)
 from pix2pix.export.web import fp16_weights
 from pix2pix.models import build_generator
 
@@ -144,7 +144,7 @@ def test_a_big_convolution_is_split_so_that_no_stage_holds_it_whole(fp16):
     biggest = max(work)
     whole = split_stages(model, 4, split_above=None)
     assert max(stage_work(whole)) >= biggest > sum(work) / 4  # before: the biggest convolution alone is the floor
-    parts = split_stages(model, 4)
+    parts = split_stages(model, 4, split_above=SPLIT_SHARE)
     assert len(parts) == 4
     assert max(stage_work(parts)) < 0.8 * biggest  # after: below it, near the share
     assert max(stage_work(parts)) < 0.8 * max(stage_work(whole))
@@ -196,6 +196,7 @@ def test_a_graph_with_nothing_to_split_is_unchanged(web_graph):
     assert split_convs(web_graph, limit=1e15) is web_graph  # nothing above the limit
     narrow = big_conv_graph(width=2 * MIN_PART - 8)  # no convolution with two parts' worth of output channels
     assert split_convs(narrow, limit=1.0) is narrow
-    assert split_stages(narrow, 4) == split_stages(narrow, 4, split_above=None)
+    assert split_stages(narrow, 4, split_above=SPLIT_SHARE) == split_stages(narrow, 4, split_above=None)
     assert split_convs(fp16_weights(web_graph), limit=1e15) == fp16_weights(web_graph)
-    assert split_stages(web_graph, 4) == split_stages(web_graph, 4, split_above=None)  # nothing above half a share
+    assert split_stages(web_graph, 4, split_above=SPLIT_SHARE) == split_stages(web_graph, 4)  # nothing above half a share
+    assert SPLIT_ABOVE is None and split_stages(fp16_weights(web_graph), 4) == split_stages(fp16_weights(web_graph), 4, split_above=None)  # off by default

@@ -34,7 +34,10 @@ the largest of its 9 stages goes from 303 to 241 M weighted multiply-adds. The c
 each part builds the im2col of the whole input again and the Concat copies the output (+5-10 % of
 native ONNX Runtime's CPU time for the demo model, without NCHWc as in WASM, under load), so parts
 keep at least :data:`MIN_PART` output channels; grouped convolutions and narrow ones (the last,
-into RGB or a pixel shuffle's 12) stay whole. :data:`SPLIT_ABOVE` None turns the split off.
+into RGB or a pixel shuffle's 12) stay whole. It is **off** by default (:data:`SPLIT_ABOVE` None):
+measured in Chromium for the demo model (2026-12-06), the wait for the stage in progress fell by
+about 1 ms at 9 stages while the frame grew by 3-10 ms, and at 18 stages the shorter wait was
+spent again on the longer frame; ``split_above=SPLIT_SHARE`` turns it on.
 """
 from __future__ import annotations
 
@@ -98,8 +101,11 @@ def _constants(model) -> set[str]:
 # a split convolution's parts each get their own copy, so each part stays one fused kernel.
 ACTIVATIONS = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu",
                "Softplus")
-# A convolution with more than this share of a stage's work is split by output channels (None: none is).
-SPLIT_ABOVE: float | None = 0.5
+# A convolution with more than this share of a stage's work is split by output channels (None: none
+# is). Off by default: measured in the page it did not pay (docs/studio.md, docs/benchmarks.md).
+SPLIT_ABOVE: float | None = None
+# The share to try it with (benchmarks/browser.py --stages-ab, the tests).
+SPLIT_SHARE = 0.5
 # Output channels a part keeps at least: each part builds its own im2col of the whole input (a
 # few multiply-adds' worth per element), so a narrow part pays more for it than its share saves.
 MIN_PART = 64
