@@ -12,6 +12,9 @@ wall-clock without changing how many steps it gets.
 
     .venv/bin/python benchmarks/recipes.py --budget 150 --examples maps,relief,edges2photos
 
+Seeds in separate processes: ``--step-times SEED0.json`` gives the later seeds the step times the
+first one measured, so every seed of a candidate trains the same number of steps.
+
 Needs the LPIPS weights (`pix2pix evaluate --install-lpips`) for the LPIPS column and for the
 perceptual-loss candidates. Prints one table (markdown) and writes --json.
 """
@@ -129,6 +132,17 @@ def measure_step_times(cfgs: dict[str, TrainConfig], train_set: PairedDataset, r
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def given_step_times(path: str, example: str, candidates: list[str]) -> dict[str, float]:
+    """Each candidate's measured CPU-s per step for ``example`` in an earlier run's --json."""
+    measured = json.loads(Path(path).read_text()).get("examples", {}).get(example, {}).get("candidates", {})
+    missing = [name for name in candidates if "step_s" not in measured.get(name, {})]
+    if missing:
+        raise SystemExit(f"--step-times {path}: no measured step time for {example} / {', '.join(missing)}; "
+                         f"it has {', '.join(measured) or 'none'} for {example}: run that seed first, or "
+                         f"leave out --step-times to measure them here")
+    return {name: float(measured[name]["step_s"]) for name in candidates}
+
+
 def baseline_scores(train_set: PairedDataset, test_set: PairedDataset) -> dict[str, dict]:
     mean = torch.stack([train_set[i]["target"].mean(dim=(1, 2)) for i in range(len(train_set))]).mean(0)
     out = {}
@@ -166,6 +180,10 @@ def main() -> int:
     p.add_argument("--timing-steps", type=int, default=4, help="steps per timing round")
     p.add_argument("--work", default="bench-recipes", help="folder for datasets and runs")
     p.add_argument("--json", default=None, help="write all figures here")
+    p.add_argument("--step-times", default=None, metavar="RUN.json",
+                   help="take each candidate's CPU-s per step from an earlier run's --json instead of "
+                        "measuring them: every seed then gets the same step budgets (measured per "
+                        "process, they follow the load at that moment)")
     p.add_argument("--reference", default="paper", help="the row the Δ columns compare against")
     p.add_argument("--table", default=None, metavar="A.json,B.json",
                    help="only print the combined table of earlier runs (e.g. one per example, run in parallel)")
@@ -205,7 +223,8 @@ def main() -> int:
                                               args.size, args.generator, args.base_channels),
                                   candidate_overrides(name) + [f"seed={args.seed}"])
             cfgs[name] = cfg
-        step_s = measure_step_times(cfgs, train_set, args.rounds, args.timing_steps)
+        step_s = (given_step_times(args.step_times, example, candidates) if args.step_times
+                  else measure_step_times(cfgs, train_set, args.rounds, args.timing_steps))
         ex: dict = {"train_pairs": len(train_set), "test_pairs": len(test_set),
                     "baselines": baseline_scores(PairedDataset(train_set.pairs, jitter=plain, train=False),
                                                  test_set),
@@ -235,7 +254,7 @@ def main() -> int:
                                       "overrides": candidate_overrides(name), "seed": args.seed,
                                       **scores}
             print(f"[{time.time() - t0:6.0f}s] {example} {name} seed {args.seed}: {steps} steps "
-                  f"({step_s[name]:.3f} CPU-s/step measured, {wall:.0f} s wall) "
+                  f"({step_s[name]:.3f} CPU-s/step {'given' if args.step_times else 'measured'}, {wall:.0f} s wall) "
                   + " ".join(f"{m}={scores.get(m, float('nan')):.4f}" for m in COLUMNS), flush=True)
             if args.json:  # every finished run is on disk, whatever stops the script later
                 results["examples"][example] = ex
