@@ -111,16 +111,22 @@ SPLIT_SHARE = 0.5
 MIN_PART = 64
 
 
-def _stored(model, name: str):
-    """(initializer, Cast node or None) holding constant ``name``: the initializer itself, or, for
-    fp16 weights, the one a Cast reads; (None, None) for anything else (a computed value)."""
+def _storage(model):
+    """A function giving, for a value's name, the (initializer, Cast node or None) that holds it:
+    the initializer itself, or, for fp16 weights, the one a Cast reads; (None, None) for anything
+    else (a computed value). The graph's tables are built once, not per lookup."""
     inits = {i.name: i for i in model.graph.initializer}
-    if name in inits:
-        return inits[name], None
-    cast = next((n for n in model.graph.node if n.op_type == "Cast" and list(n.output) == [name]), None)
-    if cast is not None and cast.input[0] in inits:
-        return inits[cast.input[0]], cast
-    return None, None
+    casts = {n.output[0]: n for n in model.graph.node if n.op_type == "Cast" and len(n.output) == 1}
+
+    def stored(name: str):
+        if name in inits:
+            return inits[name], None
+        cast = casts.get(name)
+        if cast is not None and cast.input[0] in inits:
+            return inits[cast.input[0]], cast
+        return None, None
+
+    return stored
 
 
 def _parts(channels: int, k: int) -> list[int]:
@@ -149,6 +155,7 @@ def split_convs(model_bytes: bytes, limit: float, size: int = 256, min_part: int
     graph = model.graph
     cost = _macs(model, size, weighted=True)
     nodes = list(graph.node)
+    stored = _storage(model)
     readers: dict[str, list[int]] = {}
     for i, node in enumerate(nodes):
         for name in node.input:
@@ -160,8 +167,8 @@ def split_convs(model_bytes: bytes, limit: float, size: int = 256, min_part: int
         if work <= limit or node.op_type not in CUT_BEFORE or len(node.input) < 2:
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        weight, weight_cast = _stored(model, node.input[1])
-        bias, bias_cast = _stored(model, node.input[2]) if len(node.input) > 2 and node.input[2] else (None, None)
+        weight, weight_cast = stored(node.input[1])
+        bias, bias_cast = stored(node.input[2]) if len(node.input) > 2 and node.input[2] else (None, None)
         if attrs.get("group", 1) != 1 or weight is None or (len(node.input) > 2 and node.input[2] and bias is None) \
                 or "output_shape" in attrs or any(len(readers[name]) > 1 for name in node.input[1:] if name):
             continue  # grouped; weights not constants or shared with another node; an output shape to keep
