@@ -8,13 +8,13 @@
 // it was sent, so the output follows the latest frame instead of a queue and the latency stays
 // bounded. Optional temporal blend (each shown frame averaged with the previous shown one, which
 // damps frame-to-frame flicker), fps and latency (frame captured to output shown), and recording
-// of the translated output (MediaRecorder on the output canvas, one recorded frame per translated
+// of the translated output (MediaRecorder on a recording canvas, one recorded frame per translated
 // frame). Loaded before studio.js, whose globals (state, net, live, pixels, canvas, ctx, $, RUN,
 // engine, LIVE_AHEAD) it uses when called.
 "use strict";
 
 const video = { on: false, blend: false, prev: null, recorder: null, track: null, chunks: [], recorded: 0,
-                stopping: false, stopVersion: 0, shownVersion: 0,
+                pending: [], pumping: false, recCanvas: null, stopping: false, stopVersion: 0, shownVersion: 0,
                 shownAt: [], captured: new Map(), frames: 0, translated: 0, url: null, recordingUrl: null };
 // Stopping a recording waits this long at most for the frame being translated, then as long again
 // for the encoder to hand over every requested frame (a stalled engine must not hang the button).
@@ -138,13 +138,38 @@ function videoShown(version) {
   el.textContent = `${fps.toFixed(1)} fps · ${Math.round(now - t)} ms frame to output (${RUN === "browser" ? "in browser" : "on the server"})`;
   // While stopping, only the frame that was being translated at the click still goes in.
   if (video.recorder && video.track && (!video.stopping || version <= video.stopVersion)) {
-    video.track.requestFrame();
-    video.recorded += 1;
+    const out = $("output-canvas");
+    video.pending.push(out.getContext("2d", { willReadFrequently: true }).getImageData(0, 0, out.width, out.height));
+    pumpRecording();
   }
 }
 
+// Frames into the recording, one per animation frame. The capture track takes the canvas as it is
+// at the next paint, so two outputs shown within one paint (answers from the socket arrive in
+// bursts) were one recorded frame: seen as 8 requested and 7 in the file. Each shown output is
+// copied into a queue and drawn on a canvas of its own, one per paint.
+function pumpRecording() {
+  if (video.pumping) return;
+  video.pumping = true;
+  const step = () => {
+    const image = video.pending.shift();
+    if (!image || !video.track) { video.pumping = false; video.pending = []; return; }
+    const c = video.recCanvas;
+    if (c.width !== image.width || c.height !== image.height) { c.width = image.width; c.height = image.height; }
+    c.getContext("2d").putImageData(image, 0, 0);
+    video.track.requestFrame();
+    video.recorded += 1;
+    requestAnimationFrame(step);
+  };
+  requestAnimationFrame(step);
+}
+
 function startRecording() {
-  const stream = $("output-canvas").captureStream(0);  // frames only when requestFrame() says so
+  const out = $("output-canvas");
+  video.recCanvas = document.createElement("canvas");  // not in the page: only the recording sees it
+  video.recCanvas.width = out.width; video.recCanvas.height = out.height;
+  video.pending = [];
+  const stream = video.recCanvas.captureStream(0);  // frames only when requestFrame() says so
   video.track = stream.getVideoTracks()[0];
   const type = ["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm"].find((t) => MediaRecorder.isTypeSupported(t));
   video.recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
@@ -188,6 +213,7 @@ async function stopRecording() {
     }
   };
   await until(() => video.shownVersion >= video.stopVersion || !isVideoFrame(video.stopVersion));
+  await until(() => !video.pumping);  // every shown frame drawn into the recording
   const wanted = video.recorded;
   const track = video.track;
   video.track = null;  // no more frames into this recording
