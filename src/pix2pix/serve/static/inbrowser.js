@@ -16,6 +16,8 @@ const FAST_PATH = `For the fast path, serve the folder: python -m http.server -d
 const engine = { pool: [], nextId: 0, runtime: null, runtimeCopy: null, loading: null, loaded: null,
                  flavour: "", ep: "", threads: 1, want: null, stages: 1, growing: Promise.resolve() };
 const PARAMS = new URLSearchParams(location.search);
+// Runs in flight while the pen is down (?pen_runs=2: both workers of the pool; see pumpBrowserBusy).
+const PEN_RUNS = Math.max(1, Math.floor(Number(PARAMS.get("pen_runs")) || 1));
 
 // How many workers translate: two where each session gets one WASM thread (a page that is not
 // cross-origin isolated, file:// included) and the browser has a second core, which one worker
@@ -277,9 +279,13 @@ function pickSlot() {
 
 // An edit made while a run is in flight (studio.js pump): a free worker of the pool takes it at
 // once (and, at a stroke's end, the stale runs are dropped); with none free, a stroke's end
-// preempts the stale run; otherwise it waits for a run to end.
+// preempts the stale run; otherwise it waits for a run to end. While the pen is down at most
+// PEN_RUNS workers translate: the others stay free for the stroke's end, which then never waits
+// for a stale run's stage (with both busy at pen-up it would: measured, benchmarks/browser.py
+// --pool-ab).
 function pumpBrowserBusy() {
-  if (engine.loaded && engine.pool.some((s) => !s.runs)) pumpBrowser(mayPreempt());
+  const busy = engine.pool.filter((s) => s.runs).length;
+  if (engine.loaded && busy < engine.pool.length && (!state.drawing || busy < PEN_RUNS)) pumpBrowser(mayPreempt());
   else if (mayPreempt()) pumpBrowser(true);
 }
 
