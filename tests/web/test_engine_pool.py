@@ -59,7 +59,8 @@ def test_two_workers_translate_in_turns_and_show_outputs_in_edit_order(browser, 
     assert workers == 2 and page.evaluate("() => window.pix2pixEngine.info()")["threads"] == 1
     assert page.locator("#engine").get_attribute("data-workers") == "2"
     assert "× 2 workers" in page.locator("#engine").inner_text()
-    # Long strokes: while the pen is down the second worker takes an edit while the first runs.
+    # While the pen is down one worker translates, the other is kept free: the stroke's last edit
+    # goes to it at once while the first is still on a stale run.
     for k in range(3):
         stroke(page, [(0.1, 0.2 + 0.2 * k), (0.9, 0.3 + 0.2 * k), (0.5, 0.9)], steps=12)
         page.wait_for_function(IDLE, timeout=60000)
