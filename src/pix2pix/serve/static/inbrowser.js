@@ -13,7 +13,7 @@ const FAST_PATH = `For the fast path, serve the folder: python -m http.server -d
   "Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp.";
 // `pool`: the translation workers, each {worker, calls, runs (in flight), seq (its latest run's),
 // used (when it last took one)}; pool[0] loads first, a second one may join it (growPool).
-const engine = { pool: [], nextId: 0, runtime: null, runtimeCopy: null, loading: null, loaded: null,
+const engine = { pool: [], pending: 0, nextId: 0, runtime: null, runtimeCopy: null, loading: null, loaded: null,
                  flavour: "", ep: "", threads: 1, want: null, stages: 1, growing: Promise.resolve() };
 const PARAMS = new URLSearchParams(location.search);
 // Runs in flight while the pen is down (?pen_runs=2: both workers of the pool; see pumpBrowserBusy).
@@ -225,7 +225,8 @@ async function pumpBrowser(preempt = false) {
   const seq = ++net.seq, version = state.version, model = state.model;
   net.controller = controller;
   document.body.dataset.busy = "1";
-  let slot = null;
+  let slot = null, pending = true;
+  engine.pending += 1;  // until it has a worker: pumpBrowserBusy starts no other run meanwhile
   try {
     try { await ensureModel(model); } catch (e) {
       e.message = `Cannot run ${model.name} in this browser: ${e.message}`;
@@ -234,6 +235,8 @@ async function pumpBrowser(preempt = false) {
     }
     if (controller.signal.aborted) return;
     slot = pickSlot();
+    engine.pending -= 1;
+    pending = false;
     if (preempt) for (const other of engine.pool) if (other !== slot && other.runs) dropStale(other);
     slot.runs += 1;
     slot.seq = seq;
@@ -262,6 +265,7 @@ async function pumpBrowser(preempt = false) {
   } catch (e) {
     if (e.name !== "AbortError") setStatus(e.message || String(e), true);
   } finally {
+    if (pending) engine.pending -= 1;
     if (slot) slot.runs -= 1;
     if (net.controller === controller) net.controller = null;
     if (net.dirty && engine.loaded) scheduleTranslate();
@@ -285,7 +289,8 @@ function pickSlot() {
 // --pool-ab).
 function pumpBrowserBusy() {
   const busy = engine.pool.filter((s) => s.runs).length;
-  if (engine.loaded && busy < engine.pool.length && (!state.drawing || busy < PEN_RUNS)) pumpBrowser(mayPreempt());
+  const ready = engine.loaded === (state.model && state.model.name) && !engine.pending;
+  if (ready && busy < engine.pool.length && (!state.drawing || busy < PEN_RUNS)) pumpBrowser(mayPreempt());
   else if (mayPreempt()) pumpBrowser(true);
 }
 
