@@ -36,6 +36,7 @@ number of intra-op threads, so both see the same load; medians per side.
                         exported ("stages": pen-up preempts it), and in as many stages with its big
                         convolutions split ("split", export.stages.split_convs, off by default),
                         in turns, from file:// and http:
+                        on one translation worker (?workers=1; --pool-ab measures two):
                         stroke-to-output (--strokes per side), its steps, per-frame engine time,
                         and each stage's own ms (session.run alone, median over --rounds runs):
                         the longest is the most a preempting edit waits for the stage in progress,
@@ -316,7 +317,8 @@ def stages_ab(browser, folder: Path, model_dir: Path, work: Path, image: Path, s
     """Stroke-to-output and per-frame time of ``folder``'s page (the fp32 export of ``model_dir``)
     with its model whole (one session: a stroke's last edit waits for the stale run, as before
     export.stages), as exported (``stages``: pen-up preempts the stale run), and in as many stages
-    with its big convolutions split (``split``, export.stages.split_convs), in turns, from file:// and over http (2 threads);
+    with its big convolutions split (``split``, export.stages.split_convs), in turns, from file:// and over http (2 threads),
+    on one translation worker (?workers=1);
     with ``stage_macs``, also split and cut at those weighted multiply-adds per stage. Then each stage's own ms."""
     import base64
     import json
@@ -353,8 +355,9 @@ def stages_ab(browser, folder: Path, model_dir: Path, work: Path, image: Path, s
         for where in ("file://", "http.server"):
             figures: dict[str, dict[str, list]] = {}
             for label in list(copies) * 2:
-                url = (copies[label] / "index.html").as_uri() if where == "file://" \
-                    else f"http://127.0.0.1:{port}/{copies[label].name}/"
+                # One worker: the trade of the stages alone (from file:// the page would run two, --pool-ab).
+                url = ((copies[label] / "index.html").as_uri() if where == "file://"
+                       else f"http://127.0.0.1:{port}/{copies[label].name}/") + "?workers=1"
                 fig = page_figures(browser, url, image, max(1, strokes // 2))
                 f = figures.setdefault(label, {"stroke": [], "cost": [], "steps": []})
                 f["stroke"] += fig["stroke"]
