@@ -104,7 +104,6 @@ function call(msg, transfer = [], slot = engine.pool[0]) {
 function startWorker() {
   const url = URL.createObjectURL(new Blob([`(${pix2pixWorker.toString()})();`], { type: "text/javascript" }));
   const slot = { worker: new Worker(url, { name: "pix2pix-translate" }), calls: new Map(), runs: 0, seq: 0, used: 0 };
-  URL.revokeObjectURL(url);
   slot.worker.onmessage = (event) => {
     const c = slot.calls.get(event.data.id);
     if (!c) return;
