@@ -21,9 +21,9 @@ const PEN_RUNS = Math.max(1, Math.floor(Number(PARAMS.get("pen_runs")) || 1));
 
 // How many workers translate: two where each session gets one WASM thread (a page that is not
 // cross-origin isolated, file:// included) and the browser has a second core, which one worker
-// leaves idle: an edit then goes to a free worker at once instead of waiting for a stale run's
-// stage, and two runs are in flight while the pen is down. ?workers=1|2 chooses. An exported page
-// only (one model; the served studio switches models), WASM only (WebGPU is one device).
+// leaves idle: a stroke's end then goes to a free worker at once instead of waiting for a stale
+// run's stage (pumpBrowserBusy keeps one free while the pen is down). ?workers=1|2 chooses. An
+// exported page only (one model; the served studio switches models), WASM only (WebGPU is one device).
 function poolSize() {
   if (!WEB || engine.flavour !== "wasm") return 1;
   const asked = Number(PARAMS.get("workers"));
@@ -320,8 +320,9 @@ window.pix2pixEngine = {
   info: () => ({ ep: engine.ep, threads: engine.threads, flavour: engine.flavour, isolated: self.crossOriginIsolated,
                  stages: engine.stages, workers: engine.pool.length,
                  running: engine.pool.reduce((n, s) => n + s.runs, 0) }),
-  // The first worker's session alone, once the pool is done loading (which would share the cores).
+  // The pool's size once its second worker has loaded (or failed to).
   ready: () => engine.growing.then(() => engine.pool.length),
+  // The first worker's session alone, once the pool is done loading (which would share the cores).
   bench: async (size, runs) => { await engine.growing; return (await call({ type: "bench", size, runs })).ms; },
   // Each run's ms per stage (pix2pix.export.stages), timed around each session.run.
   benchStages: async (size, runs) => {
