@@ -36,6 +36,7 @@ number of intra-op threads, so both see the same load; medians per side.
                         exported ("stages": pen-up preempts it), and in as many stages with its big
                         convolutions split ("split", export.stages.split_convs, off by default),
                         in turns, from file:// and http:
+                        on one translation worker (?workers=1; --pool-ab measures two):
                         stroke-to-output (--strokes per side), its steps, per-frame engine time,
                         and each stage's own ms (session.run alone, median over --rounds runs):
                         the longest is the most a preempting edit waits for the stage in progress,
@@ -46,6 +47,14 @@ number of intra-op threads, so both see the same load; medians per side.
                         convolution, its input read once per part), on the same machine load.
     --stage-macs 150,100  with --stages-ab: the same model also split and cut at these M weighted
                         multiply-adds per stage (export.stages.STAGE_MACS is 200), one more page each.
+    --pool-ab           instead of the above: the fp32 page with one translation worker against the
+                        pool of two (inbrowser.js; the URL parameters ?workers=1|2 and ?threads=N),
+                        in turns: from file:// (1 WASM thread per session) 1 worker vs 2 (one kept
+                        free while the pen is down, as the page does) vs 2 both translating while
+                        the pen is down (?pen_runs=2), and over http (cross-origin isolated)
+                        1 worker x 2 threads vs 2 x 2 vs 2 x 1;
+                        per variant stroke-to-output (--strokes), the inference median, their
+                        difference, the steps of a stroke's last edit and the outputs shown per stroke.
 """
 from __future__ import annotations
 
@@ -161,6 +170,7 @@ def page_figures(browser, url: str, image: Path, strokes: int, sync: str = IN_SY
     page = browser.new_page(viewport={"width": 1280, "height": 820})
     page.goto(url)
     page.wait_for_function(sync, timeout=300000)
+    workers = page.evaluate("() => window.pix2pixEngine.ready()") if sync == IN_SYNC else 0  # the pool loaded
     if image is not None:
         page.set_input_files("#upload", str(image))
         page.wait_for_function(f"() => document.getElementById('input').width === {Image.open(image).width}")
@@ -172,7 +182,7 @@ def page_figures(browser, url: str, image: Path, strokes: int, sync: str = IN_SY
     page.close()
     cost = [e["inference_ms"] if e["inference_ms"] is not None else e["forward_ms"] for e in shown]
     return {"stroke": [e["stroke_to_output_ms"] for e in last], "cost": cost, "engine": engine,
-            "steps": breakdown(last)}
+            "steps": breakdown(last), "workers": workers, "shown": len(shown)}
 
 
 def main() -> None:
@@ -191,6 +201,9 @@ def main() -> None:
     ap.add_argument("--stage-macs", default="",
                     help="with --stages-ab: also cut the model at these M weighted multiply-adds per stage "
                          "(comma-separated), one more page each")
+    ap.add_argument("--pool-ab", action="store_true",
+                    help="instead: the fp32 page with one translation worker against two (?workers=1|2), "
+                         "in turns, from file:// and http")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -216,6 +229,11 @@ def main() -> None:
             g = build_generator(ModelConfig(generator=arch, base_channels=int(base), upsample=args.upsample)).eval()
             with torch.no_grad():
                 flops = count_flops(lambda: g(torch.zeros(1, 3, args.size, args.size)))
+            if args.pool_ab:  # this comparison alone
+                print(f"\n{arch}/{base}, {args.size}², one translation worker against a pool of two:")
+                pool_ab(browser, export(model_dir, work / f"{arch}-{base}-fp32", fp32=True).folder, work, image,
+                        args.strokes)
+                continue
             if args.stages_ab:  # this comparison alone (the full run and it together take > 5 min)
                 print(f"\n{arch}/{base}, {args.size}², the model whole against in stages:")
                 stages_ab(browser, export(model_dir, work / f"{arch}-{base}-fp32", fp32=True).folder, model_dir, work,
@@ -299,7 +317,8 @@ def stages_ab(browser, folder: Path, model_dir: Path, work: Path, image: Path, s
     """Stroke-to-output and per-frame time of ``folder``'s page (the fp32 export of ``model_dir``)
     with its model whole (one session: a stroke's last edit waits for the stale run, as before
     export.stages), as exported (``stages``: pen-up preempts the stale run), and in as many stages
-    with its big convolutions split (``split``, export.stages.split_convs), in turns, from file:// and over http (2 threads);
+    with its big convolutions split (``split``, export.stages.split_convs), in turns, from file:// and over http (2 threads),
+    on one translation worker (?workers=1);
     with ``stage_macs``, also split and cut at those weighted multiply-adds per stage. Then each stage's own ms."""
     import base64
     import json
@@ -336,8 +355,9 @@ def stages_ab(browser, folder: Path, model_dir: Path, work: Path, image: Path, s
         for where in ("file://", "http.server"):
             figures: dict[str, dict[str, list]] = {}
             for label in list(copies) * 2:
-                url = (copies[label] / "index.html").as_uri() if where == "file://" \
-                    else f"http://127.0.0.1:{port}/{copies[label].name}/"
+                # One worker: the trade of the stages alone (from file:// the page would run two, --pool-ab).
+                url = ((copies[label] / "index.html").as_uri() if where == "file://"
+                       else f"http://127.0.0.1:{port}/{copies[label].name}/") + "?workers=1"
                 fig = page_figures(browser, url, image, max(1, strokes // 2))
                 f = figures.setdefault(label, {"stroke": [], "cost": [], "steps": []})
                 f["stroke"] += fig["stroke"]
@@ -359,6 +379,47 @@ def stages_ab(browser, folder: Path, model_dir: Path, work: Path, image: Path, s
                 print(f"  per stage, {where:11s} model {label:7s} ({len(cut)}): longest {max(ms):.1f} ms, "
                       f"random-moment wait {sum(m * m for m in ms) / (2 * sum(ms)):.1f} ms, sum {sum(ms):.0f} ms; "
                       f"ms [{' '.join(f'{m:.1f}' for m in ms)}]; M weighted MACs [{' '.join(f'{m:.0f}' for m in macs)}]")
+    finally:
+        http.terminate()
+        http.wait()
+
+
+# --pool-ab's variants: (label, URL query) per place the page is opened from.
+POOL_VARIANTS = {
+    "file://": [("1 worker", "?workers=1"), ("2 workers", "?workers=2"), ("2, pen 2", "?workers=2&pen_runs=2")],
+    "http.server": [("1 worker", "?workers=1"), ("2 workers", "?workers=2"), ("2 x 1 thread", "?workers=2&threads=1")],
+}
+
+
+def pool_ab(browser, folder: Path, work: Path, image: Path, strokes: int) -> None:
+    """Stroke-to-output of ``folder``'s page with one translation worker and with the pool of two
+    (inbrowser.js, ?workers=1|2; over http also two workers of one thread each, ?threads=1), in
+    turns (each variant ``strokes`` // 2 strokes per turn, two turns), from file:// and over http."""
+    port = free_port()
+    http = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(work), "--bind", "127.0.0.1", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    try:
+        for where, variants in POOL_VARIANTS.items():
+            base = (folder / "index.html").as_uri() if where == "file://" else f"http://127.0.0.1:{port}/{folder.name}/"
+            figures: dict[str, dict] = {}
+            for label, query in variants * 2:
+                fig = page_figures(browser, base + query, image, max(1, strokes // 2))
+                f = figures.setdefault(label, {"stroke": [], "cost": [], "steps": [], "shown": 0, "strokes": 0})
+                f["stroke"] += fig["stroke"]
+                f["cost"] += fig["cost"]
+                f["steps"].append(fig["steps"])
+                f["shown"] += fig["shown"]
+                f["strokes"] += len(fig["stroke"])
+                f["engine"], f["workers"] = fig["engine"], fig["workers"]
+            single = statistics.median(figures["1 worker"]["stroke"])
+            for label, f in figures.items():
+                stroke, cost = statistics.median(f["stroke"]), statistics.median(f["cost"])
+                print(f"  pool A/B, fp32, {where:11s} {label:12s} [{f['engine']}; {f['workers']} worker(s)]: "
+                      f"stroke-to-output {summary(f['stroke'])}, inference median {cost:.0f} ms "
+                      f"(stroke - inference {stroke - cost:+.0f} ms; vs 1 worker {stroke - single:+.0f} ms); "
+                      f"{f['shown'] / f['strokes']:.1f} outputs shown per stroke")
+                print(f"    steps: {' | '.join(f['steps'])}")
     finally:
         http.terminate()
         http.wait()

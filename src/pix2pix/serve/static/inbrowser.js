@@ -11,8 +11,25 @@ const HERE = location.protocol === "file:" ? decodeURIComponent(location.pathnam
 const FAST_PATH = `For the fast path, serve the folder: python -m http.server -d ${HERE} 8000, then open ` +
   "http://localhost:8000/ (the page isolates itself with its service worker), or host it with the headers " +
   "Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp.";
-const engine = { worker: null, calls: new Map(), nextId: 0, runtime: null, loading: null, loaded: null,
-                 flavour: "", ep: "", threads: 1, want: null, stages: 1 };
+// `pool`: the translation workers, each {worker, calls, runs (in flight), seq (its latest run's),
+// used (when it last took one)}; pool[0] loads first, a second one may join it (growPool).
+const engine = { pool: [], pending: 0, nextId: 0, runtime: null, runtimeCopy: null, loading: null, loaded: null,
+                 flavour: "", ep: "", threads: 1, want: null, stages: 1, growing: Promise.resolve() };
+const PARAMS = new URLSearchParams(location.search);
+// Runs in flight while the pen is down (?pen_runs=2: both workers of the pool; see pumpBrowserBusy).
+const PEN_RUNS = Math.max(1, Math.floor(Number(PARAMS.get("pen_runs")) || 1));
+
+// How many workers translate: two where each session gets one WASM thread (a page that is not
+// cross-origin isolated, file:// included) and the browser has a second core, which one worker
+// leaves idle: a stroke's end then goes to a free worker at once instead of waiting for a stale
+// run's stage (pumpBrowserBusy keeps one free while the pen is down). ?workers=1|2 chooses. An
+// exported page only (one model; the served studio switches models), WASM only (WebGPU is one device).
+function poolSize() {
+  if (!WEB || engine.flavour !== "wasm") return 1;
+  const asked = Number(PARAMS.get("workers"));
+  if (asked >= 1) return Math.min(2, Math.floor(asked));
+  return engine.threads === 1 && (navigator.hardwareConcurrency || 1) >= 2 ? 2 : 1;
+}
 
 const scripts = new Map();
 function loadScript(src) {
@@ -75,28 +92,58 @@ async function modelParts(model) {
   });
 }
 
-function call(msg, transfer = []) {
+function call(msg, transfer = [], slot = engine.pool[0]) {
   return new Promise((resolve, reject) => {
     const id = ++engine.nextId;
-    engine.calls.set(id, { resolve, reject });
-    engine.worker.postMessage({ ...msg, id }, transfer);
+    slot.calls.set(id, { resolve, reject });
+    slot.worker.postMessage({ ...msg, id }, transfer);
   });
 }
 
+// A new translation worker (a pool slot), not yet holding the runtime.
 function startWorker() {
   const url = URL.createObjectURL(new Blob([`(${pix2pixWorker.toString()})();`], { type: "text/javascript" }));
-  engine.worker = new Worker(url, { name: "pix2pix-translate" });
-  engine.worker.onmessage = (event) => {
-    const c = engine.calls.get(event.data.id);
+  const slot = { worker: new Worker(url, { name: "pix2pix-translate" }), calls: new Map(), runs: 0, seq: 0, used: 0 };
+  slot.worker.onmessage = (event) => {
+    const c = slot.calls.get(event.data.id);
     if (!c) return;
-    engine.calls.delete(event.data.id);
+    slot.calls.delete(event.data.id);
     if (event.data.ok) c.resolve(event.data); else c.reject(new Error(event.data.error));
   };
-  engine.worker.onerror = (event) => {
+  slot.worker.onerror = (event) => {
     const error = new Error(`the translation worker failed: ${event.message || "unknown error"}`);
-    for (const c of engine.calls.values()) c.reject(error);
-    engine.calls.clear();
+    for (const c of slot.calls.values()) c.reject(error);
+    slot.calls.clear();
   };
+  return slot;
+}
+
+// Tell a worker that every run it was sent before now is stale: it drops the one in progress at
+// its next stage boundary (freeing its core) and those queued behind it.
+function dropStale(slot) {
+  slot.worker.postMessage({ type: "preempt", id: ++engine.nextId });
+}
+
+// The pool's second worker, loaded in the background once the first one translates (the first
+// output does not wait for it); any failure leaves the page on one worker, silently.
+function growPool(model, parts) {
+  if (poolSize() < 2 || engine.pool.length > 1 || !engine.runtimeCopy) return;
+  engine.growing = (async () => {
+    const slot = startWorker();
+    try {
+      const { source, wasm } = engine.runtimeCopy;
+      await call({ type: "runtime", source, wasm, threads: engine.threads }, [wasm], slot);
+      await call({ type: "model", config: model, parts, providers: [engine.ep] }, parts, slot);
+      if (engine.loaded !== model.name) throw new Error("the model changed meanwhile");
+      engine.pool.push(slot);
+      showEngine();
+    } catch (e) {
+      slot.worker.terminate();
+      console.info(`pix2pix: translating on one worker (the second did not load: ${e.message || e})`);
+    } finally {
+      engine.runtimeCopy = null;
+    }
+  })();
 }
 
 async function pickFlavour() {
@@ -113,13 +160,18 @@ function ensureRuntime() {
     engine.runtime = (async () => {
       const flavour = await pickFlavour();
       // Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
-      const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+      let threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
       const [js, wasm] = flavours()[flavour];
+      const asked = Number(PARAMS.get("threads"));  // ?threads=N: fewer (benchmarks/browser.py --pool-ab)
+      if (asked >= 1) threads = Math.min(threads, Math.floor(asked));
       const [source, bytes] = await Promise.all([fileBytes(js), fileBytes(wasm)]);
-      startWorker();
-      await call({ type: "runtime", source: new TextDecoder().decode(source), wasm: bytes, threads }, [bytes]);
       engine.flavour = flavour;
       engine.threads = threads;
+      const text = new TextDecoder().decode(source);
+      // A copy for the pool's second worker (the first one's bytes are moved to it).
+      if (poolSize() > 1) engine.runtimeCopy = { source: text, wasm: bytes.slice(0) };
+      engine.pool = [startWorker()];
+      await call({ type: "runtime", source: text, wasm: bytes, threads }, [bytes]);
     })();
   }
   return engine.runtime;
@@ -132,11 +184,13 @@ function ensureModel(model) {
       await ensureRuntime();
       const parts = await modelParts(model);
       const providers = engine.flavour === "webgpu" ? ["webgpu", "wasm"] : ["wasm"];
+      const spare = engine.runtimeCopy ? parts.map((b) => b.slice(0)) : null;  // for growPool
       const r = await call({ type: "model", config: model, parts, providers }, parts);
       engine.loaded = model.name;
       engine.ep = r.ep;
       engine.stages = r.stages;
       showEngine();
+      if (spare) growPool(model, spare);
     })();
     engine.loading = { name: model.name, promise };
   }
@@ -146,9 +200,11 @@ function ensureModel(model) {
 function showEngine() {
   const threads = engine.ep === "wasm" ? `, ${engine.threads} thread${engine.threads > 1 ? "s" : ""}` : "";
   const el = $("engine");
-  el.textContent = `in browser: ${engine.ep}${threads}`;
+  const workers = engine.pool.length > 1 ? ` × ${engine.pool.length} workers` : "";
+  el.textContent = `in browser: ${engine.ep}${threads}${workers}`;
   el.dataset.ep = engine.ep;
   el.dataset.threads = String(engine.threads);
+  el.dataset.workers = String(engine.pool.length);
   const hint = $("run-hint");
   if (engine.ep === "wasm" && engine.threads === 1 && !self.crossOriginIsolated) {
     hint.textContent = "Running on one thread: browsers allow WebAssembly threads only on cross-origin isolated " +
@@ -159,13 +215,17 @@ function showEngine() {
 
 // `preempt`: this edit ends a stroke (or is one, as a fill or an undo) while a run for an older
 // canvas is in flight: the worker drops that run at its next stage and takes this one, so the
-// output follows the pen-up after one run, not after the rest of a stale one plus one.
+// output follows the pen-up after one run, not after the rest of a stale one plus one. With a pool
+// of two workers the edit goes to a free one at once, and the busy one drops its stale run all the
+// same (its core is then free).
 async function pumpBrowser(preempt = false) {
   net.dirty = false;
   const controller = new AbortController();
   const seq = ++net.seq, version = state.version, model = state.model;
   net.controller = controller;
   document.body.dataset.busy = "1";
+  let slot = null, pending = true;
+  engine.pending += 1;  // until it has a worker: pumpBrowserBusy starts no other run meanwhile
   try {
     try { await ensureModel(model); } catch (e) {
       e.message = `Cannot run ${model.name} in this browser: ${e.message}`;
@@ -173,29 +233,64 @@ async function pumpBrowser(preempt = false) {
       throw e;
     }
     if (controller.signal.aborted) return;
+    slot = pickSlot();
+    engine.pending -= 1;
+    pending = false;
+    if (preempt) for (const other of engine.pool) if (other !== slot && other.runs) dropStale(other);
+    slot.runs += 1;
+    slot.seq = seq;
+    slot.used = ++engine.nextId;
+    const busy = engine.pool.filter((s) => s.runs).length, stats = window.pix2pixStats;
+    stats.most_busy_workers = Math.max(stats.most_busy_workers || 0, busy);
     const t0 = performance.now();
     const rgba = new Uint8ClampedArray(pixels.data);  // this version's pixels, moved to the worker
     window.pix2pixStats.runs += 1;
-    const r = await call({ type: "run", rgba, width: pixels.width, height: pixels.height, preempt }, [rgba.buffer]);
+    const r = await call({ type: "run", rgba, width: pixels.width, height: pixels.height, preempt }, [rgba.buffer], slot);
     const back = performance.now();
     if (r.preempted) window.pix2pixStats.preempted += 1;
     if (r.preempted || controller.signal.aborted || seq <= net.shownSeq) return;
     putOutput(new ImageData(r.rgba, r.width, r.height), seq, version, model.name);  // studio.js
+    // Runs older than this output would never be shown: free their workers.
+    for (const other of engine.pool) if (other !== slot && other.runs && other.seq < seq) dropStale(other);
     // Where the milliseconds went: the worker's times are absolute (timeOrigin-based).
     const [w0, w1, w2, w3] = r.times.map((t) => t - performance.timeOrigin);
     const entry = record(version, r.inference_ms, null, {
       wait: t0 - (editTimes.get(version) ?? t0), to_worker: w0 - t0, prepare: w1 - w0, inference: w2 - w1,
       finish: w3 - w2, from_worker: back - w3, draw: performance.now() - back });
+    entry.worker = engine.pool.indexOf(slot);  // which worker of the pool translated it
     $("latency").textContent = `${Math.round(entry.stroke_to_output_ms ?? r.total_ms)} ms ` +
       `(inference ${Math.round(r.inference_ms)} ms)`;
     setStatus("");
   } catch (e) {
     if (e.name !== "AbortError") setStatus(e.message || String(e), true);
   } finally {
+    if (pending) engine.pending -= 1;
+    if (slot) slot.runs -= 1;
     if (net.controller === controller) net.controller = null;
     if (net.dirty && engine.loaded) scheduleTranslate();
     else if (!net.controller) delete document.body.dataset.busy;
   }
+}
+
+// The worker a new run goes to: a free one (the one free longest, so a pool's workers take turns),
+// else the one whose latest run is oldest (it queues there, or preempts it).
+function pickSlot() {
+  const free = engine.pool.filter((s) => !s.runs);
+  const pick = (slots, key) => slots.reduce((a, b) => (key(b) < key(a) ? b : a));
+  return free.length ? pick(free, (s) => s.used) : pick(engine.pool, (s) => s.seq);
+}
+
+// An edit made while a run is in flight (studio.js pump): a free worker of the pool takes it at
+// once (and, at a stroke's end, the stale runs are dropped); with none free, a stroke's end
+// preempts the stale run; otherwise it waits for a run to end. While the pen is down at most
+// PEN_RUNS workers translate: the others stay free for the stroke's end, which then never waits
+// for a stale run's stage (with both busy at pen-up it would: measured, benchmarks/browser.py
+// --pool-ab).
+function pumpBrowserBusy() {
+  const busy = engine.pool.filter((s) => s.runs).length;
+  const ready = engine.loaded === (state.model && state.model.name) && !engine.pending;
+  if (ready && busy < engine.pool.length && (!state.drawing || busy < PEN_RUNS)) pumpBrowser(mayPreempt());
+  else if (mayPreempt()) pumpBrowser(true);
 }
 
 // Whether an edit made now may preempt the run in flight (see pumpBrowser): not while the pen is
@@ -221,10 +316,18 @@ async function isolate() {
 
 // For benchmarks/browser.py and the profile: the loaded engine timed without the page around it.
 window.pix2pixEngine = {
+  // workers: the pool's size now; running: runs in flight on them.
   info: () => ({ ep: engine.ep, threads: engine.threads, flavour: engine.flavour, isolated: self.crossOriginIsolated,
-                 stages: engine.stages }),
-  bench: async (size, runs) => (await call({ type: "bench", size, runs })).ms,
+                 stages: engine.stages, workers: engine.pool.length,
+                 running: engine.pool.reduce((n, s) => n + s.runs, 0) }),
+  // The pool's size once its second worker has loaded (or failed to).
+  ready: () => engine.growing.then(() => engine.pool.length),
+  // The first worker's session alone, once the pool is done loading (which would share the cores).
+  bench: async (size, runs) => { await engine.growing; return (await call({ type: "bench", size, runs })).ms; },
   // Each run's ms per stage (pix2pix.export.stages), timed around each session.run.
-  benchStages: async (size, runs) => (await call({ type: "bench", size, runs, stages: true })).stage_ms,
+  benchStages: async (size, runs) => {
+    await engine.growing;
+    return (await call({ type: "bench", size, runs, stages: true })).stage_ms;
+  },
   profile: async (size, runs) => { await call({ type: "profile", size, runs }); },  // events go to the console
 };

@@ -61,8 +61,9 @@ const RUN = WEB || new URLSearchParams(location.search).get("run") === "browser"
 // performance.now() of each canvas version's edit, and what each shown output cost: read by the
 // latency tests and benchmarks/browser.py (stroke-to-output as the page itself measures it).
 const editTimes = new Map();
-// runs: translations started in the browser; preempted: those dropped for a newer edit (inbrowser.js).
-window.pix2pixStats = { run: RUN, shown: [], transport: "http", runs: 0, preempted: 0 };
+// runs: translations started in the browser; preempted: those dropped for a newer edit;
+// most_busy_workers: the most workers of the pool translating at once (inbrowser.js).
+window.pix2pixStats = { run: RUN, shown: [], transport: "http", runs: 0, preempted: 0, most_busy_workers: 0 };
 let pixels = ctx.createImageData(canvas.width, canvas.height);
 
 // ---- canvas pixels ---------------------------------------------------------------------------
@@ -392,7 +393,8 @@ function canvasBlob() {
 
 async function pump() {
   if (net.controller) {  // its answer will call pump again
-    if (net.dirty && mayPreempt()) pumpBrowser(true);  // inbrowser.js: a stroke's end drops a stale run
+    // inbrowser.js: a free worker of the pool takes the edit, or a stroke's end drops a stale run
+    if (net.dirty && RUN === "browser") pumpBrowserBusy();
     return;
   }
   if (!net.dirty || !state.model) {

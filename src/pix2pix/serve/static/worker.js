@@ -211,6 +211,7 @@ function pix2pixWorker() {
   self.onmessage = (event) => {
     const m = event.data;
     if (m.type === "run" && m.preempt) newest = m.id;  // a newer edit: drop the stale runs
+    if (m.type === "preempt") { newest = Math.max(newest, m.id); return; }  // a newer edit went to another worker
     chain = chain.then(() => handle(m));  // one at a time: a session runs one call at once
   };
 }
