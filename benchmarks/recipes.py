@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from pix2pix.config import DataConfig, ModelConfig, TrainConfig, apply_overrides
 from pix2pix.data import Jitter, PairedDataset, scan_pairs
@@ -184,7 +185,8 @@ def main() -> int:
                    help="take each candidate's CPU-s per step from an earlier run's --json instead of "
                         "measuring them: every seed then gets the same step budgets (measured per "
                         "process, they follow the load at that moment)")
-    p.add_argument("--reference", default="paper", help="the row the Δ columns compare against")
+    p.add_argument("--reference", default="paper",
+                   help="the row the Δ columns compare against, e.g. \"paper --batch-stats\" (the paper's test mode)")
     p.add_argument("--table", default=None, metavar="A.json,B.json",
                    help="only print the combined table of earlier runs (e.g. one per example, run in parallel)")
     args = p.parse_args()
@@ -248,7 +250,13 @@ def main() -> int:
             run = train(cfg, progress=False)
             run_dir, trained = run.run_dir, run.step
             wall = time.time() - t
-            scores = score(Translator.from_pretrained(run_dir, device="cpu"), test_set)
+            translator = Translator.from_pretrained(run_dir, device="cpu")
+            scores = score(translator, test_set)
+            if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in translator.generator.modules()):
+                # Also in the paper's test mode (each image's own statistics), the mode the reference
+                # implementation tests in: `--table --reference "paper --batch-stats"` compares with it.
+                scores["batch_stats"] = score(Translator.from_pretrained(run_dir, device="cpu", batch_stats=True),
+                                              test_set)
             ex["candidates"][name] = {"step_s": step_s[name], "steps": steps, "steps_trained": trained,
                                       "train_wall_s": wall,
                                       "overrides": candidate_overrides(name), "seed": args.seed,
@@ -268,6 +276,10 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+# The row name suffix of a run scored with each test image's own batch-norm statistics.
+BATCH_STATS = "--batch-stats"
 
 
 def _fmt(values: list[float], digits: int) -> str:
@@ -297,6 +309,10 @@ def table(results: dict, reference: str = "paper") -> str:
         runs: dict[str, dict[int, dict]] = {}
         for key, c in ex["candidates"].items():
             runs.setdefault(key.split("@")[0], {})[int(c.get("seed", 0))] = c
+        for key, c in ex["candidates"].items():  # batch-norm runs scored in the paper's test mode too
+            if "batch_stats" in c:
+                runs.setdefault(f"{key.split('@')[0]} {BATCH_STATS}", {})[int(c.get("seed", 0))] = {
+                    **{k: v for k, v in c.items() if k in ("steps", "steps_trained")}, **c["batch_stats"]}
         paper = runs.get(reference, {})
         for name, by_seed in runs.items():
             cells = [_fmt([c[m] for c in by_seed.values()], digits[m]) if all(m in c for c in by_seed.values())
