@@ -24,6 +24,8 @@ const PEN_RUNS = Math.max(1, Math.floor(Number(PARAMS.get("pen_runs")) || 1));
 // leaves idle: a stroke's end then goes to a free worker at once instead of waiting for a stale
 // run's stage (pumpBrowserBusy keeps one free while the pen is down). ?workers=1|2 chooses. An
 // exported page only (one model; the served studio switches models), WASM only (WebGPU is one device).
+// The largest model (bytes of its ONNX weights) a pool takes a second copy of.
+const POOL_MAX_MODEL_BYTES = 64 * 1024 * 1024;
 function poolSize() {
   if (!WEB || engine.flavour !== "wasm") return 1;
   const asked = Number(PARAMS.get("workers"));
@@ -184,6 +186,10 @@ function ensureModel(model) {
       await ensureRuntime();
       const parts = await modelParts(model);
       const providers = engine.flavour === "webgpu" ? ["webgpu", "wasm"] : ["wasm"];
+      // A second copy of the model for growPool, unless the model is big: two sessions hold two
+      // copies of the weights and their buffers, which a large model cannot afford on a phone.
+      const bytes = parts.reduce((n, b) => n + b.byteLength, 0);
+      if (bytes > POOL_MAX_MODEL_BYTES) engine.runtimeCopy = null;
       const spare = engine.runtimeCopy ? parts.map((b) => b.slice(0)) : null;  // for growPool
       const r = await call({ type: "model", config: model, parts, providers }, parts);
       engine.loaded = model.name;
