@@ -35,7 +35,10 @@ from pix2pix.inference.translator import Translator  # noqa: E402
 @torch.no_grad()
 def recalibrated(generator: nn.Module, inputs: list[torch.Tensor]) -> nn.Module:
     """A copy of ``generator`` whose batch-norm running statistics are the plain average over
-    ``inputs`` ((C, H, W) in [-1, 1], one at a time as in training at batch 1), dropout off."""
+    ``inputs`` ((C, H, W) in [-1, 1], one at a time as in training at batch 1), dropout off.
+
+    torch.optim.swa_utils.update_bn does the same with dropout left on, which would shift the
+    statistics away from what the deterministic test mode sees."""
     g = copy.deepcopy(generator).train()
     for m in g.modules():
         if isinstance(m, nn.Dropout):
