@@ -249,10 +249,7 @@ def main() -> None:
             for kind, r in pages.items():
                 print(f"  export {kind}: model {r.model_mb:.1f} MB + runtime {r.runtime_mb:.1f} MB = folder "
                       f"{r.folder_mb:.1f} MB (WASM only; WebGPU adds 26.8 MB raw, 35.9 MB in the folder)")
-            port = free_port()
-            http = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(work), "--bind", "127.0.0.1",
-                                     str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1.0)
+            port, http = static_server(work)
             try:
                 for kind in ("fp16", "fp32"):
                     folder = pages[kind].folder
@@ -301,6 +298,16 @@ def main() -> None:
         print(f"{r[0]:16s} {r[1]:12s} {r[2]:12s} {r[3]:8.0f} {r[4]:7.0f} {r[5]:6.2f}")
 
 
+def static_server(folder: Path) -> tuple[int, subprocess.Popen]:
+    """``python -m http.server`` on ``folder`` at 127.0.0.1 (its port, its process: the caller
+    terminates it), given a second to start listening."""
+    port = free_port()
+    http = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(folder), "--bind", "127.0.0.1", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    return port, http
+
+
 def stage_ms(browser, url: str, size: int, runs: int) -> list[float]:
     """Each stage's median ms (its session.run alone) over ``runs`` forward passes at size²."""
     page = browser.new_page()
@@ -347,10 +354,7 @@ def stages_ab(browser, folder: Path, model_dir: Path, work: Path, image: Path, s
         elif label != "stages":
             (copy / "model.onnx.js").write_text(_wrapper({f"{MODEL}#{k}": p for k, p in enumerate(parts[label])}))
         copies[label] = copy
-    port = free_port()
-    http = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(work), "--bind", "127.0.0.1", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+    port, http = static_server(work)
     try:
         for where in ("file://", "http.server"):
             figures: dict[str, dict[str, list]] = {}
@@ -395,10 +399,7 @@ def pool_ab(browser, folder: Path, work: Path, image: Path, strokes: int) -> Non
     """Stroke-to-output of ``folder``'s page with one translation worker and with the pool of two
     (inbrowser.js, ?workers=1|2; over http also two workers of one thread each, ?threads=1), in
     turns (each variant ``strokes`` // 2 strokes per turn, two turns), from file:// and over http."""
-    port = free_port()
-    http = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(work), "--bind", "127.0.0.1", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+    port, http = static_server(work)
     try:
         for where, variants in POOL_VARIANTS.items():
             base = (folder / "index.html").as_uri() if where == "file://" else f"http://127.0.0.1:{port}/{folder.name}/"

@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from pix2pix.config import DataConfig, ModelConfig, TrainConfig, apply_overrides
 from pix2pix.data import Jitter, PairedDataset, scan_pairs
@@ -39,6 +38,7 @@ from pix2pix.data.examples import make_example
 from pix2pix.inference.translator import Translator
 from pix2pix.metrics.quality import Evaluator, evaluate
 from pix2pix.models import build_discriminator, build_generator
+from pix2pix.models.layers import has_batch_norm
 from pix2pix.recipes import RECIPES
 from pix2pix.training import StepConfig, train, train_step
 
@@ -103,7 +103,7 @@ def step_timer(cfg: TrainConfig, batches: list[tuple[torch.Tensor, torch.Tensor]
     od = torch.optim.Adam(d.parameters(), cfg.lr * cfg.d_lr_mult, betas=(cfg.beta1, cfg.beta2), fused=True)
     perceptual = build_perceptual(cfg.perceptual_net) if cfg.perceptual_weight > 0 else None
     step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional,
-                          fuse_d=not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules()), perceptual_weight=cfg.perceptual_weight)
+                          fuse_d=not has_batch_norm(d), perceptual_weight=cfg.perceptual_weight)
     g.train(), d.train()
 
     def run() -> float:
@@ -252,7 +252,7 @@ def main() -> int:
             wall = time.time() - t
             translator = Translator.from_pretrained(run_dir, device="cpu")
             scores = score(translator, test_set)
-            if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in translator.generator.modules()):
+            if has_batch_norm(translator.generator):
                 # Also in the paper's test mode (each image's own statistics), the mode the reference
                 # implementation tests in: `--table --reference "paper --batch-stats"` compares with it.
                 scores["batch_stats"] = score(Translator.from_pretrained(run_dir, device="cpu", batch_stats=True),

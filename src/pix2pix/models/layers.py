@@ -50,10 +50,16 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def has_batch_norm(module: nn.Module) -> bool:
+    """Whether any layer of ``module`` is a batch norm (its output depends on the batch, or on
+    running statistics, by mode)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
 
 
 __all__ = ["Norm", "NORMS", "norm_layer", "conv_bias", "init_weights", "count_parameters",
-           "set_requires_grad", "check_norm"]
+           "set_requires_grad", "check_norm", "has_batch_norm"]

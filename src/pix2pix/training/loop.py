@@ -28,6 +28,7 @@ from ..data.palette import dataset_palette
 from ..util.device import resolve_device
 from ..util.fsutil import atomic_write_text
 from ..models import build_discriminator, build_generator, check_image_size
+from ..models.layers import has_batch_norm
 from ..util.precision import resolve_precision
 from . import distributed
 from .background import BackgroundWriter, snapshot
@@ -62,10 +63,6 @@ class TrainingDiverged(FloatingPointError):
     ``result`` (a TrainResult, stopped="diverged") says where."""
 
     result: Optional[TrainResult] = None
-
-
-def _has_batchnorm(module: torch.nn.Module) -> bool:
-    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 def _optimizer(module: torch.nn.Module, cfg: TrainConfig, device: torch.device,
@@ -209,7 +206,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         g_run, d_run, d_frozen = (torch.compile(m, mode=mode) for m in (g_run, d_run, d_frozen))
     step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional,
                           amp_dtype=AMP_DTYPES[cfg.precision],
-                          fuse_d=not _has_batchnorm(discriminator),
+                          fuse_d=not has_batch_norm(discriminator),
                           perceptual_weight=cfg.perceptual_weight, shift_weight=cfg.shift_weight,
                           teacher_weight=cfg.distill.teacher_weight if teacher is not None else 0.0,
                           feature_weight=cfg.distill.feature_weight if teacher is not None else 0.0,

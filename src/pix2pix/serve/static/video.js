@@ -139,7 +139,7 @@ function videoShown(version) {
   // While stopping, only the frame that was being translated at the click still goes in.
   if (video.recorder && video.track && (!video.stopping || version <= video.stopVersion)) {
     const out = $("output-canvas");
-    video.pending.push(out.getContext("2d", { willReadFrequently: true }).getImageData(0, 0, out.width, out.height));
+    video.pending.push(outputContext(out.width, out.height).getImageData(0, 0, out.width, out.height));  // studio.js
     pumpRecording();
   }
 }
