@@ -60,6 +60,11 @@ def pytest_configure(config) -> None:
     set before collection so that a module which copies os.environ at import sees it too, and so
     that nothing left in the user's ~/.cache can make a test pass that fails on a fresh machine."""
     os.environ["PIX2PIX_CACHE"] = tempfile.mkdtemp(prefix="pix2pix-cache-")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Two test processes share the two cores: one thread each (and in every process a test
+        # starts), or OpenMP barriers on oversubscribed cores make each step several times slower.
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 def in_ci() -> bool:
