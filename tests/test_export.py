@@ -109,9 +109,10 @@ def test_onnx_without_our_metadata_is_refused(tmp_path):
         Translator.from_pretrained(tmp_path / "other.onnx", device="cpu")
 
 
-@pytest.mark.parametrize("arch", ["resnet_6blocks", "unet_256"])
+@pytest.mark.parametrize("arch", ["resnet_6blocks", "unet_256", "unet_alex_128"])
 def test_every_architecture_exports(arch, tmp_path):
-    """unet_128 is covered above; a ResNet (reflection padding) and the deepest U-Net at a small width."""
+    """unet_128 is covered above; a ResNet (reflection padding), the deepest U-Net at a small width
+    and the U-Net with the AlexNet encoder (a gray input seen by AlexNet as RGB)."""
     cfg = ModelConfig(generator=arch, base_channels=4, in_channels=1, out_channels=2, norm="instance")
     g = build_generator(cfg).eval()
     path = export_onnx(g, PretrainedInfo(model=cfg), tmp_path / "m.onnx")

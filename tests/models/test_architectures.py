@@ -15,6 +15,8 @@ SIZES = {  # sizes each generator must accept (multiples of its requirement), in
     "unet_128": [(128, 128), (256, 128)],
     "resnet_9blocks": [(64, 64), (96, 128)],
     "resnet_6blocks": [(64, 64), (100, 36)],
+    "unet_alex_256": [(256, 256), (256, 512)],
+    "unet_alex_128": [(128, 128), (256, 128)],
     "mobile_unet_256": [(256, 256), (256, 512)],
     "mobile_unet_128": [(128, 128), (256, 128)],
 }

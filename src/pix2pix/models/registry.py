@@ -11,6 +11,7 @@ from torch import nn
 
 from ..util.checks import check_choice
 from .config import ModelConfig
+from .alex_unet import AlexUNet
 from .layers import NORMS, init_weights
 from .mobile_unet import MobileUNet
 from .multiscale import MultiScaleDiscriminator, check_multiscale_depth
@@ -25,6 +26,9 @@ class GeneratorSpec:
     # Input sides must be multiples of this; the Translator pads to it.
     multiple: int
     description: str
+    # Pretrained weights the training loop loads into a fresh model of this kind (the name of a
+    # backbone shipped in the package, pix2pix.training.perceptual.SHIPPED), or None.
+    backbone: str | None = None
 
 
 def _unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
@@ -39,6 +43,12 @@ def _resnet(blocks: int) -> Callable[[ModelConfig], nn.Module]:
                                      dropout=c.dropout, upsample=c.upsample)
 
 
+def _alex_unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
+    return lambda c: AlexUNet(in_channels=c.in_channels, out_channels=c.out_channels,
+                              base_channels=c.base_channels, depth=depth, norm=c.norm, dropout=c.dropout,
+                              dropout_start=c.dropout_start, upsample=c.upsample)
+
+
 def _mobile_unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
     return lambda c: MobileUNet(in_channels=c.in_channels, out_channels=c.out_channels,
                                 base_channels=c.base_channels, depth=depth, norm=c.norm,
@@ -50,6 +60,10 @@ GENERATORS: dict[str, GeneratorSpec] = {
     "unet_128": GeneratorSpec(_unet(7), 128, "U-Net, 7 downsamplings"),
     "resnet_9blocks": GeneratorSpec(_resnet(9), 4, "ResNet, 9 residual blocks"),
     "resnet_6blocks": GeneratorSpec(_resnet(6), 4, "ResNet, 6 residual blocks"),
+    "unet_alex_256": GeneratorSpec(_alex_unet(8), 256, "unet_256 whose encoder at 1/4, 1/8 and 1/16 "
+                                   "size is ImageNet AlexNet, pretrained (shipped)", backbone="alex"),
+    "unet_alex_128": GeneratorSpec(_alex_unet(7), 128, "unet_alex_256 with 7 downsamplings",
+                                   backbone="alex"),
     "mobile_unet_256": GeneratorSpec(_mobile_unet(8), 256, "U-Net with separable convs, resize-conv "
                                      "decoder, channels capped at 4x base (a fast student)"),
     "mobile_unet_128": GeneratorSpec(_mobile_unet(7), 128, "mobile_unet_256 with 7 downsamplings"),

@@ -51,9 +51,7 @@ class UNet(nn.Module):
                  dropout_layers: int = 3, dropout_start: int = 0,
                  upsample: str = "transpose") -> None:
         super().__init__()
-        check_norm(norm)
-        if upsample not in UPSAMPLES:
-            raise ValueError(f"U-Net upsample={upsample!r} is not valid; choose one of {', '.join(UPSAMPLES)}")
+        check_unet(norm, upsample)
         if depth < 2:
             raise ValueError(f"U-Net depth must be at least 2, got {depth}")
         self.depth = depth
@@ -70,31 +68,49 @@ class UNet(nn.Module):
             )))
         self.down = nn.ModuleList(down)
 
-        up: list[nn.Module] = []
-        for level in range(depth):
-            innermost, outermost = level == depth - 1, level == 0
-            c_in = level_channels(base_channels, level) * (1 if innermost else 2)
-            if outermost:
-                up.append(nn.Sequential(OrderedDict(
-                    act=nn.ReLU(inplace=True),
-                    **up_layers(c_in, out_channels, upsample, bias=True),
-                    tanh=nn.Tanh(),
-                )))
-                continue
-            c_out = level_channels(base_channels, level - 1)
-            layers = OrderedDict(
-                act=nn.ReLU(inplace=True),
-                **up_layers(c_in, c_out, upsample, bias=bias),
-                norm=norm_layer(norm, c_out),
-            )
-            # Decoder layer index counted from the bottleneck: 0 for the innermost.
-            if dropout > 0 and 0 <= (depth - 1 - level) - dropout_start < dropout_layers:
-                layers["dropout"] = nn.Dropout(dropout)
-            up.append(nn.Sequential(layers))
-        self.up = nn.ModuleList(up)
+        self.up = decoder([level_channels(base_channels, level) for level in range(depth)], out_channels,
+                          norm=norm, dropout=dropout, dropout_layers=dropout_layers,
+                          dropout_start=dropout_start, upsample=upsample)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return skip_forward(self.down, self.up, x)
+
+
+def check_unet(norm: str, upsample: str) -> None:
+    """Raise ValueError unless ``norm`` and ``upsample`` are kinds a U-Net has."""
+    check_norm(norm)
+    if upsample not in UPSAMPLES:
+        raise ValueError(f"U-Net upsample={upsample!r} is not valid; choose one of {', '.join(UPSAMPLES)}")
+
+
+def decoder(channels: list[int], out_channels: int, *, norm: Norm, dropout: float, dropout_layers: int,
+            dropout_start: int, upsample: str) -> nn.ModuleList:
+    """The decoder ``up.0 .. up.{depth-1}`` of a U-Net whose encoder level i has ``channels[i]``
+    feature maps: ``up[i]`` doubles the size from level i to level i-1 (to the output for i = 0),
+    taking level i's skip concatenated with the level below, except the innermost."""
+    depth, bias = len(channels), conv_bias(norm)
+    up: list[nn.Module] = []
+    for level in range(depth):
+        innermost, outermost = level == depth - 1, level == 0
+        c_in = channels[level] * (1 if innermost else 2)
+        if outermost:
+            up.append(nn.Sequential(OrderedDict(
+                act=nn.ReLU(inplace=True),
+                **up_layers(c_in, out_channels, upsample, bias=True),
+                tanh=nn.Tanh(),
+            )))
+            continue
+        c_out = channels[level - 1]
+        layers = OrderedDict(
+            act=nn.ReLU(inplace=True),
+            **up_layers(c_in, c_out, upsample, bias=bias),
+            norm=norm_layer(norm, c_out),
+        )
+        # Decoder layer index counted from the bottleneck: 0 for the innermost.
+        if dropout > 0 and 0 <= (depth - 1 - level) - dropout_start < dropout_layers:
+            layers["dropout"] = nn.Dropout(dropout)
+        up.append(nn.Sequential(layers))
+    return nn.ModuleList(up)
 
 
 def skip_forward(down: nn.ModuleList, up: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +121,14 @@ def skip_forward(down: nn.ModuleList, up: nn.ModuleList, x: torch.Tensor) -> tor
     for block in down:
         x = block(x)
         skips.append(x)
+    return decode(up, skips)
+
+
+def decode(up: nn.ModuleList, skips: list[torch.Tensor]) -> torch.Tensor:
+    """The U-Net decoder: ``skips[i]`` is encoder level i's output (the last one the bottleneck);
+    ``up[i]`` doubles the size, every level but the innermost taking its skip concatenated with
+    the level below on channels."""
     x = up[-1](skips[-1])
-    for level in range(len(down) - 2, -1, -1):
+    for level in range(len(skips) - 2, -1, -1):
         x = up[level](torch.cat([skips[level], x], dim=1))
     return x

@@ -27,7 +27,7 @@ from ..data import apply_batch, collate, params_from_tensor
 from ..data.palette import dataset_palette
 from ..util.device import resolve_device
 from ..util.fsutil import atomic_write_text
-from ..models import build_discriminator, build_generator, check_image_size
+from ..models import GENERATORS, build_discriminator, build_generator, check_image_size
 from ..models.layers import has_batch_norm
 from ..util.precision import resolve_precision
 from . import distributed
@@ -37,6 +37,7 @@ from .datasets import DecodeCheck, build_datasets, fast_loading, uses_cache, val
 from .distributed import DistContext
 from .distill import DistillTargets
 from .ema import EMA
+from .perceptual import load_pretrained_encoder
 from .preflight import check_world, resume_changes
 from .report import write_report
 from .result import TrainResult
@@ -144,6 +145,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
 
     # ---- (3) models and optimisers (the same initial weights on every process: same seed).
     generator = build_generator(cfg.model)
+    backbone = GENERATORS[cfg.model.generator].backbone
+    if backbone and not cfg.init_from:
+        # A pretrained encoder (a resumed run then loads its own weights over it).
+        load_pretrained_encoder(generator, backbone)
     discriminator = build_discriminator(cfg.model)
     start = None
     if cfg.init_from and not resume:  # fine-tuning: weights only, before the EMA copies them

@@ -61,6 +61,15 @@ def load_shipped_backbone(net: str = "alex") -> LPIPS:
     return model
 
 
+def load_pretrained_encoder(generator: nn.Module, backbone: str) -> None:
+    """Copy the shipped ``backbone`` (a key of SHIPPED) into a generator built with that encoder
+    (``GeneratorSpec.backbone``; the generator's ``load_backbone``). Draws no random numbers."""
+    # Building the LPIPS network draws its default init: keep the run's seed stream untouched.
+    with torch.random.fork_rng(devices=[]):
+        convs = load_shipped_backbone(backbone).convs
+    generator.load_backbone(convs)
+
+
 class PerceptualLoss(nn.Module):
     """(N, 3, H, W), (N, 3, H, W) in [-1, 1] -> scalar >= 0 (0 when the images are equal).
 
@@ -104,4 +113,4 @@ def build_perceptual(net: str = "alex", *, device: str | torch.device = "cpu") -
 
 
 __all__ = ["PerceptualLoss", "ShippedWeightsCorrupt", "SHIPPED", "build_perceptual",
-           "load_shipped_backbone", "shipped_path"]
+           "load_pretrained_encoder", "load_shipped_backbone", "shipped_path"]

@@ -1,0 +1,105 @@
+"""U-Net whose middle encoder levels are ImageNet AlexNet's five convolutions (a pretrained encoder).
+
+The network of ``UNet`` with levels 1-3 of the encoder (H/4, H/8, H/16) replaced by the
+convolutions of the LPIPS AlexNet backbone that ships with the package; the training loop loads
+those weights into a fresh model (``GeneratorSpec.backbone``), so a run starts from features that
+already tell water from forest and edges from texture, where a random encoder must learn them from
+the user's few hundred pairs. Level 0 (H/2) stays a random 4x4 stride-2 convolution for detail,
+and the levels below H/16 are the U-Net's. The decoder and its skips are the U-Net's.
+
+AlexNet's paddings are changed so every level halves the size exactly (conv1 pads 5 instead of 2,
+the max pools pad 1): the pretrained kernels are kept, only the border handling differs.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import Norm, conv_bias, norm_layer
+from .unet import check_unet, decode, decoder, level_channels
+
+# AlexNet's convolutions as the LPIPS backbone holds them: (out channels, kernel, stride, padding),
+# with a 3x3 stride-2 max pool before the second and the third. Paddings changed, see above.
+ALEX_CONVS = ((64, 11, 4, 5), (192, 5, 1, 2), (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1))
+# The encoder levels the AlexNet part fills: its output channels at H/4, H/8, H/16.
+ALEX_LEVELS = {1: 64, 2: 192, 3: 256}
+
+
+class AlexUNet(nn.Module):
+    """(N, in_channels, H, W) in [-1, 1] -> (N, out_channels, H, W) in [-1, 1].
+
+    H and W must be multiples of ``2**depth``. The AlexNet part sees the image as RGB (the first
+    three channels; one or two channels as their gray mean), scaled by LPIPS's ImageNet statistics.
+    Its three taps pass through a norm layer (the skip and the next level), so their raw ImageNet
+    magnitudes do not swamp the decoder's normalised features. ``dropout`` and ``upsample`` as in
+    ``UNet``.
+    """
+
+    def __init__(self, *, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
+                 depth: int = 8, norm: Norm = "batch", dropout: float = 0.5,
+                 dropout_layers: int = 3, dropout_start: int = 0, upsample: str = "resize") -> None:
+        super().__init__()
+        check_unet(norm, upsample)
+        if depth < 5:
+            raise ValueError(f"a U-Net with the AlexNet encoder needs depth >= 5, got {depth}")
+        self.depth, self.in_channels = depth, in_channels
+        bias = conv_bias(norm)
+        # Channels per encoder level: the U-Net's, except where AlexNet fills the level.
+        channels = [ALEX_LEVELS.get(level, level_channels(base_channels, level)) for level in range(depth)]
+        self.stem = nn.Conv2d(in_channels, channels[0], 4, 2, 1, bias=bias)
+        convs, c_in = [], 3
+        for c_out, k, stride, pad in ALEX_CONVS:
+            convs.append(nn.Conv2d(c_in, c_out, k, stride, pad))
+            c_in = c_out
+        self.alex = nn.ModuleList(convs)
+        self.taps = nn.ModuleList(norm_layer(norm, channels[level]) for level in ALEX_LEVELS)
+        # LPIPS's scaling layer: ImageNet statistics in [-1, 1] units (constants, not weights).
+        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1), persistent=False)
+        first = max(ALEX_LEVELS) + 1
+        self.down = nn.ModuleList(nn.Sequential(OrderedDict(
+            act=nn.LeakyReLU(0.2, inplace=True),
+            conv=nn.Conv2d(channels[level - 1], channels[level], 4, 2, 1, bias=bias),
+            # The bottleneck is 1x1 for the preset size: a norm there would zero it.
+            norm=nn.Identity() if level == depth - 1 else norm_layer(norm, channels[level]),
+        )) for level in range(first, depth))
+
+        self.up = decoder(channels, out_channels, norm=norm, dropout=dropout, dropout_layers=dropout_layers,
+                          dropout_start=dropout_start, upsample=upsample)
+
+    def _rgb(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_channels >= 3:
+            return x[:, :3]
+        return x.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.stem(x)]
+        a = (self._rgb(x) - self.shift) / self.scale
+        a = F.relu(self.alex[0](a))
+        skips.append(self.taps[0](a))
+        a = F.relu(self.alex[1](F.max_pool2d(a, 3, 2, 1)))
+        skips.append(self.taps[1](a))
+        a = F.max_pool2d(a, 3, 2, 1)
+        for conv in self.alex[2:]:
+            a = F.relu(conv(a))
+        y = self.taps[2](a)
+        skips.append(y)
+        for block in self.down:
+            y = block(y)
+            skips.append(y)
+        return decode(self.up, skips)
+
+    @torch.no_grad()
+    def load_backbone(self, convs: nn.ModuleList) -> None:
+        """Copy AlexNet's five pretrained convolutions (the LPIPS backbone's ``convs``) in."""
+        if len(convs) != len(self.alex):
+            raise ValueError(f"expected AlexNet's {len(self.alex)} convolutions, got {len(convs)}")
+        for mine, theirs in zip(self.alex, convs):
+            if mine.weight.shape != theirs.weight.shape:
+                raise ValueError(f"AlexNet weight of shape {tuple(theirs.weight.shape)} does not fit "
+                                 f"{tuple(mine.weight.shape)}")
+            mine.weight.copy_(theirs.weight)
+            mine.bias.copy_(theirs.bias)
