@@ -59,7 +59,7 @@ test:
 	# much of its time waiting on a subprocess, a server or the browser, so one process leaves a
 	# core idle (about 530 s instead of 880 s on 2 cores). A file's tests stay in one process, so
 	# a module's browser or server starts once.
-	$(BIN)/python -m pytest -q -n auto --maxprocesses=4 --dist loadfile --durations=15 tests
+	$(BIN)/python -m pytest -q -n logical --maxprocesses=4 --dist loadfile --durations=15 tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py
