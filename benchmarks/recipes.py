@@ -56,7 +56,9 @@ EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
          "modern+r1": ("modern", ["r1_weight=0.1"]),
          "modern+msfm": ("modern", ["model.discriminator=multiscale", "feature_matching_weight=10"]),
          # The U-Net with the pretrained AlexNet encoder (at 128 px, the examples' size here).
-         "modern+alex": ("modern", ["model.generator=unet_alex_128"])}
+         "modern+alex": ("modern", ["model.generator=unet_alex_128"]),
+         # A 1x1 convolution from the input to the output's pre-activation (U-Nets).
+         "modern+inskip": ("modern", ["model.input_skip=true"])}
 
 
 def candidate_overrides(name: str) -> list[str]:

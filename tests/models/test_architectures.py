@@ -208,3 +208,22 @@ def test_cli_takes_and_lists_every_discriminator(name, capsys):
     with pytest.raises(ValueError, match="feature_matching_weight=10.0 needs the discriminator"):
         build_config(parser.parse_args(["train", "--data", "d", "--discriminator", name,
                                         "--feature-matching", "10", "--objective", "l1"]))
+
+
+def test_input_skip_adds_a_linear_map_of_the_input_before_tanh():
+    cfg = ModelConfig(generator="unet_128", base_channels=4, in_channels=1, out_channels=3, input_skip=True)
+    net = build_generator(cfg).eval()
+    with torch.no_grad():  # the decoder's last layer silenced: only the input's path is left
+        net.up[0].conv.weight.zero_()
+        net.up[0].conv.bias.zero_()
+        net.input_skip.weight.copy_(torch.tensor([1.0, 0.5, -2.0]).view(3, 1, 1, 1))
+        net.input_skip.bias.copy_(torch.tensor([0.0, 0.1, 0.0]))
+        x = torch.rand(2, 1, 128, 128) * 2 - 1
+        y = net(x)
+    expected = torch.tanh(torch.cat([x, 0.5 * x + 0.1, -2 * x], dim=1))
+    assert torch.allclose(y, expected, atol=1e-6)
+    # Off (the paper's), the U-Net has no such layer and ends in its own tanh.
+    plain = build_generator(ModelConfig(generator="unet_128", base_channels=4))
+    assert plain.input_skip is None and isinstance(plain.up[0].tanh, torch.nn.Tanh)
+    with pytest.raises(ValueError, match="model.input_skip is for unet_256, unet_128; resnet_6blocks"):
+        check_model(ModelConfig(generator="resnet_6blocks", input_skip=True))

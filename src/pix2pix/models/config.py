@@ -35,6 +35,8 @@ class ModelConfig:
     # "resize" (nearest x2 + 3x3 conv, no checkerboard); spectral norm on every D convolution.
     upsample: str = "transpose"
     d_spectral_norm: bool = False
+    # U-Nets: a 1x1 convolution from the input to the output's pre-activation (off: the paper's).
+    input_skip: bool = False
 
     def validate(self) -> None:
         """Raise ValueError on a field out of its range (names: ``models.check_model``)."""

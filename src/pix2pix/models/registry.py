@@ -34,7 +34,7 @@ class GeneratorSpec:
 def _unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
     return lambda c: UNet(in_channels=c.in_channels, out_channels=c.out_channels,
                           base_channels=c.base_channels, depth=depth, norm=c.norm, dropout=c.dropout,
-                          dropout_start=c.dropout_start, upsample=c.upsample)
+                          dropout_start=c.dropout_start, upsample=c.upsample, input_skip=c.input_skip)
 
 
 def _resnet(blocks: int) -> Callable[[ModelConfig], nn.Module]:
@@ -68,6 +68,9 @@ GENERATORS: dict[str, GeneratorSpec] = {
                                      "decoder, channels capped at 4x base (a fast student)"),
     "mobile_unet_128": GeneratorSpec(_mobile_unet(7), 128, "mobile_unet_256 with 7 downsamplings"),
 }
+
+# The generators that take ``model.input_skip``.
+INPUT_SKIP = ("unet_256", "unet_128")
 
 # Distillation students: a generator and a width (``--student NAME`` in `pix2pix distill`); any
 # generator with ``--base-channels`` works as well, these are the presets listed and tested.
@@ -170,6 +173,8 @@ def check_model(cfg: ModelConfig) -> None:
     check_choice("model.discriminator", cfg.discriminator, tuple(DISCRIMINATORS))
     check_choice("model.norm", cfg.norm, NORMS)
     check_choice("model.upsample", cfg.upsample, UPSAMPLES)
+    if cfg.input_skip and cfg.generator not in INPUT_SKIP:
+        raise ValueError(f"model.input_skip is for {', '.join(INPUT_SKIP)}; {cfg.generator} has none")
 
 
 def check_discriminator_size(cfg: ModelConfig, image_size: int) -> None:

@@ -49,7 +49,7 @@ class UNet(nn.Module):
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
                  depth: int = 8, norm: Norm = "batch", dropout: float = 0.5,
                  dropout_layers: int = 3, dropout_start: int = 0,
-                 upsample: str = "transpose") -> None:
+                 upsample: str = "transpose", input_skip: bool = False) -> None:
         super().__init__()
         check_unet(norm, upsample)
         if depth < 2:
@@ -70,10 +70,15 @@ class UNet(nn.Module):
 
         self.up = decoder([level_channels(base_channels, level) for level in range(depth)], out_channels,
                           norm=norm, dropout=dropout, dropout_layers=dropout_layers,
-                          dropout_start=dropout_start, upsample=upsample)
+                          dropout_start=dropout_start, upsample=upsample, tanh=not input_skip)
+        # A 1x1 convolution from the input straight to the output's pre-activation: a per-pixel
+        # linear colour map the decoder then only has to correct (gray -> its luminance in colour,
+        # a photo -> itself).
+        self.input_skip = nn.Conv2d(in_channels, out_channels, 1) if input_skip else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return skip_forward(self.down, self.up, x)
+        y = skip_forward(self.down, self.up, x)
+        return y if self.input_skip is None else torch.tanh(y + self.input_skip(x))
 
 
 def check_unet(norm: str, upsample: str) -> None:
@@ -84,10 +89,11 @@ def check_unet(norm: str, upsample: str) -> None:
 
 
 def decoder(channels: list[int], out_channels: int, *, norm: Norm, dropout: float, dropout_layers: int,
-            dropout_start: int, upsample: str) -> nn.ModuleList:
+            dropout_start: int, upsample: str, tanh: bool = True) -> nn.ModuleList:
     """The decoder ``up.0 .. up.{depth-1}`` of a U-Net whose encoder level i has ``channels[i]``
-    feature maps: ``up[i]`` doubles the size from level i to level i-1 (to the output for i = 0),
-    taking level i's skip concatenated with the level below, except the innermost."""
+    feature maps: ``up[i]`` doubles the size from level i to level i-1 (to the output for i = 0,
+    ending in tanh unless ``tanh`` is False), taking level i's skip concatenated with the level
+    below, except the innermost."""
     depth, bias = len(channels), conv_bias(norm)
     up: list[nn.Module] = []
     for level in range(depth):
@@ -97,7 +103,7 @@ def decoder(channels: list[int], out_channels: int, *, norm: Norm, dropout: floa
             up.append(nn.Sequential(OrderedDict(
                 act=nn.ReLU(inplace=True),
                 **up_layers(c_in, out_channels, upsample, bias=True),
-                tanh=nn.Tanh(),
+                **({"tanh": nn.Tanh()} if tanh else {}),
             )))
             continue
         c_out = channels[level - 1]

@@ -22,7 +22,8 @@ from ..models.config import ModelConfig
 log = logging.getLogger(__name__)
 
 # The ModelConfig fields that decide the generator's tensors (their names and shapes).
-GENERATOR_FIELDS = ("generator", "in_channels", "out_channels", "base_channels", "norm", "upsample")
+GENERATOR_FIELDS = ("generator", "in_channels", "out_channels", "base_channels", "norm", "upsample",
+                    "input_skip")
 
 
 class InitMismatch(ValueError):
@@ -31,8 +32,9 @@ class InitMismatch(ValueError):
 
 def describe(model: ModelConfig) -> str:
     """One line naming an architecture, e.g. ``unet_128 (base 32, 3->3 channels, batch norm, resize)``."""
+    skip = ", input skip" if model.input_skip else ""
     return (f"{model.generator} (base {model.base_channels}, {model.in_channels}->{model.out_channels} "
-            f"channels, {model.norm} norm, {model.upsample} decoder)")
+            f"channels, {model.norm} norm, {model.upsample} decoder{skip})")
 
 
 def source_model(path: str | Path) -> ModelConfig:
