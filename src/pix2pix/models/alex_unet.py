@@ -40,7 +40,7 @@ class AlexUNet(nn.Module):
 
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
                  depth: int = 8, norm: Norm = "batch", dropout: float = 0.5,
-                 dropout_layers: int = 3, dropout_start: int = 0, upsample: str = "resize") -> None:
+                 dropout_layers: int = 3, dropout_start: int = 0, upsample: str = "transpose") -> None:
         super().__init__()
         check_unet(norm, upsample)
         if depth < 5:
