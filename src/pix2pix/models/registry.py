@@ -29,6 +29,8 @@ class GeneratorSpec:
     # Pretrained weights the training loop loads into a fresh model of this kind (the name of a
     # backbone shipped in the package, pix2pix.training.perceptual.SHIPPED), or None.
     backbone: str | None = None
+    # Whether it takes ``model.input_skip`` (a 1x1 convolution from input to output).
+    input_skip: bool = False
 
 
 def _unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
@@ -56,8 +58,8 @@ def _mobile_unet(depth: int) -> Callable[[ModelConfig], nn.Module]:
 
 
 GENERATORS: dict[str, GeneratorSpec] = {
-    "unet_256": GeneratorSpec(_unet(8), 256, "U-Net, 8 downsamplings (the paper's generator)"),
-    "unet_128": GeneratorSpec(_unet(7), 128, "U-Net, 7 downsamplings"),
+    "unet_256": GeneratorSpec(_unet(8), 256, "U-Net, 8 downsamplings (the paper's generator)", input_skip=True),
+    "unet_128": GeneratorSpec(_unet(7), 128, "U-Net, 7 downsamplings", input_skip=True),
     "resnet_9blocks": GeneratorSpec(_resnet(9), 4, "ResNet, 9 residual blocks"),
     "resnet_6blocks": GeneratorSpec(_resnet(6), 4, "ResNet, 6 residual blocks"),
     "unet_alex_256": GeneratorSpec(_alex_unet(8), 256, "unet_256 whose encoder at 1/4, 1/8 and 1/16 "
@@ -68,9 +70,6 @@ GENERATORS: dict[str, GeneratorSpec] = {
                                      "decoder, channels capped at 4x base (a fast student)"),
     "mobile_unet_128": GeneratorSpec(_mobile_unet(7), 128, "mobile_unet_256 with 7 downsamplings"),
 }
-
-# The generators that take ``model.input_skip``.
-INPUT_SKIP = ("unet_256", "unet_128")
 
 # Distillation students: a generator and a width (``--student NAME`` in `pix2pix distill`); any
 # generator with ``--base-channels`` works as well, these are the presets listed and tested.
@@ -173,8 +172,9 @@ def check_model(cfg: ModelConfig) -> None:
     check_choice("model.discriminator", cfg.discriminator, tuple(DISCRIMINATORS))
     check_choice("model.norm", cfg.norm, NORMS)
     check_choice("model.upsample", cfg.upsample, UPSAMPLES)
-    if cfg.input_skip and cfg.generator not in INPUT_SKIP:
-        raise ValueError(f"model.input_skip is for {', '.join(INPUT_SKIP)}; {cfg.generator} has none")
+    if cfg.input_skip and not GENERATORS[cfg.generator].input_skip:
+        takers = ", ".join(name for name, spec in GENERATORS.items() if spec.input_skip)
+        raise ValueError(f"model.input_skip is for {takers}; {cfg.generator} has none")
 
 
 def check_discriminator_size(cfg: ModelConfig, image_size: int) -> None:

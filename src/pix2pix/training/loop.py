@@ -146,8 +146,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     # ---- (3) models and optimisers (the same initial weights on every process: same seed).
     generator = build_generator(cfg.model)
     backbone = GENERATORS[cfg.model.generator].backbone
-    if backbone and not cfg.init_from:
-        # A pretrained encoder (a resumed run then loads its own weights over it).
+    if backbone and not cfg.init_from and not resume:  # a pretrained encoder, for a new run only
         load_pretrained_encoder(generator, backbone)
     discriminator = build_discriminator(cfg.model)
     start = None
