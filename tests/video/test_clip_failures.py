@@ -105,9 +105,10 @@ def test_ctrl_c_leaves_a_playable_partial_clip(map_model, tmp_path):
     assert abs(audio_end - times[-1]) < 0.2
 
 
-def test_ctrl_c_in_a_script_stops_between_frames_and_restores_the_handler(map_model, tmp_path):
-    """Ctrl-C during the Python API's translate_video (main thread, Python's default handler): the
-    clip stops at the next frame with a playable file, and the handler is Python's again after."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_in_a_script_stops_between_frames_and_restores_the_handler(map_model, tmp_path, sig):
+    """Ctrl-C or SIGTERM during the Python API's translate_video (main thread): the clip stops at the
+    next frame with a playable file, and the handlers in place before are back after."""
     import threading
 
     from pix2pix.inference.translator import Translator
@@ -116,18 +117,19 @@ def test_ctrl_c_in_a_script_stops_between_frames_and_restores_the_handler(map_mo
     assert threading.current_thread() is threading.main_thread()  # where Python delivers signals
     src = write_clip(tmp_path / "c.mp4", list(texture_frames(120, 64)), crf=23, audio=False)
     tr = Translator.from_pretrained(map_model, device="cpu", backend="eager")
+    before = signal.getsignal(sig)
     sent = []
 
     def on_frame(n: int) -> None:  # the encode thread: the signal goes to the process, as Ctrl-C does
         if not sent:
             sent.append(1)
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(sig)
 
     stats = translate_video(tr, src, tmp_path / "out.mp4", batch_size=1, on_frame=on_frame)
     assert stats.interrupted and 0 < stats.frames < 120
     frames, _, _ = read_clip(tmp_path / "out.mp4")
     assert len(frames) == stats.frames
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(sig) is before
 
 
 RSS_SCRIPT = """

@@ -42,7 +42,7 @@ from .preflight import check_world, resume_changes
 from .report import write_report
 from .result import TrainResult
 from .sampler import RunBatchSampler
-from .signals import stop_on_signals
+from ..util.signals import stop_on_signals
 from .schedule import FittedSchedule, lr_factor, set_lr
 from .step import StepConfig, train_step
 from .tracking import Tracker, save_grid, truncate_log

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 import queue
-import signal
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
@@ -24,6 +22,7 @@ import numpy as np
 
 from ..inference.tiling import auto_tile
 from ..util.ranges import image_array
+from ..util.signals import stop_on_signals
 from .flow import (FLICKER_EVERY, FLICKER_SIZE, Motion, MotionTracker, WarpingError, check_sampling,
                    describe_flow)
 from .io import Frame, VideoError, VideoReader, VideoWriter, read_sequence, sequence_files
@@ -194,35 +193,6 @@ def _to_uint8_rgb(out: np.ndarray) -> np.ndarray:
     return img[:, :, :3]
 
 
-@contextmanager
-def _ctrl_c_as_flag() -> Iterator[threading.Event]:
-    """While inside, a first Ctrl-C only sets the yielded event; a second one raises as usual.
-
-    Why: Python raises KeyboardInterrupt wherever the main thread happens to be, including inside a
-    ``queue.Queue`` call between taking its lock and the ``with`` that releases it; the lock then
-    stays held and the encode thread and the final put wait on it forever (a translation that
-    ignores Ctrl-C and never closes its file). The stream checks the event between frames instead.
-    Only in the main thread and when Python's default handler is in place (the CLI's, or a script's
-    that sets none); otherwise the handler in place is left alone.
-    """
-    stop = threading.Event()
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield stop
-        return
-
-    def on_int(signum, frame) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_int)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
 def _stream(translator, frames: Iterable[Frame], write: Callable[[Frame, np.ndarray], None],
             stats: VideoStats, on_frame: Optional[Callable[[int], None]], **kw) -> Optional[BaseException]:
     """Translate ``frames`` and ``write`` each result from an encode thread; returns the error that
@@ -254,11 +224,12 @@ def _stream(translator, frames: Iterable[Frame], write: Callable[[Frame, np.ndar
     thread.start()
     stopped: Optional[BaseException] = None
     try:
-        with _ctrl_c_as_flag() as ctrl_c:
+        # Ctrl-C and SIGTERM as a flag checked between frames (why not where they land: the helper).
+        with stop_on_signals() as signals:
             for f, out in translate_frames(translator, frames, stats=stats, **kw):
                 if failed:
                     break
-                if ctrl_c.is_set():
+                if signals:
                     raise KeyboardInterrupt
                 encode.put((f, out))
     except (KeyboardInterrupt, VideoError) as e:

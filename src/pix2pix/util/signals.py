@@ -1,4 +1,5 @@
-"""Ctrl-C and SIGTERM as a flag the training loop checks after each step, so it saves first."""
+"""Ctrl-C and SIGTERM as a flag a long job checks between units of work (the training loop after
+each step, so it saves first; a clip between frames, so what was encoded stays playable)."""
 from __future__ import annotations
 
 import contextlib
@@ -8,7 +9,11 @@ from typing import Iterator
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[list[int]]:
-    """Turn SIGINT/SIGTERM into a flag the loop checks after each step (so it can save first)."""
+    """Turn SIGINT/SIGTERM into a flag (the list of signals received) that the caller checks.
+
+    A flag, not an exception: Python raises KeyboardInterrupt wherever the main thread happens to
+    be, also inside a ``queue.Queue`` call between taking its lock and releasing it, which can
+    leave the lock held and the job's other threads waiting on it forever."""
     received: list[int] = []
 
     def handler(signum, _frame):
