@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import signal
 from pathlib import Path
 
 from ..video.flow import FLICKER_EVERY, FLICKER_SIZE
@@ -84,9 +83,6 @@ def run_clips(args: argparse.Namespace, translator, clips: list[Path], folders: 
                              "(frame folders with --sequence do not)") from None
     bitrate = parse_bitrate(args.bitrate)
     out_dir = Path(args.out)
-    # The first Ctrl-C stops the clip cleanly; Python's default handler raises KeyboardInterrupt,
-    # which the stream catches. (A SIGINT ignored by the parent shell would never arrive.)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     for src in [*clips, *folders]:
         is_seq = src in folders
         dst = out_dir / src.name

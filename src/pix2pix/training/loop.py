@@ -30,6 +30,7 @@ from ..util.fsutil import atomic_write_text
 from ..models import GENERATORS, build_discriminator, build_generator, check_image_size
 from ..models.layers import has_batch_norm
 from ..util.precision import resolve_precision
+from ..util.signals import stop_on_signals
 from . import distributed
 from .background import BackgroundWriter, snapshot
 from .budget import RUNNING_KEYS, Budget, readable_duration, stop_reason as describe_stop
@@ -42,7 +43,6 @@ from .preflight import check_world, resume_changes
 from .report import write_report
 from .result import TrainResult
 from .sampler import RunBatchSampler
-from ..util.signals import stop_on_signals
 from .schedule import FittedSchedule, lr_factor, set_lr
 from .step import StepConfig, train_step
 from .tracking import Tracker, save_grid, truncate_log
