@@ -58,7 +58,10 @@ EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
          # The U-Net with the pretrained AlexNet encoder (at 128 px, the examples' size here).
          "modern+alex": ("modern", ["model.generator=unet_alex_128"]),
          # A 1x1 convolution from the input to the output's pre-activation (U-Nets).
-         "modern+inskip": ("modern", ["model.input_skip=true"])}
+         "modern+inskip": ("modern", ["model.input_skip=true"]),
+         # The discriminator on frozen ImageNet AlexNet features (models/projected.py).
+         "modern+projected": ("modern", ["model.discriminator=projected"]),
+         "modern+projected+fm": ("modern", ["model.discriminator=projected", "feature_matching_weight=10"])}
 
 
 def candidate_overrides(name: str) -> list[str]:

@@ -100,11 +100,17 @@ class AlexUNet(nn.Module):
     @torch.no_grad()
     def load_backbone(self, convs: nn.ModuleList) -> None:
         """Copy AlexNet's five pretrained convolutions (the LPIPS backbone's ``convs``) in."""
-        if len(convs) != len(self.alex):
-            raise ValueError(f"expected AlexNet's {len(self.alex)} convolutions, got {len(convs)}")
-        for mine, theirs in zip(self.alex, convs):
-            if mine.weight.shape != theirs.weight.shape:
-                raise ValueError(f"AlexNet weight of shape {tuple(theirs.weight.shape)} does not fit "
-                                 f"{tuple(mine.weight.shape)}")
-            mine.weight.copy_(theirs.weight)
-            mine.bias.copy_(theirs.bias)
+        copy_convs(self.alex, convs)
+
+
+@torch.no_grad()
+def copy_convs(mine: nn.ModuleList, theirs: nn.ModuleList) -> None:
+    """Copy pretrained AlexNet convolutions ``theirs`` into ``mine`` (same shapes, or ValueError)."""
+    if len(theirs) != len(mine):
+        raise ValueError(f"expected AlexNet's {len(mine)} convolutions, got {len(theirs)}")
+    for a, b in zip(mine, theirs):
+        if a.weight.shape != b.weight.shape:
+            raise ValueError(f"AlexNet weight of shape {tuple(b.weight.shape)} does not fit "
+                             f"{tuple(a.weight.shape)}")
+        a.weight.copy_(b.weight)
+        a.bias.copy_(b.bias)

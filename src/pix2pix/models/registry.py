@@ -16,6 +16,7 @@ from .layers import NORMS, init_weights
 from .mobile_unet import MobileUNet
 from .multiscale import MultiScaleDiscriminator, check_multiscale_depth
 from .patchgan import PatchGAN, PixelGAN, check_patch_depth
+from .projected import ProjectedDiscriminator, check_projected_size
 from .resnet import ResNetGenerator
 from .unet import UPSAMPLES, UNet
 
@@ -99,6 +100,9 @@ class DiscriminatorSpec:
     description: str
     # Raise ValueError when crops of this side would give the discriminator no output.
     check_size: Callable[[ModelConfig, int], None] = _any_size
+    # A frozen pretrained part the training loop loads into a new run (a backbone shipped in the
+    # package, pix2pix.training.perceptual.SHIPPED), or None.
+    backbone: str | None = None
 
 
 DISCRIMINATORS: dict[str, DiscriminatorSpec] = {
@@ -115,6 +119,12 @@ DISCRIMINATORS: dict[str, DiscriminatorSpec] = {
                                               n_layers=c.d_layers, norm=c.norm, scales=c.d_scales),
         "pix2pixHD: d_scales PatchGANs (d_layers each), on the pair average-pooled by 2 per scale",
         lambda c, size: check_multiscale_depth(size, c.d_layers, c.d_scales)),
+    "projected": DiscriminatorSpec(
+        lambda c, ch: ProjectedDiscriminator(cond_channels=ch - c.out_channels, out_channels=c.out_channels,
+                                             head_channels=2 * c.d_base_channels, norm=c.norm),
+        "heads of width 2 x d_base_channels on frozen ImageNet AlexNet features (shipped) at "
+        "H/4, H/8, H/16 of the pair (projected / vision-aided GAN)",
+        lambda c, size: check_projected_size(size), backbone="alex"),
 }
 
 
@@ -154,7 +164,8 @@ def apply_spectral_norm(net: nn.Module) -> nn.Module:
     from torch.nn.utils.parametrizations import spectral_norm
 
     for module in list(net.modules()):
-        if isinstance(module, nn.Conv2d):
+        # A frozen pretrained part (the projected discriminator's backbone) is left as it is.
+        if isinstance(module, nn.Conv2d) and module.weight.requires_grad:
             spectral_norm(module)
     return net
 

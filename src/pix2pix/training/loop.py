@@ -27,7 +27,7 @@ from ..data import apply_batch, collate, params_from_tensor
 from ..data.palette import dataset_palette
 from ..util.device import resolve_device
 from ..util.fsutil import atomic_write_text
-from ..models import GENERATORS, build_discriminator, build_generator, check_image_size
+from ..models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator, check_image_size
 from ..models.layers import has_batch_norm
 from ..util.precision import resolve_precision
 from ..util.signals import stop_on_signals
@@ -70,7 +70,9 @@ def _optimizer(module: torch.nn.Module, cfg: TrainConfig, device: torch.device,
                lr: float) -> torch.optim.Adam:
     # The fused kernel makes one pass over each tensor instead of ~8 (a fifth of a CPU step).
     fused = device.type in ("cpu", "cuda")
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+    # Frozen parts (a pretrained discriminator backbone) get no optimiser state.
+    params = [p for p in module.parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 
 def _on_device(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,6 +151,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     if backbone and not cfg.init_from and not resume:  # a pretrained encoder, for a new run only
         load_pretrained_encoder(generator, backbone)
     discriminator = build_discriminator(cfg.model)
+    d_backbone = DISCRIMINATORS[cfg.model.discriminator].backbone
+    if d_backbone and not resume:  # frozen pretrained features (--init-from may replace them)
+        load_pretrained_encoder(discriminator, d_backbone)
     start = None
     if cfg.init_from and not resume:  # fine-tuning: weights only, before the EMA copies them
         from .init import init_weights

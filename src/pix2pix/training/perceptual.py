@@ -62,8 +62,9 @@ def load_shipped_backbone(net: str = "alex") -> LPIPS:
 
 
 def load_pretrained_encoder(generator: nn.Module, backbone: str) -> None:
-    """Copy the shipped ``backbone`` (a key of SHIPPED) into a generator built with that encoder
-    (``GeneratorSpec.backbone``; the generator's ``load_backbone``). Draws no random numbers."""
+    """Copy the shipped ``backbone`` (a key of SHIPPED) into a network built with that part
+    (``GeneratorSpec.backbone`` or ``DiscriminatorSpec.backbone``; the network's ``load_backbone``).
+    Draws no random numbers."""
     # Building the LPIPS network draws its default init: keep the run's seed stream untouched.
     with torch.random.fork_rng(devices=[]):
         convs = load_shipped_backbone(backbone).convs

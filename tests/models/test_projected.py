@@ -1,0 +1,78 @@
+"""The projected discriminator: frozen shipped AlexNet features, trainable heads, conditional on the
+input, loaded into a new run, never updated by the optimiser, resumed from the checkpoint."""
+from dataclasses import replace
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pix2pix.config import DataConfig, ModelConfig, TrainConfig
+from pix2pix.models import build_discriminator, check_discriminator_size
+from pix2pix.models.projected import backbone_side
+from pix2pix.models.registry import apply_spectral_norm
+from pix2pix.training import train
+from pix2pix.training.perceptual import load_pretrained_encoder, load_shipped_backbone
+
+SMALL = ModelConfig(generator="unet_128", discriminator="projected", base_channels=4, d_base_channels=4)
+
+
+def _shipped() -> dict[str, torch.Tensor]:
+    convs = load_shipped_backbone("alex").convs
+    return {f"backbone.{k}": v for k, v in convs.state_dict().items()}
+
+
+def test_heads_see_the_input_beside_the_output_and_only_the_output_without_conditioning():
+    d = build_discriminator(SMALL).eval()
+    load_pretrained_encoder(d, "alex")
+    a, b = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64) * 2 - 1
+    other_a = torch.rand(1, 3, 64, 64) * 2 - 1
+    same, changed = d(torch.cat([a, b], 1)), d(torch.cat([other_a, b], 1))
+    assert [o.shape[-1] for o in same] == [15, 7, 3]  # AlexNet's taps at 64 px: H/4, H/8, H/16
+    assert all(not torch.allclose(x, y) for x, y in zip(same, changed))  # the condition matters
+    plain = build_discriminator(ModelConfig(discriminator="projected", conditional=False, d_base_channels=4))
+    assert len(plain(b)) == 3  # unconditional: the output's 3 channels alone
+    with pytest.raises(ValueError, match="expects 3 input \\+ 3 output channels, got 3"):
+        d(b)
+
+
+def test_the_coarsest_map_and_the_size_check_agree():
+    for size in (32, 64, 128, 256):
+        d = build_discriminator(ModelConfig(discriminator="projected", d_base_channels=2, norm="none"))
+        outs = d(torch.zeros(1, 6, size, size))
+        assert outs[-1].shape[-1] == backbone_side(size) >= 1
+        check_discriminator_size(ModelConfig(discriminator="projected"), size)
+    with pytest.raises(ValueError, match="data.image_size=16 is too small for the projected discriminator"):
+        check_discriminator_size(ModelConfig(discriminator="projected"), 16)
+
+
+def test_spectral_norm_leaves_the_frozen_backbone_alone():
+    d = apply_spectral_norm(build_discriminator(SMALL))
+    assert not any("parametrizations" in k for k in d.backbone.state_dict())
+    assert any("parametrizations" in k for k in d.heads.state_dict())
+
+
+def test_a_run_starts_from_the_shipped_backbone_never_updates_it_and_resumes_with_it(tiny_dataset, tmp_path):
+    cfg = TrainConfig(model=SMALL, data=DataConfig(root=str(tiny_dataset), image_size=128),
+                      out=str(tmp_path / "run"), batch_size=2, epochs=2, decay_epochs=2, max_steps=3,
+                      seed=0, device="cpu", log_every=1, sample_every=100, checkpoint_every=100,
+                      tensorboard="off", precision="fp32")
+    run = train(cfg, progress=False)
+    ckpt = sorted((run / "checkpoints").glob("step_*"))[-1]
+    weights = load_file(str(ckpt / "discriminator.safetensors"))
+    shipped = _shipped()
+    # The backbone is bit-exactly the shipped one after training (no gradient, no optimiser state)...
+    for k, v in shipped.items():
+        assert torch.equal(weights[k], v), k
+    # ...while the heads trained away from their initialisation.
+    fresh = build_discriminator(SMALL).state_dict()
+    assert any(not torch.equal(weights[k], fresh[k]) for k in weights if k.startswith("heads.") and "weight" in k)
+    opt_d = torch.load(ckpt / "state.pt", weights_only=False)["opt_d"]
+    d = build_discriminator(SMALL)
+    trainable = [p for p in d.parameters() if p.requires_grad]
+    assert len(opt_d["param_groups"][0]["params"]) == len(trainable) == len(list(d.heads.parameters()))
+    # A resumed run reads the backbone from its checkpoint and goes on.
+    run2 = train(replace(cfg, max_steps=5), resume=True, progress=False)
+    last = sorted((run2 / "checkpoints").glob("step_*"))[-1]
+    assert last.name.endswith("5")
+    weights = load_file(str(last / "discriminator.safetensors"))
+    assert all(torch.equal(weights[k], v) for k, v in shipped.items())
