@@ -79,7 +79,9 @@ def run_demo(out: str | Path = "demo", *, steps: int = 1200, size: int = 128, se
     # Half the steps at constant lr, half decaying to zero: the paper's schedule, shortened.
     half = max(1, math.ceil(steps / per_epoch / 2))
     cfg = TrainConfig(
-        model=ModelConfig(generator="unet_128", base_channels=32, d_base_channels=32),
+        # Width 16: in the 190 s cap it trains ~1.6x the steps of width 32 and ends with a lower
+        # held-out L1 (docs/benchmarks.md, "The demo at width 16").
+        model=ModelConfig(generator="unet_128", base_channels=16, d_base_channels=32),
         data=DataConfig(root=str(data), image_size=size),
         out=str(out / "run"), batch_size=batch, epochs=half, decay_epochs=half, max_steps=steps,
         seed=seed, device=device, log_every=25, sample_every=200, checkpoint_every=400,
