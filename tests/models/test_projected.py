@@ -76,3 +76,19 @@ def test_a_run_starts_from_the_shipped_backbone_never_updates_it_and_resumes_wit
     assert last.name.endswith("5")
     weights = load_file(str(last / "discriminator.safetensors"))
     assert all(torch.equal(weights[k], v) for k, v in shipped.items())
+
+
+def test_r1_takes_the_gradient_through_the_frozen_backbone_to_the_output_half():
+    from pix2pix.models import build_generator
+    from pix2pix.training.step import StepConfig, train_step
+
+    torch.manual_seed(0)
+    g, d = build_generator(SMALL), build_discriminator(SMALL)
+    frozen = {k: v.clone() for k, v in d.backbone.state_dict().items()}
+    opt_g = torch.optim.Adam(g.parameters(), lr=1e-3)
+    opt_d = torch.optim.Adam([p for p in d.parameters() if p.requires_grad], lr=1e-3)
+    a, b = torch.rand(1, 3, 128, 128) * 2 - 1, torch.rand(1, 3, 128, 128) * 2 - 1
+    metrics = train_step(g, d, opt_g, opt_d, a, b, StepConfig(r1_weight=1.0))
+    assert float(metrics["loss/d_r1"]) > 0 and all(torch.isfinite(v) for v in metrics.values())
+    assert all(torch.equal(v, frozen[k]) for k, v in d.backbone.state_dict().items())
+    assert all(p.grad is None for p in d.backbone.parameters())

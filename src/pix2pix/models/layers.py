@@ -56,10 +56,20 @@ def has_batch_norm(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
+def freeze(module: nn.Module) -> nn.Module:
+    """Mark ``module`` as a frozen pretrained part: no gradient, now or after ``set_requires_grad``."""
+    module.requires_grad_(False)
+    module.frozen = True
+    return module
+
+
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    """Turn gradients of ``module``'s parameters on or off, leaving its frozen parts (``freeze``) off."""
+    frozen = {id(p) for m in module.modules() if getattr(m, "frozen", False) for p in m.parameters()}
     for p in module.parameters():
-        p.requires_grad_(flag)
+        if id(p) not in frozen:
+            p.requires_grad_(flag)
 
 
 __all__ = ["Norm", "NORMS", "norm_layer", "conv_bias", "init_weights", "count_parameters",
-           "set_requires_grad", "check_norm", "has_batch_norm"]
+           "set_requires_grad", "freeze", "check_norm", "has_batch_norm"]

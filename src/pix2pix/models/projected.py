@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .alex_unet import ALEXNET, IMAGENET_SCALE, IMAGENET_SHIFT, copy_convs
-from .layers import Norm, check_norm, conv_bias, norm_layer
+from .layers import Norm, check_norm, conv_bias, freeze, norm_layer
 
 # AlexNet convolutions after which a head judges (indices into ALEXNET): ReLU 1, 2 and 5.
 TAPS = (0, 1, 4)
@@ -51,8 +51,8 @@ class ProjectedDiscriminator(nn.Module):
         for c_out, k, stride, pad, _ in ALEXNET:
             convs.append(nn.Conv2d(c_in, c_out, k, stride, pad))
             c_in = c_out
-        self.backbone = nn.ModuleList(convs)
-        self.backbone.requires_grad_(False)
+        # Frozen for good: the training step's set_requires_grad(D, True) leaves it off.
+        self.backbone = freeze(nn.ModuleList(convs))
         self.register_buffer("shift", torch.tensor(IMAGENET_SHIFT).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor(IMAGENET_SCALE).view(1, 3, 1, 1), persistent=False)
         sides = 2 if cond_channels else 1
@@ -101,11 +101,6 @@ class ProjectedDiscriminator(nn.Module):
     def load_backbone(self, convs: nn.ModuleList) -> None:
         """Copy AlexNet's five pretrained convolutions (the LPIPS backbone's ``convs``) in."""
         copy_convs(self.backbone, convs)
-
-    def train(self, mode: bool = True) -> "ProjectedDiscriminator":
-        super().train(mode)
-        self.backbone.eval()  # frozen: no layer of it changes between modes today, nor should later
-        return self
 
 
 def backbone_side(image_size: int) -> int:
