@@ -6,6 +6,7 @@ import torch
 from pix2pix.checkpoint import load_training_checkpoint
 from pix2pix.config import DataConfig, ModelConfig, TrainConfig
 from pix2pix.models import GENERATORS, build_generator
+from pix2pix.models.alex_unet import as_rgb
 from pix2pix.training import train
 from pix2pix.training.perceptual import load_pretrained_encoder, load_shipped_backbone
 
@@ -45,7 +46,7 @@ def test_a_four_channel_input_feeds_its_first_three_to_alexnet():
     cfg = ModelConfig(generator="unet_alex_128", base_channels=4, in_channels=4, out_channels=3)
     g = build_generator(cfg).eval()
     x = torch.rand(1, 4, 128, 128) * 2 - 1
-    assert torch.equal(g._rgb(x), x[:, :3])
+    assert torch.equal(as_rgb(x), x[:, :3]) and g(x).shape == (1, 3, 128, 128)
     gray = build_generator(ModelConfig(generator="unet_alex_128", base_channels=4, in_channels=1)).eval()
     one = torch.rand(1, 1, 128, 128)
-    assert torch.equal(gray._rgb(one), one.expand(-1, 3, -1, -1))
+    assert torch.equal(as_rgb(one), one.expand(-1, 3, -1, -1)) and gray(one).shape == (1, 3, 128, 128)

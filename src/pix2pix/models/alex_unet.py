@@ -75,14 +75,9 @@ class AlexUNet(nn.Module):
         self.up = decoder(channels, out_channels, norm=norm, dropout=dropout, dropout_layers=dropout_layers,
                           dropout_start=dropout_start, upsample=upsample)
 
-    def _rgb(self, x: torch.Tensor) -> torch.Tensor:
-        if self.in_channels >= 3:
-            return x[:, :3]
-        return x.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = [self.stem(x)]
-        a = (self._rgb(x) - self.shift) / self.scale
+        a = (as_rgb(x) - self.shift) / self.scale
         a = F.relu(self.alex[0](a))
         skips.append(self.taps[0](a))
         a = F.relu(self.alex[1](F.max_pool2d(a, 3, 2, 1)))
@@ -101,6 +96,11 @@ class AlexUNet(nn.Module):
     def load_backbone(self, convs: nn.ModuleList) -> None:
         """Copy AlexNet's five pretrained convolutions (the LPIPS backbone's ``convs``) in."""
         copy_convs(self.alex, convs)
+
+
+def as_rgb(x: torch.Tensor) -> torch.Tensor:
+    """What AlexNet sees of (N, C, H, W): the first three channels, or one or two as their gray mean."""
+    return x[:, :3] if x.shape[1] >= 3 else x.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
 
 
 @torch.no_grad()

@@ -17,16 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .alex_unet import ALEXNET, IMAGENET_SCALE, IMAGENET_SHIFT, copy_convs
+from .alex_unet import ALEXNET, IMAGENET_SCALE, IMAGENET_SHIFT, as_rgb, copy_convs
 from .layers import Norm, check_norm, conv_bias, freeze, norm_layer
 
 # AlexNet convolutions after which a head judges (indices into ALEXNET): ReLU 1, 2 and 5.
 TAPS = (0, 1, 4)
-
-
-def _rgb(x: torch.Tensor) -> torch.Tensor:
-    # AlexNet sees RGB: the first three channels, or one/two channels as their gray mean.
-    return x[:, :3] if x.shape[1] >= 3 else x.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
 
 
 def _unit(f: torch.Tensor) -> torch.Tensor:
@@ -64,7 +59,7 @@ class ProjectedDiscriminator(nn.Module):
         ) for t in TAPS)
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        a = (_rgb(x) - self.shift) / self.scale
+        a = (as_rgb(x) - self.shift) / self.scale
         taps = []
         for i, conv in enumerate(self.backbone):
             if ALEXNET[i][4]:
