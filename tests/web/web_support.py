@@ -22,9 +22,11 @@ CANVAS_PIXELS = """(id) => {
 # The output shows the canvas's latest version and nothing is in flight.
 IN_SYNC = """() => {
   const o = document.getElementById('output-canvas'), c = document.getElementById('input');
+  // null while a page is still parsing, e.g. just after the service worker's reload on a plain server
+  if (!o || !c || !document.body) return false;
   return o.dataset.version === c.dataset.version && !document.body.dataset.busy && !o.hidden;
 }"""
-FAILED = "() => document.getElementById('status').classList.contains('error')"
+FAILED = "() => !!document.getElementById('status')?.classList.contains('error')"
 
 
 def lively_model(out: Path, generator: str, base: int, size: int, seed: int = 0, upsample: str = "transpose") -> Path:
