@@ -35,6 +35,29 @@ def test_heads_see_the_input_beside_the_output_and_only_the_output_without_condi
         d(b)
 
 
+def test_one_input_judged_three_times_runs_the_backbone_on_it_once_with_the_same_logits():
+    d = build_discriminator(SMALL).eval()
+    load_pretrained_encoder(d, "alex")
+    calls = []
+    d.backbone[0].register_forward_hook(lambda *_: calls.append(1))
+    a, a2 = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    outputs = [torch.rand(2, 3, 64, 64) * 2 - 1 for _ in range(3)]
+    cached = [d(torch.cat([a, b], 1)) for b in outputs]  # as a training step: real, fake, G's fake
+    assert len(calls) == 3 + 1  # each output once, the shared input once
+    fresh = []
+    for b in outputs:
+        d._cond_cache = None
+        fresh.append(d(torch.cat([a, b], 1)))
+    assert all(torch.equal(x, y) for c, f in zip(cached, fresh) for x, y in zip(c, f))
+    calls.clear()
+    d(torch.cat([a2, outputs[0]], 1))  # a new input (the next batch): its own features
+    a2[0, 0, 0, 0] += 0.5  # changed in place: compared by value, so not stale either
+    changed = d(torch.cat([a2, outputs[0]], 1))
+    assert len(calls) == 4
+    d._cond_cache = None
+    assert all(torch.equal(x, y) for x, y in zip(changed, d(torch.cat([a2, outputs[0]], 1))))
+
+
 def test_the_coarsest_map_and_the_size_check_agree():
     for size in (32, 64, 128, 256):
         d = build_discriminator(ModelConfig(discriminator="projected", d_base_channels=2, norm="none"))

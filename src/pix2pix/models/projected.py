@@ -52,6 +52,7 @@ class ProjectedDiscriminator(nn.Module):
         self.register_buffer("scale", torch.tensor(IMAGENET_SCALE).view(1, 3, 1, 1), persistent=False)
         sides = 2 if cond_channels else 1
         bias = conv_bias(norm)
+        self._cond_cache: tuple | None = None  # (key, input, its features): _cond_features
         self.heads = nn.ModuleList(nn.Sequential(
             nn.Conv2d(sides * ALEXNET[t][0], head_channels, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(head_channels, head_channels, 3, 1, 1, bias=bias), norm_layer(norm, head_channels),
@@ -69,14 +70,26 @@ class ProjectedDiscriminator(nn.Module):
                 taps.append(_unit(a))
         return taps
 
+    def _cond_features(self, cond: torch.Tensor) -> list[torch.Tensor]:
+        """The input's features, without gradient (the input is data). A training step judges one
+        input three times (D on the real and the fake pair, then G's fake): they are computed
+        once and reused while the same input comes back (compared by value, so never stale)."""
+        key = (cond.shape, cond.dtype, cond.device, torch.is_autocast_enabled(cond.device.type))
+        cached = self._cond_cache
+        if cached is not None and cached[0] == key and torch.equal(cached[1], cond):
+            return cached[2]
+        with torch.no_grad():
+            feats = self._features(cond)
+        self._cond_cache = (key, cond.detach().clone(), feats)
+        return feats
+
     def forward(self, x: torch.Tensor, *, features: bool = False):
         if x.shape[1] != self.cond_channels + self.out_channels:
             raise ValueError(f"the projected discriminator expects {self.cond_channels} input + "
                              f"{self.out_channels} output channels, got {x.shape[1]}")
         taps = self._features(x[:, self.cond_channels:])
         if self.cond_channels:
-            with torch.no_grad():  # the input is data: no gradient to take through its features
-                cond = self._features(x[:, :self.cond_channels])
+            cond = self._cond_features(x[:, :self.cond_channels])
             taps = [torch.cat([c, t], dim=1) for c, t in zip(cond, taps)]
         logits, feats = [], []
         for head, t in zip(self.heads, taps):
