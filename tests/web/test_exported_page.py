@@ -231,6 +231,7 @@ def test_served_by_a_plain_static_server_the_page_gets_wasm_threads(browser, exp
         # The first load registers the worker and reloads once; wait for the isolated document.
         page.wait_for_function("() => self.crossOriginIsolated", timeout=60000)
         page.wait_for_function(IN_SYNC, timeout=60000)
+        assert page.evaluate("() => self.crossOriginIsolated")
         assert int(page.locator("#engine").get_attribute("data-threads")) >= 2
         assert page.locator("#run-hint").is_hidden()
         stroke(page, [(0.2, 0.2), (0.8, 0.7)])

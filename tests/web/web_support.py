@@ -23,7 +23,7 @@ CANVAS_PIXELS = """(id) => {
 IN_SYNC = """() => {
   const o = document.getElementById('output-canvas'), c = document.getElementById('input');
   // null while a page is still parsing, e.g. just after the service worker's reload on a plain server
-  if (!o || !c || !document.body) return false;
+  if (!o || !c) return false;
   return o.dataset.version === c.dataset.version && !document.body.dataset.busy && !o.hidden;
 }"""
 FAILED = "() => !!document.getElementById('status')?.classList.contains('error')"
