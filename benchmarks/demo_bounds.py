@@ -1,0 +1,100 @@
+"""How far can a predictor of the demo's task get on each band? The maps example, band by band.
+
+    python benchmarks/demo_bounds.py DEMO_DIR [--model DEMO_DIR/run]
+
+DEMO_DIR is a `pix2pix demo --out` folder (its ``data/`` holds the maps example: train, the val
+band 100W-60W and the test band 60E-100E). For each split, L1 in [-1, 1] units (as `pix2pix
+evaluate` reports it) of:
+
+- the mean training map colour (the demo's baseline);
+- a per-pixel lookup: the mean map colour of each satellite colour (16 levels per channel) and
+  local brightness (the 9x9 mean, 8 levels), fitted on the training band;
+- the same lookup fitted on the scored band itself: an oracle that has seen that band's answers,
+  so what a colour-to-colour mapping could reach there at best;
+- with ``--model``, the trained generator.
+
+A band where even the oracle lookup stays far from the trained model's score on the training band
+is one whose map colours the satellite colours do not settle: the gap is in the data, not in the
+training.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+LEVELS = 16      # satellite colour levels per channel
+BRIGHTNESS = 8   # levels of the 9x9 mean brightness around the pixel
+BINS = LEVELS ** 3 * BRIGHTNESS
+
+
+def load(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W, 3) uint8 satellite tiles and (N, H, W, 3) float64 map tiles in [-1, 1]."""
+    a, b = [], []
+    for path in sorted(folder.glob("*.png")):
+        pair = np.asarray(Image.open(path).convert("RGB"))
+        w = pair.shape[1] // 2
+        a.append(pair[:, :w])
+        b.append(pair[:, w:].astype(np.float64) / 127.5 - 1)
+    if not a:
+        sys.exit(f"{folder} holds no pairs: give a `pix2pix demo --out` folder")
+    return np.stack(a), np.stack(b)
+
+
+def keys(sat: np.ndarray) -> np.ndarray:
+    """(N, H, W) lookup bin of each pixel: its quantised colour and local brightness."""
+    q = (sat // (256 // LEVELS)).astype(np.int64)
+    local = np.stack([cv2.blur(t, (9, 9), borderType=cv2.BORDER_REFLECT) for t in sat.mean(-1, dtype=np.float32)])
+    bright = np.clip(local // (256 // BRIGHTNESS), 0, BRIGHTNESS - 1).astype(np.int64)
+    return ((q[..., 0] * LEVELS + q[..., 1]) * LEVELS + q[..., 2]) * BRIGHTNESS + bright
+
+
+def fit(sat: np.ndarray, target: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """(BINS, 3) mean target colour per bin; ``fallback`` where a bin holds no pixel."""
+    k = keys(sat).ravel()
+    n = np.bincount(k, minlength=BINS).astype(np.float64)
+    sums = np.stack([np.bincount(k, weights=target[..., c].ravel(), minlength=BINS) for c in range(3)], 1)
+    return np.where(n[:, None] > 0, sums / np.maximum(n, 1)[:, None], fallback).astype(np.float32)
+
+
+def model_l1(model: str, sat: np.ndarray, target: np.ndarray) -> float:
+    import torch
+
+    from pix2pix.inference.translator import Translator
+
+    t = Translator.from_pretrained(model, device="cpu")
+    total = 0.0
+    for i in range(0, len(sat), 16):
+        x = torch.from_numpy(sat[i:i + 16].astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2)
+        y = t.translate_tensor(x).permute(0, 2, 3, 1).cpu().numpy()
+        total += float(np.abs(y - target[i:i + 16]).sum())
+    return total / target.size
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("demo", type=Path, help="a `pix2pix demo --out` folder")
+    ap.add_argument("--model", help="also score this model (a run, checkpoint or pretrained dir)")
+    args = ap.parse_args()
+    splits = {s: load(args.demo / "data" / s) for s in ("train", "val", "test")}
+    mean = splits["train"][1].reshape(-1, 3).mean(0)
+    lookup = fit(*splits["train"], mean)
+    print(f"{'split':6s} {'tiles':>5s} {'mean colour':>11s} {'lookup':>15s} {'oracle lookup':>15s}"
+          + (f" {'model':>15s}" if args.model else ""))
+    for name, (sat, target) in splits.items():
+        base = float(np.abs(target - mean).mean())
+        scores = [float(np.abs(lookup[keys(sat)] - target).mean()),
+                  float(np.abs(fit(sat, target, mean)[keys(sat)] - target).mean())]
+        if args.model:
+            scores.append(model_l1(args.model, sat, target))
+        cells = " ".join(f"{s:.4f} ({1 - s / base:4.0%})".rjust(15) for s in scores)
+        print(f"{name:6s} {len(sat):5d} {base:11.4f} {cells}")
+    print("L1 in [-1, 1] units; in brackets: how far below the mean colour")
+
+
+if __name__ == "__main__":
+    main()
