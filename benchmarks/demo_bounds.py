@@ -25,24 +25,22 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+
+from pix2pix.data.dataset import load_pair, scan_pairs
 
 LEVELS = 16      # satellite colour levels per channel
 BRIGHTNESS = 8   # levels of the 9x9 mean brightness around the pixel
 BINS = LEVELS ** 3 * BRIGHTNESS
 
 
-def load(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+def load(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(N, H, W, 3) uint8 satellite tiles and (N, H, W, 3) float64 map tiles in [-1, 1]."""
-    a, b = [], []
-    for path in sorted(folder.glob("*.png")):
-        pair = np.asarray(Image.open(path).convert("RGB"))
-        w = pair.shape[1] // 2
-        a.append(pair[:, :w])
-        b.append(pair[:, w:].astype(np.float64) / 127.5 - 1)
-    if not a:
-        sys.exit(f"{folder} holds no pairs: give a `pix2pix demo --out` folder")
-    return np.stack(a), np.stack(b)
+    pairs = scan_pairs(root, split)  # either layout, as training reads it
+    if not pairs:
+        sys.exit(f"{root}/{split} holds no pairs: give a `pix2pix demo --out` folder")
+    a, b = zip(*(load_pair(p) for p in pairs))  # float32 in [0, 1]
+    return (np.rint(np.stack(a) * 255).astype(np.uint8),
+            np.stack(b).astype(np.float64) * 2 - 1)
 
 
 def keys(sat: np.ndarray) -> np.ndarray:
@@ -80,7 +78,7 @@ def main() -> None:
     ap.add_argument("demo", type=Path, help="a `pix2pix demo --out` folder")
     ap.add_argument("--model", help="also score this model (a run, checkpoint or pretrained dir)")
     args = ap.parse_args()
-    splits = {s: load(args.demo / "data" / s) for s in ("train", "val", "test")}
+    splits = {s: load(args.demo / "data", s) for s in ("train", "val", "test")}
     mean = splits["train"][1].reshape(-1, 3).mean(0)
     lookup = fit(*splits["train"], mean)
     print(f"{'split':6s} {'tiles':>5s} {'mean colour':>11s} {'lookup':>15s} {'oracle lookup':>15s}"
