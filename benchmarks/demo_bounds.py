@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pix2pix.data.dataset import load_pair, scan_pairs
+from pix2pix.data.dataset import DatasetError, load_pair, scan_pairs
 
 LEVELS = 16      # satellite colour levels per channel
 BRIGHTNESS = 8   # levels of the 9x9 mean brightness around the pixel
@@ -35,7 +35,10 @@ BINS = LEVELS ** 3 * BRIGHTNESS
 
 def load(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(N, H, W, 3) uint8 satellite tiles and (N, H, W, 3) float64 map tiles in [-1, 1]."""
-    pairs = scan_pairs(root, split)  # either layout, as training reads it
+    try:
+        pairs = scan_pairs(root, split)  # either layout, as training reads it
+    except DatasetError as e:
+        sys.exit(f"{e}\n(give a `pix2pix demo --out` folder)")
     if not pairs:
         sys.exit(f"{root}/{split} holds no pairs: give a `pix2pix demo --out` folder")
     a, b = zip(*(load_pair(p) for p in pairs))  # float32 in [0, 1]
