@@ -55,3 +55,8 @@ def test_short_demo_runs_end_to_end(demo_dir, lpips_weights):
     # LPIPS beside L1, for the model and both baselines (the weights are installed here).
     assert 0 < saved["test"]["lpips"] < 1.5
     assert {"identity_lpips", "mean_colour_lpips"} <= set(saved["baselines_l1"])
+    # The other held-out band, scored on its own tiles against its own mean-colour baseline (the
+    # mean of the training targets, so it differs from the test band's).
+    n_val = len(list((tmp_path / "data" / "val").glob("*.png")))
+    assert saved["val"]["count"] == saved["val_pairs"] == n_val > 50
+    assert 0 < saved["val"]["l1"] < 2 and saved["val_mean_colour_l1"] != saved["baselines_l1"]["mean_colour"]

@@ -11,7 +11,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-time", type=float, default=None,
-                   help="cap on training seconds (default 190, so the demo ends in ~4 min on a "
+                   help="cap on training seconds (default 185, so the demo ends in ~4 min on a "
                         "slow or busy machine; 0: no cap)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training config field, e.g. --set lr=4e-4")
@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.examples import MAP_SPLIT_NAMES
     from ..demo import run_demo
 
     cap = {} if args.max_time is None else {"max_time": args.max_time or None}
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     t, b = r["test"], r["baselines_l1"]
     capped = f" (time cap: {r['steps_planned']} planned)" if r["steps"] < r["steps_planned"] else ""
     print(f"\n{r['steps']} steps{capped}, {r['seconds']:.0f} s in all ({r['data_seconds']:.0f} s of data setup)")
-    print(f"held-out test band ({r['test_pairs']} tiles, trained on {r['train_pairs']}):")
+    print(f"held-out test band ({MAP_SPLIT_NAMES['test']}; {r['test_pairs']} tiles, trained on {r['train_pairs']}):")
     lp = (lambda v: f"   LPIPS {v:.4f}") if "lpips" in t else (lambda v: "")
     print(f"  pix2pix          L1 {t['l1']:.4f}{lp(t.get('lpips'))}   PSNR {t['psnr']:.2f} dB")
     print(f"  output = input   L1 {b['identity']:.4f}{lp(b.get('identity_lpips'))}")
@@ -36,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
           f"{abs(margin):.0f}% {'below' if margin >= 0 else 'above'} it in L1)")
     if "lpips" not in t:
         print("  (LPIPS: its weights are not installed; `pix2pix evaluate --install-lpips` converts them)")
+    v = r["val"]["l1"] / r["val_mean_colour_l1"]
+    print(f"the other held-out band ({MAP_SPLIT_NAMES['val']}; {r['val_pairs']} tiles): pix2pix L1 "
+          f"{r['val']['l1']:.4f}, {abs(100 * (1 - v)):.0f}% {'below' if v <= 1 else 'above'} its mean map "
+          "colour (why the two bands differ: docs/datasets.md)")
     print(f"side by side (input | output | target): {r['grid']}")
     print(f"metrics: {args.out}/metrics.json   model: {r['run_dir']}")
     import os

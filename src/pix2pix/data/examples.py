@@ -45,6 +45,7 @@ def _package_dir(package: str, module: str) -> Path:
 # test, so no held-out tile shares any pixel with a training tile.
 MAP_BANDS_DEG = 40
 MAP_SPLIT_BANDS = {2: "val", 6: "test"}  # 100W-60W (the Americas) and 60E-100E (South Asia)
+MAP_SPLIT_NAMES = {"val": "100W-60W, the Americas", "test": "60E-100E, South Asia"}  # for reports
 
 
 def make_maps(out: Path, *, size: int = 256, min_land: float = 0.2, max_lat: float = 70.0,
