@@ -4,14 +4,17 @@ Two exact rewrites, applied to a copy (the trained model is not touched):
 
 * **Batch norm folded into the convolution before it** (eval mode: a per-channel scale and shift
   of the conv's weights and bias), so the graph has no BatchNormalization nodes to fuse at load.
-* **Resize-conv as a sub-pixel convolution.** Nearest 2x upsampling then a 3x3 convolution (the
+* **Resize-conv at the input resolution.** Nearest 2x upsampling then a 3x3 convolution (the
   ``upsample="resize"`` decoder) computes, for each of the four output phases (row parity a,
   column parity b), a 2x2 convolution of the *low-resolution* input: rows {i-1, i} for a = 0
-  (taps w0 and w1 + w2) and {i, i+1} for a = 1 (taps w0 + w1 and w2), columns alike. One 2x2
-  convolution with padding 1 gives all four phases at (H+1, W+1); each phase is a shifted window
-  of it, and a pixel shuffle interleaves them. 16 instead of 36 multiply-adds per input pixel and
-  channel pair: the resize-convs were two thirds of the in-browser time of the demo model
-  (ONNX Runtime Web profile, docs/studio.md).
+  (taps w0 and w1 + w2) and {i, i+1} for a = 1 (taps w0 + w1 and w2), columns alike: 16 instead
+  of 36 multiply-adds per input pixel and channel pair. Two forms of it (:data:`RESIZE_CONV`):
+  ``transpose`` (the default), one stride-2 4x4 transposed convolution whose taps are those sums;
+  ``subpixel``, one 2x2 convolution with padding 1 giving all four phases at (H+1, W+1), each a
+  shifted window of it, interleaved by a pixel shuffle. The first is one graph node per decoder
+  level where the second is a convolution, eight slices, shape arithmetic, a concat and a pixel
+  shuffle; in ONNX Runtime Web those took a third of the small built-in model's kernel time, and
+  the page runs a frame faster with the transposed form (docs/benchmarks.md, 2026-12-06 late night).
 """
 from __future__ import annotations
 
@@ -50,6 +53,34 @@ class SubPixelConv(nn.Module):
         return F.pixel_shuffle(z, 2)
 
 
+# Tap k (0..3) of a stride-2 4x4 transposed convolution (padding 1) -> the 3 taps of the 3x3 kernel
+# on the nearest-upsampled image that it sums: output row 2i + a reads input rows i - 1 + a (tap
+# 3 - a) and i + a (tap 1 - a), so the four taps are w2, w1 + w2, w0 + w1 and w0.
+_TRANSPOSED = torch.tensor([[0.0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]])
+
+
+class ResizeConvTranspose(nn.ConvTranspose2d):
+    """Nearest 2x upsampling followed by ``conv`` (3x3, stride 1, padding 1) as one transposed
+    convolution (4x4, stride 2, padding 1) of the input: (N, C_in, H, W) -> (N, C_out, 2H, 2W),
+    equal to the original up to float rounding, borders included (a zero row outside the upsampled
+    image is a zero row outside the input). The same 16 multiply-adds per input pixel and channel
+    pair as :class:`SubPixelConv`, in one graph node instead of a convolution, its phase windows
+    (Slice), a Concat and a pixel shuffle."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        w = conv.weight.detach()  # (C_out, C_in, 3, 3)
+        super().__init__(w.shape[1], w.shape[0], 4, stride=2, padding=1, bias=True)
+        m = _TRANSPOSED.to(w.dtype)
+        self.weight = nn.Parameter(torch.einsum("ky,oiyx,lx->iokl", m, w, m), requires_grad=False)
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype)
+        self.bias = nn.Parameter(bias.clone(), requires_grad=False)
+
+
+# How a resize-conv is written into the exported graph: the key of RESIZE_CONV (see for_inference).
+RESIZE_CONV: dict[str, type[nn.Module]] = {"subpixel": SubPixelConv, "transpose": ResizeConvTranspose}
+DEFAULT_RESIZE_CONV = "transpose"
+
+
 def _fold_bn(conv: nn.Module, bn: nn.BatchNorm2d) -> None:
     """conv <- bn(conv) in eval mode (Conv2d weights (O, I, k, k), ConvTranspose2d (I, O, k, k))."""
     scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
@@ -59,8 +90,8 @@ def _fold_bn(conv: nn.Module, bn: nn.BatchNorm2d) -> None:
     conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias.detach(), requires_grad=False)
 
 
-def _rewrite(seq: nn.Sequential) -> dict[str, int]:
-    counts = {"bn_folded": 0, "subpixel": 0}
+def _rewrite(seq: nn.Sequential, resize_conv: str) -> dict[str, int]:
+    counts = {"bn_folded": 0, "resize_conv": 0}
     names = list(seq._modules)
     for i, name in enumerate(names):
         m = seq._modules[name]
@@ -77,22 +108,26 @@ def _rewrite(seq: nn.Sequential) -> dict[str, int]:
                 and nxt.padding == (1, 1) and nxt.dilation == (1, 1) and nxt.groups == 1 \
                 and nxt.padding_mode == "zeros":
             seq._modules[name] = nn.Identity()
-            seq._modules[names[i + 1]] = SubPixelConv(nxt)
-            counts["subpixel"] += 1
+            seq._modules[names[i + 1]] = RESIZE_CONV[resize_conv](nxt)
+            counts["resize_conv"] += 1
     return counts
 
 
-def for_inference(generator: nn.Module) -> tuple[nn.Module, dict[str, int]]:
-    """An eval-mode copy of ``generator`` with batch norm folded and resize-convs made sub-pixel
-    convolutions; returns it and how many of each rewrite were made. Same function in eval mode
-    (checked by the export's parity test against the original)."""
+def for_inference(generator: nn.Module,
+                  resize_conv: str = DEFAULT_RESIZE_CONV) -> tuple[nn.Module, dict[str, int]]:
+    """An eval-mode copy of ``generator`` with batch norm folded and resize-convs rewritten at the
+    input resolution (``resize_conv``: a key of :data:`RESIZE_CONV`); returns it and how many of
+    each rewrite were made (``bn_folded``, ``resize_conv``). Same function in
+    eval mode (checked by the export's parity test against the original)."""
+    if resize_conv not in RESIZE_CONV:
+        raise ValueError(f"unknown resize_conv {resize_conv!r}; choose one of {', '.join(RESIZE_CONV)}")
     g = copy.deepcopy(generator).eval()
-    counts = {"bn_folded": 0, "subpixel": 0}
+    counts = {"bn_folded": 0, "resize_conv": 0}
     for m in list(g.modules()):
         if isinstance(m, nn.Sequential):
-            for k, v in _rewrite(m).items():
+            for k, v in _rewrite(m, resize_conv).items():
                 counts[k] += v
     return g, counts
 
 
-__all__ = ["for_inference", "SubPixelConv"]
+__all__ = ["for_inference", "SubPixelConv", "ResizeConvTranspose", "RESIZE_CONV", "DEFAULT_RESIZE_CONV"]

@@ -172,8 +172,8 @@ def _onnx_bytes(translator: Translator, source: Path, fp32: bool, work: Path) ->
     or unless they fail the parity check, in which case fp32 is written and the note says why."""
     if translator.generator is None:  # an .onnx file: exported already, taken as it is
         return source.read_bytes(), "as given", None, ""
-    # The graph the page runs: batch norm folded, resize-convs as sub-pixel convolutions (same
-    # function, fewer multiply-adds), held to the trained generator itself below.
+    # The graph the page runs: batch norm folded, resize-convs as transposed convolutions at the
+    # input resolution (same function, fewer multiply-adds), held to the trained generator below.
     fast, counts = for_inference(translator.generator)
     r = export_checked(fast, translator.info, work / "model.onnx", fp16=False)
     m = translator.multiple
