@@ -117,8 +117,7 @@ def run_demo(out: str | Path = "demo", *, steps: int = 1200, size: int = 128, se
     # The other held-out band too: the two differ by ~20 points of margin over the mean colour
     # (docs/datasets.md), so one band alone would misstate how well the model generalises.
     val_set = PairedDataset(scan_pairs(data, "val"), jitter=jitter, train=False)
-    val = {"scores": evaluate(translator, val_set, evaluator=Evaluator(("l1",), device=translator.device)),
-           "mean_colour_l1": baselines(mean, val_set)["mean_colour"], "pairs": len(val_set)}
+    val_scores = evaluate(translator, val_set, evaluator=Evaluator(("l1",), device=translator.device))
 
     picks = [test_set[i] for i in torch.linspace(0, len(test_set) - 1, 6).long().tolist()]
     inputs = torch.stack([p["input"] for p in picks])
@@ -127,7 +126,8 @@ def run_demo(out: str | Path = "demo", *, steps: int = 1200, size: int = 128, se
                      out / "test_examples.png")
     status = json.loads((Path(run_dir) / "status.json").read_text())
     result = {"test": scores, "baselines_l1": base, "run_dir": str(run_dir), "grid": str(grid),
-              "val": val["scores"], "val_mean_colour_l1": val["mean_colour_l1"], "val_pairs": val["pairs"],
+              "val": val_scores, "val_mean_colour_l1": baselines(mean, val_set)["mean_colour"],
+              "val_pairs": len(val_set),
               "train_pairs": n_train, "test_pairs": len(test_set), "steps": status["step"],
               "steps_planned": steps, "seconds": round(time.monotonic() - t0, 1),
               "data_seconds": round(t_data, 1), "recipe": recipe + (overrides or [])}

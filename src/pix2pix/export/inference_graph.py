@@ -54,9 +54,9 @@ class SubPixelConv(nn.Module):
 
 
 # Tap k (0..3) of a stride-2 4x4 transposed convolution (padding 1) -> the 3 taps of the 3x3 kernel
-# on the nearest-upsampled image that it sums: output row 2i + a reads input rows i - 1 + a (tap
-# 3 - a) and i + a (tap 1 - a), so the four taps are w2, w1 + w2, w0 + w1 and w0.
-_TRANSPOSED = torch.tensor([[0.0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]])
+# on the nearest-upsampled image that it sums: output row 2i + a reads its t-th input row
+# i - 1 + a + t through tap 3 - a - 2t, which is _COMBINE[a][t]: w2, w1 + w2, w0 + w1, w0.
+_TRANSPOSED = torch.stack([_COMBINE[1][1], _COMBINE[0][1], _COMBINE[1][0], _COMBINE[0][0]])
 
 
 class ResizeConvTranspose(nn.ConvTranspose2d):
