@@ -80,11 +80,11 @@ def _macs(model, size: int, weighted: bool = False) -> list[float]:
     for node in model.graph.node:
         w, y = weights.get(node.input[1]) if len(node.input) > 1 else None, shapes.get(node.output[0])
         if node.op_type in ("Conv", "ConvTranspose") and w and y and all(y):
-            # A transposed convolution's (C_in, C_out, kh, kw) taps spread over stride² output
-            # pixels: each output reads C_in * kh * kw / stride² of them.
-            strides = next((list(a.ints) for a in node.attribute if a.name == "strides"), [1, 1])
-            per_output = np.prod(w[1:]) if node.op_type == "Conv" else \
-                np.prod(w) / max(1, y[1]) / max(1, int(np.prod(strides)))
+            if node.op_type == "Conv":
+                per_output = np.prod(w[1:])
+            else:  # (C_in, C_out, kh, kw) taps spread over stride² outputs: C_in*kh*kw/stride² each
+                strides = next((list(a.ints) for a in node.attribute if a.name == "strides"), [1, 1])
+                per_output = np.prod(w) / max(1, y[1]) / max(1, int(np.prod(strides)))
             slow = max(1.0, NARROW[0] / per_output) * max(1.0, NARROW[1] / y[1]) if weighted else 1.0
             out.append(float(np.prod(y)) * float(per_output) * slow)
         else:
