@@ -15,8 +15,32 @@ from pix2pix.export.inference_graph import for_inference
 from pix2pix.inference.onnx import export_checked, ort_session, run_onnx
 from pix2pix.export.stages import (ACTIVATIONS, CUT_BEFORE, MIN_PART, MIN_STAGES, NARROW, SPLIT_ABOVE, SPLIT_SHARE,
                                    _macs, join_stages, split_convs, split_stages, stage_count, stage_work)
-from pix2pix.export.web import fp16_weights
 from pix2pix.models import build_generator
+
+
+def fp16_behind_casts(model_bytes: bytes) -> bytes:
+    """The graph with its float32 weights stored as float16, each behind a Cast to float32: the form
+    fp16 ONNX files often come in (and the page's before half_storage), which the cutter must keep
+    with the stage that uses each weight."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    casts, kept = [], []
+    for init in graph.initializer:
+        if init.data_type == TensorProto.FLOAT and np.prod(init.dims) >= 16:  # leave small scalars be
+            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                          name=init.name + "__to_fp32"))
+        else:
+            kept.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model.SerializeToString()
 
 
 def staged(parts: list[bytes], x: np.ndarray) -> np.ndarray:
@@ -40,7 +64,7 @@ def web_graph(request, tmp_path_factory) -> bytes:
 
 @pytest.mark.parametrize("fp16", [False, True])
 def test_stages_compute_the_whole_model_and_join_back_into_it(web_graph, fp16):
-    model = fp16_weights(web_graph) if fp16 else web_graph
+    model = fp16_behind_casts(web_graph) if fp16 else web_graph
     parts = split_stages(model, 4)
     assert len(parts) == 4
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 128, 256)).astype(np.float32)  # not the cut size (256²)
@@ -138,7 +162,7 @@ def big_conv_graph(width: int = 2 * MIN_PART) -> bytes:
 @pytest.mark.parametrize("fp16", [False, True])
 def test_a_big_convolution_is_split_so_that_no_stage_holds_it_whole(fp16):
     model = big_conv_graph()
-    model = fp16_weights(model) if fp16 else model
+    model = fp16_behind_casts(model) if fp16 else model
     graph = onnx.load_from_string(model)
     work = _macs(graph, 256, weighted=True)
     biggest = max(work)
@@ -181,7 +205,7 @@ def test_a_big_convolution_is_split_so_that_no_stage_holds_it_whole(fp16):
 def test_split_convolutions_compute_the_same(web_graph, fp16):
     """Every convolution of a real export split as far as it goes (Conv, ConvTranspose, sub-pixel
     decoder convolutions read by Slices): the same output, the parts' activations among ACTIVATIONS."""
-    model = fp16_weights(web_graph) if fp16 else web_graph
+    model = fp16_behind_casts(web_graph) if fp16 else web_graph
     split = split_convs(model, limit=1.0, min_part=NARROW[1])  # parts as narrow as they may be
     assert len(convolutions(split)) > len(convolutions(model))
     x = np.random.default_rng(3).uniform(-1, 1, (1, 3, 128, 128)).astype(np.float32)
@@ -197,6 +221,6 @@ def test_a_graph_with_nothing_to_split_is_unchanged(web_graph):
     narrow = big_conv_graph(width=2 * MIN_PART - 8)  # no convolution with two parts' worth of output channels
     assert split_convs(narrow, limit=1.0) is narrow
     assert split_stages(narrow, 4, split_above=SPLIT_SHARE) == split_stages(narrow, 4, split_above=None)
-    assert split_convs(fp16_weights(web_graph), limit=1e15) == fp16_weights(web_graph)
+    assert split_convs(fp16_behind_casts(web_graph), limit=1e15) == fp16_behind_casts(web_graph)
     assert split_stages(web_graph, 4, split_above=SPLIT_SHARE) == split_stages(web_graph, 4)  # nothing above half a share
-    assert SPLIT_ABOVE is None and split_stages(fp16_weights(web_graph), 4) == split_stages(fp16_weights(web_graph), 4, split_above=None)  # off by default
+    assert SPLIT_ABOVE is None and split_stages(fp16_behind_casts(web_graph), 4) == split_stages(fp16_behind_casts(web_graph), 4, split_above=None)  # off by default

@@ -9,8 +9,9 @@ The folder::
     examples/             held-out inputs and their `pix2pix translate` outputs (export.examples)
     examples.js           the example inputs again, base64 in a script (the page opens on them)
     config.json           the same config for people and other tools (palette, direction, ...)
-    model.onnx.js         the ONNX model (fp16 weights by default), base64 in a script, cut in a few
-                          consecutive stages (export.stages: a stale run is dropped between two)
+    model.onnx.js         the ONNX model, base64 in a script, cut in a few consecutive stages
+                          (export.stages: a stale run is dropped between two); by default each
+                          stage's weights travel as float16 beside it (export.half_storage)
     runtime/ort-*.js      ONNX Runtime Web (wasm; webgpu unless --no-webgpu), base64 in scripts
     coi-sw.js             service worker giving cross-origin isolation (WASM threads) over HTTP
     README.txt            how to open and host it
@@ -39,6 +40,7 @@ from ..inference.translator import Translator
 from .examples import FOLDER as EXAMPLES, ExampleInput, find_inputs, write_examples
 from .inference_graph import for_inference
 from ..inference.onnx import FP16_TOLERANCE, FP32_TOLERANCE, check_parity, export_checked, ort_session, run_onnx
+from . import half_storage
 from .stages import join_stages, split_stages
 from .web_runtime import FLAVOURS, VERSION, runtime_config, runtime_dir
 
@@ -52,6 +54,7 @@ FORMAT = "pix2pix-web"
 _WRAPPERS = {"wasm": "runtime/ort-wasm.js", "webgpu": "runtime/ort-webgpu.js"}
 _B64 = re.compile(r'\[("[^"]*")\]\s*=\s*"([A-Za-z0-9+/=]*)"')
 MODEL = "model.onnx"  # the model's entry in model.onnx.js; its stages are "model.onnx#0", "#1", ...
+HALF = "weights.fp16"  # a stage's float16 weights (half_storage): "weights.fp16#0", ... or whole
 
 COI_WORKER = """// Cross-origin isolation for hosts that cannot send headers (python -m http.server, GitHub Pages):
 // every response of this folder is re-served with COOP/COEP, which WebAssembly threads need.
@@ -89,7 +92,7 @@ class WebExport:
 
     folder: Path
     precision: str
-    model_mb: float       # the ONNX model itself
+    model_mb: float       # the model as the page downloads it (its stages, float16 weights by default)
     runtime_mb: float     # ONNX Runtime Web's .wasm/.mjs files themselves
     folder_mb: float      # everything on disk (the base64 wrappers are 4/3 of the raw bytes)
     max_abs_diff: Optional[float]  # ONNX Runtime vs PyTorch fp32, in [-1, 1] units
@@ -106,27 +109,37 @@ def _wrapper(files: dict[str, bytes]) -> str:
 
 
 def read_model_bytes(folder: str | Path) -> bytes:
-    """The ONNX model of an exported folder (decoded from its model.onnx.js, stages joined)."""
+    """The ONNX model of an exported folder, as the page's sessions hold it: decoded from its
+    model.onnx.js, float16 weights widened to float32, stages joined."""
     text = (Path(folder) / "model.onnx.js").read_text()
-    entries = {json.loads(name): data for name, data in _B64.findall(text)}
-    if MODEL in entries:
-        return base64.b64decode(entries[MODEL])
-    stages = [base64.b64decode(entries[f"{MODEL}#{k}"]) for k in range(len(entries)) if f"{MODEL}#{k}" in entries]
-    if not stages:
+    entries = {json.loads(name): base64.b64decode(data) for name, data in _B64.findall(text)}
+    names = [MODEL] if MODEL in entries else [f"{MODEL}#{k}" for k in range(len(entries)) if f"{MODEL}#{k}" in entries]
+    if not names:
         raise ValueError(f"{folder}/model.onnx.js holds no model; re-export the folder")
-    return join_stages(stages)
+    models = []
+    for name in names:
+        half = entries.get(name.replace(MODEL, HALF, 1))
+        models.append(entries[name] if half is None else half_storage.unpack(entries[name], half))
+    return models[0] if names == [MODEL] else join_stages(models)
 
 
-def model_entries(model: bytes) -> dict[str, bytes]:
-    """model.onnx.js's entries for ``model``: its stages (export.stages), or the model whole."""
+def model_entries(model: bytes, *, half: bool = False) -> dict[str, bytes]:
+    """model.onnx.js's entries for ``model``: its stages (export.stages), or the model whole; with
+    ``half``, each one's float32 weights stored as float16 beside it (half_storage.pack)."""
+    entries = {MODEL: model}
     try:
         stages = split_stages(model)
         if len(stages) > 1:
-            return {f"{MODEL}#{k}": s for k, s in enumerate(stages)}
+            entries = {f"{MODEL}#{k}": s for k, s in enumerate(stages)}
     except Exception as e:  # noqa: BLE001 - a graph the cutter does not know (an .onnx given as it is)
         log.warning("cannot cut the model into stages (%s: %s); the page runs it whole, so a stroke's "
                     "last edit may wait for a stale run", type(e).__name__, e)
-    return {MODEL: model}
+    if not half:
+        return entries
+    packed = {}
+    for name, data in entries.items():
+        packed[name], packed[name.replace(MODEL, HALF, 1)] = half_storage.pack(data)
+    return packed
 
 
 def web_config(translator: Translator, name: str, precision: str, parameters: int,
@@ -137,39 +150,10 @@ def web_config(translator: Translator, name: str, precision: str, parameters: in
             "precision": precision, **runtime_config(flavours)}
 
 
-def fp16_weights(model_bytes: bytes) -> bytes:
-    """The same graph with its float32 weights stored as float16, each behind a Cast to float32.
-
-    Half the download, and the same fp32 compute: ONNX Runtime folds the Casts into float32
-    weights when it loads the model, so the CPU/WASM kernels (which have few fp16 kernels, and
-    would insert casts around every op of an fp16-compute graph) run as fast as for fp32.
-    """
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    model = onnx.load_from_string(model_bytes)
-    graph = model.graph
-    casts, kept = [], []
-    for init in graph.initializer:
-        if init.data_type == TensorProto.FLOAT and np.prod(init.dims) >= 16:  # leave small scalars be
-            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
-            kept.append(half)
-            casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
-                                          name=init.name + "__to_fp32"))
-        else:
-            kept.append(init)
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    nodes = casts + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    return model.SerializeToString()
-
-
 def _onnx_bytes(translator: Translator, source: Path, fp32: bool, work: Path) -> tuple[bytes, str, Optional[float], str]:
-    """(model bytes, precision, max |diff| vs PyTorch, note): fp16 weights unless asked for fp32
-    or unless they fail the parity check, in which case fp32 is written and the note says why."""
+    """(model bytes, precision, max |diff| vs PyTorch, note): for "fp16", the float32 model with
+    its weights rounded to float16 (model_entries stores them as float16), unless asked for fp32 or
+    unless they fail the parity check, in which case fp32 is written and the note says why."""
     if translator.generator is None:  # an .onnx file: exported already, taken as it is
         return source.read_bytes(), "as given", None, ""
     # The graph the page runs: batch norm folded, resize-convs as transposed convolutions at the
@@ -191,7 +175,7 @@ def _onnx_bytes(translator: Translator, source: Path, fp32: bool, work: Path) ->
         return full, "fp32", r.max_abs_diff, ""
     import numpy as np
 
-    half = fp16_weights(full)
+    half = half_storage.rounded(full)  # the weights the page computes with (its download: float16)
     m = translator.multiple
     x = (torch.rand(1, translator.in_channels, m, 2 * m, generator=torch.Generator().manual_seed(0)) * 2 - 1).numpy()
     diff = float(np.abs(run_onnx(ort_session(half), x) - run_onnx(ort_session(full), x)).max())
@@ -264,7 +248,8 @@ def export_web(translator: Translator, folder: str | Path, *, source: str | Path
             runtime_bytes += sum(map(len, data.values()))
             (out / _WRAPPERS[flavour]).write_text(_wrapper(data))
             files.update({f: _WRAPPERS[flavour] for f in FLAVOURS[flavour]})
-        (out / "model.onnx.js").write_text(_wrapper(model_entries(model)))
+        entries = model_entries(model, half=precision == "fp16")
+        (out / "model.onnx.js").write_text(_wrapper(entries))
         (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         (out / "web.js").write_text("// Generated by pix2pix export --web.\nself.PIX2PIX_WEB = "
                                     + json.dumps({"config": config, "files": files}, indent=1) + ";\n")
@@ -283,7 +268,7 @@ def export_web(translator: Translator, folder: str | Path, *, source: str | Path
         shutil.rmtree(work, ignore_errors=True)
     total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     log.info("web export of %s (%s) in %s: %.1f MB", name, precision, folder, total / 1e6)
-    return WebExport(folder=folder, precision=precision, model_mb=len(model) / 1e6,
+    return WebExport(folder=folder, precision=precision, model_mb=sum(map(len, entries.values())) / 1e6,
                      runtime_mb=runtime_bytes / 1e6, folder_mb=total / 1e6, max_abs_diff=diff,
                      flavours=flavours, note=note)
 

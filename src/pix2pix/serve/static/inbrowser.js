@@ -77,9 +77,11 @@ async function fileBytes(name, modelName) {
   return resp.arrayBuffer();
 }
 
-// The model's bytes, as parts: its stages in order (pix2pix.export.stages) or the model whole.
+// The model's bytes, as parts: its stages in order (pix2pix.export.stages) or the model whole,
+// each { model, half }: the ONNX file, and its weights as float16 (pix2pix.export.half_storage:
+// the worker widens them to float32) or null where the file holds them.
 async function modelParts(model) {
-  if (!WEB) return [await fileBytes(null, model.name)];
+  if (!WEB) return [{ model: await fileBytes(null, model.name), half: null }];
   const script = WEB.files["model.onnx"];
   if (!script) throw new Error("this export has no model.onnx");
   await loadScript(script);
@@ -87,12 +89,18 @@ async function modelParts(model) {
   const names = held.includes("model.onnx") ? ["model.onnx"]
     : held.filter((n) => n.startsWith("model.onnx#")).sort((a, b) => +a.split("#")[1] - +b.split("#")[1]);
   if (!names.length) throw new Error(`${script} does not hold the model: re-export the folder`);
-  return names.map((name) => {
+  const take = (name) => {
+    if (!(name in window.PIX2PIX_FILES)) return null;
     const bytes = fromBase64(window.PIX2PIX_FILES[name]);
     delete window.PIX2PIX_FILES[name];  // the decoded copy is all that is kept
     return bytes.buffer;
-  });
+  };
+  return names.map((name) => ({ model: take(name), half: take(name.replace("model.onnx", "weights.fp16")) }));
 }
+
+// The buffers of `parts` (modelParts), to move them to a worker; and a copy of them.
+const partBuffers = (parts) => parts.flatMap((p) => (p.half ? [p.model, p.half] : [p.model]));
+const copyParts = (parts) => parts.map((p) => ({ model: p.model.slice(0), half: p.half && p.half.slice(0) }));
 
 function call(msg, transfer = [], slot = engine.pool[0]) {
   return new Promise((resolve, reject) => {
@@ -135,7 +143,7 @@ function growPool(model, parts) {
     try {
       const { source, wasm } = engine.runtimeCopy;
       await call({ type: "runtime", source, wasm, threads: engine.threads }, [wasm], slot);
-      await call({ type: "model", config: model, parts, providers: [engine.ep] }, parts, slot);
+      await call({ type: "model", config: model, parts, providers: [engine.ep] }, partBuffers(parts), slot);
       if (engine.loaded !== model.name) throw new Error("the model changed meanwhile");
       engine.pool.push(slot);
       showEngine();
@@ -188,10 +196,10 @@ function ensureModel(model) {
       const providers = engine.flavour === "webgpu" ? ["webgpu", "wasm"] : ["wasm"];
       // A second copy of the model for growPool, unless the model is big: two sessions hold two
       // copies of the weights and their buffers, which a large model cannot afford on a phone.
-      const bytes = parts.reduce((n, b) => n + b.byteLength, 0);
+      const bytes = partBuffers(parts).reduce((n, b) => n + b.byteLength, 0);
       if (bytes > POOL_MAX_MODEL_BYTES) engine.runtimeCopy = null;
-      const spare = engine.runtimeCopy ? parts.map((b) => b.slice(0)) : null;  // for growPool
-      const r = await call({ type: "model", config: model, parts, providers }, parts);
+      const spare = engine.runtimeCopy ? copyParts(parts) : null;  // for growPool
+      const r = await call({ type: "model", config: model, parts, providers }, partBuffers(parts));
       engine.loaded = model.name;
       engine.ep = r.ep;
       engine.stages = r.stages;

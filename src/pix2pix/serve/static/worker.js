@@ -12,6 +12,31 @@ function pix2pixWorker() {
 
   function fail(text) { throw new Error(text); }
 
+  // A part's float16 weights -> the float32 bytes its ONNX file names as external data in
+  // HALF_WEIGHTS (as pix2pix.export.half_storage.WEIGHTS). Every float16 value is exact in float32.
+  const HALF_WEIGHTS = "weights.bin";
+  let halfTable = null;
+  function widen(half) {
+    if (!halfTable) {
+      halfTable = new Float32Array(65536);
+      for (let h = 0; h < 65536; h++) {
+        const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
+        halfTable[h] = e === 0 ? sign * f * 2 ** -24 : e === 31 ? (f ? NaN : sign * Infinity)
+          : sign * (1 + f / 1024) * 2 ** (e - 15);
+      }
+    }
+    const src = new Uint16Array(half), out = new Float32Array(src.length);
+    for (let i = 0; i < src.length; i++) out[i] = halfTable[src[i]];
+    return new Uint8Array(out.buffer);
+  }
+
+  // What InferenceSession.create takes for a part: its bytes and, for float16 weights, the widened
+  // external data.
+  function sessionInput(part) {
+    return { bytes: new Uint8Array(part.model),
+             options: part.half ? { externalData: [{ path: HALF_WEIGHTS, data: widen(part.half) }] } : {} };
+  }
+
   async function loadRuntime(m) {
     const url = URL.createObjectURL(new Blob([m.source], { type: "text/javascript" }));
     ort = await import(url);
@@ -38,14 +63,15 @@ function pix2pixWorker() {
     sessions = [];
     model = m.config;
     let created = null, lastError = null;
+    const inputs = m.parts.map(sessionInput);
     for (const provider of m.providers) {
       try {
         created = [];
         for (let k = 0; k < m.parts.length; k++) {
           // WebGPU: a stage's outputs stay on the GPU for the next one.
           const keep = provider === "webgpu" && k < m.parts.length - 1 ? { preferredOutputLocation: "gpu-buffer" } : {};
-          created.push(await ort.InferenceSession.create(new Uint8Array(m.parts[k]), {
-            executionProviders: [provider], graphOptimizationLevel: "all", ...keep,
+          created.push(await ort.InferenceSession.create(inputs[k].bytes, {
+            executionProviders: [provider], graphOptimizationLevel: "all", ...keep, ...inputs[k].options,
           }));
         }
         created.ep = provider;
@@ -65,7 +91,7 @@ function pix2pixWorker() {
     }
     sessions = created;
     ep = created.ep;
-    modelBytes = m.parts.map((b) => new Uint8Array(b));  // kept for bench/profile sessions (benchmarks only)
+    modelBytes = inputs;  // kept for bench/profile sessions (benchmarks only)
     // One run at the training size compiles the kernels, so the first stroke is not the slow one.
     const s = model.image_size, t0 = performance.now();
     await forward(new Float32Array(model.in_channels * s * s), s, s);
@@ -184,9 +210,9 @@ function pix2pixWorker() {
   async function profile(m) {
     if (!modelBytes) fail("no model is loaded");
     const profiled = [];
-    for (const bytes of modelBytes) {
-      profiled.push(await ort.InferenceSession.create(bytes, { executionProviders: [ep],
-        graphOptimizationLevel: "all", enableProfiling: true }));
+    for (const input of modelBytes) {
+      profiled.push(await ort.InferenceSession.create(input.bytes, { executionProviders: [ep],
+        graphOptimizationLevel: "all", enableProfiling: true, ...input.options }));
     }
     const x = new Float32Array(model.in_channels * m.size * m.size).map((_, i) => Math.sin(i) * 0.9);
     for (let i = 0; i < m.runs; i++) await forward(x, m.size, m.size, null, profiled);
