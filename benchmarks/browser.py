@@ -27,7 +27,7 @@ messaging), alternating --rounds times with Python ONNX Runtime on the same file
 number of intra-op threads, so both see the same load; medians per side.
 
     --upsample resize   the demo's decoder (`make demo` trains with the modern recipe); the page
-                        runs each resize-conv as one transposed convolution (export.inference_graph)
+                        runs each resize-conv as one transposed convolution (inference.inference_graph)
     --profile           ONNX Runtime Web's own profiler in the page (3 runs): time share per op
                         type and the top nodes. Shares stay meaningful on a loaded machine; the
                         absolute times do not (the profiler also adds its own cost).

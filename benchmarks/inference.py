@@ -1,10 +1,13 @@
 """Milliseconds per image for every inference backend, beside the compute floor.
 
     python benchmarks/inference.py [--sizes 256 512] [--batches 1 8] [--repeats 3] [--only NAME ...]
-                                   [--threads N]
+                                   [--threads N] [--upsample transpose|resize]
 
 Model: unet_256, 64 base channels, batch norm, eval mode (random weights: speed does not depend
-on their values). floor = FLOPs per image (torch.utils.flop_counter, ~12.1 GFLOP at 256^2) / the
+on their values); its decoder the paper's transposed convolutions, or with --upsample resize the
+default recipe's resize-convs. floor = FLOPs per image of the graph ONNX Runtime runs
+(pix2pix.inference.inference_graph.for_inference: resize-convs at the input resolution, 16 of the
+36 multiply-adds; torch.utils.flop_counter, ~12.1 GFLOP at 256^2 for the paper's decoder) / the
 fp32 2048^3 matmul rate, measured again right before each case so that both sides of the ratio see
 the same load on a shared machine. Times are the best and the median of ``repeats`` calls after a
 warm-up call (which also compiles, for torch.compile).
@@ -15,7 +18,10 @@ Variants (the CPU levers tried):
   compile-nofreeze torch.compile (inductor) on channels_last
   compile          the `compile` backend: + inductor freezing (folds batch norm into the convs,
                    prepacks oneDNN weights)
-  ort              the `onnxruntime` backend: all graph optimisations, intra-op threads = torch's
+  ort              the `onnxruntime` backend (its export: the rewritten graph, export_fast): all
+                   graph optimisations, intra-op threads = torch's
+  ort-plain        the same on the plain export of the module (what the backend ran before
+                   2026-12-06: a resize-conv as an upsample and a 3x3 convolution at 2x)
   ort-basic        ONNX Runtime with basic graph optimisations only
   ort-1thread      ONNX Runtime on one intra-op thread
   ort-int8         the dynamically quantised int8 export (`pix2pix export --int8`)
@@ -37,9 +43,10 @@ from common import count_flops, matmul_rate, timed  # noqa: E402
 
 from pix2pix.checkpoint import PretrainedInfo  # noqa: E402
 from pix2pix.config import ModelConfig  # noqa: E402
+from pix2pix.inference.inference_graph import for_inference  # noqa: E402
 from pix2pix.models import build_generator  # noqa: E402
 
-VARIANTS = ["eager", "eager-cl", "compile-nofreeze", "compile", "ort", "ort-basic", "ort-1thread",
+VARIANTS = ["eager", "eager-cl", "compile-nofreeze", "compile", "ort", "ort-plain", "ort-basic", "ort-1thread",
             "ort-int8", "ort-fp16"]
 
 
@@ -59,13 +66,15 @@ def ort_runner(path: str, *, level: str = "all", threads: int = 0) -> Callable[[
 def build_runners(generator: torch.nn.Module, info: PretrainedInfo, names: list[str],
                   folder: str) -> dict[str, Callable[[torch.Tensor], object]]:
     from pix2pix.inference.backends import CompiledBackend, OnnxRuntimeBackend
-    from pix2pix.inference.onnx import export_onnx, quantize_int8
+    from pix2pix.inference.onnx import export_fast, export_onnx, quantize_int8
 
     runners: dict[str, Callable[[torch.Tensor], object]] = {}
-    fp32 = os.path.join(folder, "g.onnx")
+    fp32, plain = os.path.join(folder, "g.onnx"), os.path.join(folder, "plain.onnx")
     if any(n.startswith("ort") for n in names):
         t = time.perf_counter()
-        export_onnx(generator, info, fp32)
+        export_fast(generator, info, fp32)
+        if "ort-plain" in names:
+            export_onnx(generator, info, plain)
         print(f"(ONNX export: {time.perf_counter() - t:.1f} s)")
     for name in names:
         g = build_generator(info.model, init=False).eval()
@@ -81,6 +90,8 @@ def build_runners(generator: torch.nn.Module, info: PretrainedInfo, names: list[
             runners[name] = CompiledBackend(g)
         elif name == "ort":
             runners[name] = OnnxRuntimeBackend(fp32, torch.device("cpu"))
+        elif name == "ort-plain":
+            runners[name] = OnnxRuntimeBackend(plain, torch.device("cpu"))
         elif name == "ort-basic":
             runners[name] = ort_runner(fp32, level="basic")
         elif name == "ort-1thread":
@@ -103,20 +114,23 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", default=VARIANTS, help="variants to run")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for everything, the matmul floor included (default: torch's)")
+    ap.add_argument("--upsample", choices=["transpose", "resize"], default="transpose",
+                    help="the decoder: the paper's transposed convolutions, or the default recipe's resize-convs")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    info = PretrainedInfo(model=ModelConfig(generator="unet_256"))
+    info = PretrainedInfo(model=ModelConfig(generator="unet_256", upsample=args.upsample))
     generator = build_generator(info.model).eval()
+    fast, _ = for_inference(generator)  # the graph ONNX Runtime runs: the floor's FLOPs
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs visible; unet_256 base 64, fp32 unless named")
+          f"{os.cpu_count()} CPUs visible; unet_256 base 64, {args.upsample} decoder, fp32 unless named")
     with tempfile.TemporaryDirectory() as folder, torch.inference_mode():
         runners = build_runners(generator, info, args.only, folder)
         print(f"{'variant':<16}{'size':>6}{'batch':>6}{'GFLOP/img':>10}{'floor ms':>10}"
               f"{'best ms/img':>12}{'median':>9}{'x floor':>9}")
         for size in args.sizes:
-            flops = count_flops(lambda: generator(torch.zeros(1, 3, size, size)))
+            flops = count_flops(lambda: fast(torch.zeros(1, 3, size, size)))
             for batch in args.batches:
                 x = torch.rand(batch, 3, size, size) * 2 - 1
                 for name, run in runners.items():

@@ -12,7 +12,7 @@ from onnx import TensorProto, numpy_helper
 from pix2pix.checkpoint import PretrainedInfo
 from pix2pix.config import ModelConfig
 from pix2pix.export import half_storage
-from pix2pix.export.inference_graph import for_inference
+from pix2pix.inference.inference_graph import for_inference
 from pix2pix.export.web import HALF, MODEL, model_entries
 from pix2pix.inference.onnx import export_checked, ort_session, run_onnx
 from pix2pix.models import build_generator

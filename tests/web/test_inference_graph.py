@@ -1,4 +1,4 @@
-"""export.inference_graph: the graph the exported page runs (batch norm folded, resize-convs at the
+"""inference.inference_graph: the graph the exported page runs (batch norm folded, resize-convs at the
 input resolution, as a transposed or a sub-pixel convolution) computes what the trained generator
 computes, with fewer multiply-adds."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from pix2pix.config import ModelConfig
-from pix2pix.export.inference_graph import (DEFAULT_RESIZE_CONV, RESIZE_CONV, ResizeConvTranspose, SubPixelConv,
+from pix2pix.inference.inference_graph import (DEFAULT_RESIZE_CONV, RESIZE_CONV, ResizeConvTranspose, SubPixelConv,
                                             for_inference)
 from pix2pix.models import build_generator
 from pix2pix.models.registry import GENERATORS

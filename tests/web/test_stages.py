@@ -11,7 +11,7 @@ import torch
 
 from pix2pix.checkpoint import PretrainedInfo
 from pix2pix.config import ModelConfig
-from pix2pix.export.inference_graph import for_inference
+from pix2pix.inference.inference_graph import for_inference
 from pix2pix.inference.onnx import export_checked, ort_session, run_onnx
 from pix2pix.export.stages import (ACTIVATIONS, CUT_BEFORE, MIN_PART, MIN_STAGES, NARROW, SPLIT_ABOVE, SPLIT_SHARE,
                                    _macs, join_stages, split_convs, split_stages, stage_count, stage_work)

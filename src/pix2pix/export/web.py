@@ -38,8 +38,7 @@ import torch
 from ..inference.description import count_parameters, describe
 from ..inference.translator import Translator
 from .examples import FOLDER as EXAMPLES, ExampleInput, find_inputs, write_examples
-from .inference_graph import for_inference
-from ..inference.onnx import FP16_TOLERANCE, FP32_TOLERANCE, check_parity, export_checked, ort_session, run_onnx
+from ..inference.onnx import FP16_TOLERANCE, export_fast, ort_session, run_onnx
 from . import half_storage
 from .stages import join_stages, split_stages
 from .web_runtime import FLAVOURS, VERSION, runtime_config, runtime_dir
@@ -157,19 +156,9 @@ def _onnx_bytes(translator: Translator, source: Path, fp32: bool, work: Path) ->
     if translator.generator is None:  # an .onnx file: exported already, taken as it is
         return source.read_bytes(), "as given", None, ""
     # The graph the page runs: batch norm folded, resize-convs as transposed convolutions at the
-    # input resolution (same function, fewer multiply-adds), held to the trained generator below.
-    fast, counts = for_inference(translator.generator)
-    r = export_checked(fast, translator.info, work / "model.onnx", fp16=False)
-    m = translator.multiple
-    sample = torch.rand(1, translator.in_channels, m, 2 * m, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    trained_diff, _ = check_parity(translator.generator, r.path, sample)
-    log.info("web graph (%s) vs the trained generator on %s: max |diff| %.2e", counts, tuple(sample.shape), trained_diff)
-    if trained_diff < FP32_TOLERANCE:
-        r.max_abs_diff = max(r.max_abs_diff, trained_diff)
-    else:  # a generator the rewrite does not fit: the plain graph, slower but right
-        log.warning("the rewritten web graph (%s) differs from the trained generator by %.3g; "
-                    "exporting the plain graph instead (please report it with the model)", counts, trained_diff)
-        r = export_checked(translator.generator, translator.info, work / "model.onnx", fp16=False)
+    # input resolution (same function, fewer multiply-adds), held to the trained generator.
+    r, counts = export_fast(translator.generator, translator.info, work / "model.onnx")
+    log.info("web graph: %s", counts or "the plain generator's")
     full = r.path.read_bytes()
     if fp32:
         return full, "fp32", r.max_abs_diff, ""
