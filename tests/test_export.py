@@ -120,3 +120,32 @@ def test_every_architecture_exports(arch, tmp_path):
     x = torch.rand(2, 1, m, 2 * m) * 2 - 1
     diff, _ = check_parity(g, path, x)
     assert diff < 1e-4
+
+
+@pytest.mark.parametrize("arch", ["unet_256", "resnet_6blocks", "unet_alex_128"])
+@pytest.mark.parametrize("fp16", [False, True])
+def test_export_fast_writes_the_rewritten_graph_held_to_the_trained_model(arch, fp16, tmp_path):
+    """`pix2pix export` and the onnxruntime backend: a resize-conv decoder leaves as transposed
+    convolutions at the input resolution (no Resize node), batch norm folded, the same function."""
+    from pix2pix.inference.onnx import export_fast
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(generator=arch, base_channels=4, upsample="resize")
+    g = build_generator(cfg)
+    for m in g.modules():  # He-scaled, batch norm measured: every layer shows in the output
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, 0.0, (2.0 / m.weight[0].numel()) ** 0.5)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None
+    mult = max(generator_multiple(arch), 32)
+    with torch.no_grad():
+        g.train()(torch.rand(4, 3, mult, mult) * 2 - 1)
+    g.eval()
+    report, counts = export_fast(g, PretrainedInfo(model=cfg), tmp_path / "m.onnx", fp16=fp16)
+    ops = [n.op_type for n in onnx.load(str(report.path)).graph.node]
+    assert counts["resize_conv"] > 0 and "Resize" not in ops and ops.count("ConvTranspose") >= counts["resize_conv"]
+    if arch == "unet_256":  # (the AlexNet encoder's batch norms follow a ReLU: nothing to fold them into)
+        assert "BatchNormalization" not in ops
+    x = torch.rand(1, 3, mult, 2 * mult) * 2 - 1
+    diff, out = check_parity(g, report.path, x)
+    assert out.std() > 0.05 and diff < (2e-2 if fp16 else 1e-4) and report.max_abs_diff < (2e-2 if fp16 else 1e-4)

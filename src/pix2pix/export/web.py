@@ -33,12 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import torch
-
 from ..inference.description import count_parameters, describe
 from ..inference.translator import Translator
 from .examples import FOLDER as EXAMPLES, ExampleInput, find_inputs, write_examples
-from ..inference.onnx import FP16_TOLERANCE, export_fast, ort_session, run_onnx
+from ..inference.onnx import FP16_TOLERANCE, check_sample, export_fast, ort_session, run_onnx
 from . import half_storage
 from .stages import join_stages, split_stages
 from .web_runtime import FLAVOURS, VERSION, runtime_config, runtime_dir
@@ -165,8 +163,7 @@ def _onnx_bytes(translator: Translator, source: Path, fp32: bool, work: Path) ->
     import numpy as np
 
     half = half_storage.rounded(full)  # the weights the page computes with (its download: float16)
-    m = translator.multiple
-    x = (torch.rand(1, translator.in_channels, m, 2 * m, generator=torch.Generator().manual_seed(0)) * 2 - 1).numpy()
+    x = check_sample(translator.info).numpy()
     diff = float(np.abs(run_onnx(ort_session(half), x) - run_onnx(ort_session(full), x)).max())
     log.info("fp16 weights vs fp32 on %s: max |diff| %.2e", x.shape, diff)
     if diff < FP16_TOLERANCE:

@@ -251,6 +251,19 @@ def median_ms(session, x: np.ndarray, runs: int = INT8_RUNS) -> float:
     return 1000 * statistics.median(times)
 
 
+# The smallest side a parity check uses: a ResNet's multiple is 4, and at 4 px its bottleneck is 1
+# px, which its reflection padding cannot pad.
+MIN_CHECK_SIDE = 32
+
+
+def check_sample(info: PretrainedInfo, seed: int = 0) -> torch.Tensor:
+    """A random (1, C_in, s, 2s) input in [-1, 1] for parity checks, s the generator's size multiple
+    (at least MIN_CHECK_SIDE): non-square, so a check exercises both dynamic sides."""
+    m = max(generator_multiple(info.model.generator), MIN_CHECK_SIDE)
+    g = torch.Generator().manual_seed(seed)
+    return to_signed(torch.rand(1, info.model.in_channels, m, 2 * m, generator=g))
+
+
 def check_parity(generator: nn.Module, onnx_path: str | Path, x: torch.Tensor) -> tuple[float, np.ndarray]:
     """(max |PyTorch - ONNX Runtime|, ONNX output) for ``x`` (N, C_in, H, W) in [-1, 1].
 
@@ -276,10 +289,7 @@ def export_checked(generator: nn.Module, info: PretrainedInfo, out: str | Path, 
     # The opset comes back from the export: re-reading the file for it would parse ~200 MB again.
     path, written = _export_onnx(generator, info, out, fp16=fp16, opset=opset)
     if sample is None:
-        m = generator_multiple(info.model.generator)
-        g = torch.Generator().manual_seed(seed)
-        # Non-square, so the check exercises both dynamic sides.
-        sample = to_signed(torch.rand(1, info.model.in_channels, m, 2 * m, generator=g))
+        sample = check_sample(info, seed)
     diff, out_fp = check_parity(generator, path, sample)
     tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
     report = ExportReport(path=path, opset=written, max_abs_diff=diff, check_shape=tuple(sample.shape), fp16=fp16,
@@ -302,31 +312,31 @@ def export_checked(generator: nn.Module, info: PretrainedInfo, out: str | Path, 
     return report
 
 
-def export_fast(generator: nn.Module, info: PretrainedInfo, out: str | Path) -> tuple[ExportReport, dict[str, int]]:
-    """The fp32 export that ONNX Runtime runs fastest: ``generator`` rewritten by
+def export_fast(generator: nn.Module, info: PretrainedInfo, out: str | Path, *, fp16: bool = False,
+                int8: bool = False, sample: Optional[torch.Tensor] = None,
+                opset: int = OPSET) -> tuple[ExportReport, dict[str, int]]:
+    """:func:`export_checked` of the graph ONNX Runtime runs fastest: ``generator`` rewritten by
     :func:`~pix2pix.inference.inference_graph.for_inference` (batch norm folded, resize-convs at the
-    input resolution: the same function in fewer multiply-adds), checked against the trained
-    generator itself on a non-square sample. Where the rewrite differs (a layer it does not know),
-    the plain generator is exported instead, with a warning.
+    input resolution: the same function in fewer multiply-adds), then checked against the trained
+    generator itself on a non-square sample (or ``sample``). Where the rewrite differs (a layer it
+    does not know), the plain generator is exported instead, with a warning.
 
     Returns the report (``max_abs_diff`` against the trained generator) and the rewrite's counts
     ({} for the plain graph)."""
     fast, counts = for_inference(generator)
-    report = export_checked(fast, info, out)
-    m = generator_multiple(info.model.generator)
-    sample = to_signed(torch.rand(1, info.model.in_channels, m, 2 * m, generator=torch.Generator().manual_seed(1)))
+    report = export_checked(fast, info, out, fp16=fp16, int8=int8, sample=sample, opset=opset)
+    if sample is None:
+        sample = check_sample(info, seed=1)
     trained_diff, _ = check_parity(generator, report.path, sample)
     log.info("rewritten graph (%s) vs the trained generator on %s: max |diff| %.2e", counts,
              tuple(sample.shape), trained_diff)
-    if trained_diff < FP32_TOLERANCE:
+    if trained_diff < (FP16_TOLERANCE if fp16 else FP32_TOLERANCE):
         report.max_abs_diff = max(report.max_abs_diff, trained_diff)
         return report, counts
     log.warning("the rewritten graph (%s) differs from the trained generator by %.3g; exporting the "
                 "plain graph instead (slower but right; please report it with the model)", counts, trained_diff)
-    return export_checked(generator, info, out), {}
+    return export_checked(generator, info, out, fp16=fp16, int8=int8, sample=sample, opset=opset), {}
 
-
-# ---- cached export for the onnxruntime backend ---------------------------------------------------
 
 # The cached file's graph, in its name: exports of the plain graph (before the rewrite) are not reused.
 CACHED_FORM = "fast"
@@ -414,5 +424,5 @@ def cached_onnx(generator: nn.Module, info: PretrainedInfo) -> Path:
     return path
 
 
-__all__ = ["export_onnx", "export_checked", "export_fast", "check_parity", "quantize_int8", "read_onnx_info",
+__all__ = ["export_onnx", "export_checked", "export_fast", "check_parity", "check_sample", "quantize_int8", "read_onnx_info",
            "ort_session", "run_onnx", "cached_onnx", "ExportReport", "OPSET", "psnr_db"]
