@@ -16,6 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
+from lively import enliven
+
 
 def sigterm_after_logging(args: list, run: Path, env: Optional[dict] = None,
                           lines: int = 2) -> tuple[int, str]:
@@ -172,17 +174,7 @@ def lively_model_dir(tmp_path_factory, world) -> Path:
 
     torch.manual_seed(0)
     cfg = ModelConfig(generator="unet_128", base_channels=8)
-    g = build_generator(cfg)
-    for m in g.modules():
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
-            fan_in = m.weight[0].numel() if isinstance(m, torch.nn.Conv2d) else m.weight.shape[0] * 4
-            torch.nn.init.normal_(m.weight, 0.0, (2.0 / fan_in) ** 0.5)
-        elif isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # a plain average over the calibration batch
-            m.reset_running_stats()
     crops = torch.stack([torch.from_numpy(a.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)
                          for a, _ in cut_pairs(world, 8, 256, seed=3)])
-    g.train()
-    with torch.no_grad():
-        g(crops)
-    return save_pretrained(g.eval(), PretrainedInfo(model=cfg), tmp_path_factory.mktemp("lively") / "model")
+    g = enliven(build_generator(cfg), lambda: crops)
+    return save_pretrained(g, PretrainedInfo(model=cfg), tmp_path_factory.mktemp("lively") / "model")

@@ -11,6 +11,8 @@ import pix2pix.inference.onnx as export
 from pix2pix import Translator
 from pix2pix.inference.backends import choose_backend
 
+from lively import enliven
+
 
 @pytest.fixture(scope="module")
 def x():
@@ -89,15 +91,8 @@ def test_the_backend_runs_the_rewritten_graph_of_a_resize_decoder(tmp_path, monk
     monkeypatch.setenv("PIX2PIX_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
     cfg = ModelConfig(generator="unet_128", base_channels=8, upsample="resize")
-    g = build_generator(cfg)
-    for m in g.modules():  # He-scaled, batch norm measured: every layer shows in the output
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.normal_(m.weight, 0.0, (2.0 / m.weight[0].numel()) ** 0.5)
-        elif isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-    with torch.no_grad():
-        g.train()(torch.rand(4, 3, 128, 128) * 2 - 1)
-    model = save_pretrained(g.eval(), PretrainedInfo(model=cfg, image_size=128), tmp_path / "model")
+    g = enliven(build_generator(cfg), lambda: torch.rand(4, 3, 128, 128) * 2 - 1)
+    model = save_pretrained(g, PretrainedInfo(model=cfg, image_size=128), tmp_path / "model")
     x = torch.rand(1, 3, 150, 260, generator=torch.Generator().manual_seed(3)) * 2 - 1
     want = Translator.from_pretrained(model, device="cpu", backend="eager").translate_tensor(x)
     t = Translator.from_pretrained(model, device="cpu", backend="onnxruntime")

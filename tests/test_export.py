@@ -11,6 +11,8 @@ from pix2pix.inference.onnx import (check_parity, export_checked, export_onnx, o
                             run_onnx)
 from pix2pix.models import build_generator, generator_multiple
 
+from lively import enliven
+
 
 @pytest.fixture(scope="module")
 def exported(lively_model_dir, tmp_path_factory):
@@ -131,16 +133,8 @@ def test_export_fast_writes_the_rewritten_graph_held_to_the_trained_model(arch, 
 
     torch.manual_seed(0)
     cfg = ModelConfig(generator=arch, base_channels=4, upsample="resize")
-    g = build_generator(cfg)
-    for m in g.modules():  # He-scaled, batch norm measured: every layer shows in the output
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.normal_(m.weight, 0.0, (2.0 / m.weight[0].numel()) ** 0.5)
-        elif isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
     mult = max(generator_multiple(arch), 32)
-    with torch.no_grad():
-        g.train()(torch.rand(4, 3, mult, mult) * 2 - 1)
-    g.eval()
+    g = enliven(build_generator(cfg), lambda: torch.rand(4, 3, mult, mult) * 2 - 1)
     report, counts = export_fast(g, PretrainedInfo(model=cfg), tmp_path / "m.onnx", fp16=fp16)
     ops = [n.op_type for n in onnx.load(str(report.path)).graph.node]
     assert counts["resize_conv"] > 0 and "Resize" not in ops and ops.count("ConvTranspose") >= counts["resize_conv"]

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from browser_support import stroke as browser_stroke
+from lively import enliven
 
 # In the page: a canvas's pixels (by element id) as base64 RGBA.
 CANVAS_PIXELS = """(id) => {
@@ -39,18 +40,8 @@ def lively_model(out: Path, generator: str, base: int, size: int, seed: int = 0,
 
     torch.manual_seed(seed)
     cfg = ModelConfig(generator=generator, base_channels=base, upsample=upsample)
-    g = build_generator(cfg)
-    for m in g.modules():
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
-            fan_in = m.weight[0].numel() if isinstance(m, torch.nn.Conv2d) else m.weight.shape[0] * 4
-            torch.nn.init.normal_(m.weight, 0.0, (2.0 / fan_in) ** 0.5)
-        elif isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-            m.reset_running_stats()
-    g.train()
-    with torch.no_grad():
-        g(torch.rand(4, 3, size, size) * 2 - 1)
-    return save_pretrained(g.eval(), PretrainedInfo(model=cfg, image_size=size), out)
+    g = enliven(build_generator(cfg), lambda: torch.rand(4, 3, size, size) * 2 - 1)
+    return save_pretrained(g, PretrainedInfo(model=cfg, image_size=size), out)
 
 
 def export(model_dir: Path, folder: Path, *, fp32: bool = False):
