@@ -143,3 +143,31 @@ def test_export_fast_writes_the_rewritten_graph_held_to_the_trained_model(arch, 
     x = torch.rand(1, 3, mult, 2 * mult) * 2 - 1
     diff, out = check_parity(g, report.path, x)
     assert out.std() > 0.05 and diff < (2e-2 if fp16 else 1e-4) and report.max_abs_diff < (2e-2 if fp16 else 1e-4)
+
+
+def test_export_fast_falls_back_to_the_plain_graph_when_the_rewrite_differs(tmp_path, monkeypatch, caplog):
+    """A rewrite that does not compute the trained function is caught by the one parity check, and
+    the plain generator is exported instead, with a warning."""
+    import logging
+
+    import pix2pix.inference.onnx as onnx_export
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(generator="unet_128", base_channels=4, upsample="resize")
+    g = enliven(build_generator(cfg), lambda: torch.rand(4, 3, 128, 128) * 2 - 1)
+    right = onnx_export.for_inference
+
+    def wrong(generator):
+        fast, counts = right(generator)
+        with torch.no_grad():
+            next(fast.parameters()).add_(0.5)
+        return fast, counts
+
+    monkeypatch.setattr(onnx_export, "for_inference", wrong)
+    with caplog.at_level(logging.WARNING, logger="pix2pix"):
+        report, counts = onnx_export.export_fast(g, PretrainedInfo(model=cfg), tmp_path / "m.onnx")
+    assert counts == {} and "exporting the plain graph instead" in caplog.text
+    ops = [n.op_type for n in onnx.load(str(report.path)).graph.node]
+    assert "Resize" in ops and report.max_abs_diff < 1e-4
+    diff, _ = check_parity(g, report.path, torch.rand(1, 3, 128, 256) * 2 - 1)
+    assert diff < 1e-4

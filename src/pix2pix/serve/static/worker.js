@@ -8,7 +8,7 @@
 
 function pix2pixWorker() {
   const LUMA = [0.299, 0.587, 0.114];  // as pix2pix.util.imageio.LUMA: gray inputs match the server's
-  let ort = null, ep = null, model = null, modelBytes = null;
+  let ort = null, ep = null, model = null, modelParts = null;
 
   function fail(text) { throw new Error(text); }
 
@@ -91,7 +91,7 @@ function pix2pixWorker() {
     }
     sessions = created;
     ep = created.ep;
-    modelBytes = inputs;  // kept for bench/profile sessions (benchmarks only)
+    modelParts = m.parts;  // kept as they came (float16) for profile sessions (benchmarks only)
     // One run at the training size compiles the kernels, so the first stroke is not the slow one.
     const s = model.image_size, t0 = performance.now();
     await forward(new Float32Array(model.in_channels * s * s), s, s);
@@ -208,9 +208,9 @@ function pix2pixWorker() {
   // prints its JSON events to the console at endProfiling (benchmarks/browser.py --profile reads
   // them there). Relative shares only: the profiler adds its own cost to every op.
   async function profile(m) {
-    if (!modelBytes) fail("no model is loaded");
+    if (!modelParts) fail("no model is loaded");
     const profiled = [];
-    for (const input of modelBytes) {
+    for (const input of modelParts.map(sessionInput)) {
       profiled.push(await ort.InferenceSession.create(input.bytes, { executionProviders: [ep],
         graphOptimizationLevel: "all", enableProfiling: true, ...input.options }));
     }
