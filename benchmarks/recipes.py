@@ -61,7 +61,12 @@ EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
          "modern+inskip": ("modern", ["model.input_skip=true"]),
          # The discriminator on frozen ImageNet AlexNet features (models/projected.py).
          "modern+projected": ("modern", ["model.discriminator=projected"]),
-         "modern+projected+fm": ("modern", ["model.discriminator=projected", "feature_matching_weight=10"])}
+         "modern+projected+fm": ("modern", ["model.discriminator=projected", "feature_matching_weight=10"]),
+         # The perceptual loss on VGG16 features instead of (or beside) AlexNet's: "vgg3" stops at
+         # relu3_3, the shallow part small enough to ship (training/perceptual.py).
+         "modern+vgg": ("modern", ["perceptual_net=vgg"]),
+         "modern+vgg3": ("modern", ["perceptual_net=vgg3"]),
+         "modern+alex+vgg3": ("modern", ["perceptual_net=alex+vgg3"])}
 
 
 def candidate_overrides(name: str) -> list[str]:

@@ -92,6 +92,34 @@ def test_perceptual_loss_is_zero_for_equal_images_and_grows_with_blur(lpips_weig
         loss(torch.zeros(1, 2, 32, 32), torch.zeros(1, 2, 32, 32))
 
 
+def test_perceptual_nets_shallow_vgg_and_sums(lpips_weights, world):
+    from pix2pix.metrics.lpips import load_lpips
+    from pix2pix.config import perceptual_parts
+    from pix2pix.training.perceptual import build_perceptual
+
+    sat, _ = world
+    x = torch.from_numpy(sat[900:964, 2000:2064].copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+    y = torch.flip(x, dims=(3,))
+    shallow = build_perceptual("vgg3")
+    net = shallow.backbone
+    # VGG16 up to relu3_3: its first 7 convolutions and first 3 taps, with the full net's weights.
+    assert len(net.convs) == 7 and net.taps == [1, 3, 6]
+    full = load_lpips("vgg")
+    assert torch.equal(net.convs[6].weight, full.convs[6].weight)
+    feats_full, feats = full.features(x), net.features(x)
+    assert len(feats) == 3 and all(torch.equal(a, b) for a, b in zip(feats, feats_full))
+    # The deeper taps add to the distance: the full net's loss is larger.
+    assert 0 < shallow(x, y).item() < build_perceptual("vgg")(x, y).item()
+    # A "+" list sums its nets' distances.
+    both = build_perceptual("alex+vgg3")(x, y).item()
+    assert both == pytest.approx(build_perceptual("alex")(x, y).item() + shallow(x, y).item(), rel=1e-5)
+    assert build_perceptual("alex+vgg3")(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    assert perceptual_parts("alex+vgg3") == ["alex", "vgg3"]
+    for bad in ("vgg5", "alex+alex", "alex+"):
+        with pytest.raises(ValueError, match="perceptual_net"):
+            perceptual_parts(bad)
+
+
 def test_perceptual_term_enters_the_generator_step(lpips_weights):
     from pix2pix.training.perceptual import build_perceptual
 

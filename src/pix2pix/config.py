@@ -28,6 +28,19 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 SWITCHES = ("auto", "on", "off")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+# The perceptual loss's nets (training/perceptual.py builds them): the LPIPS backbones, and "vgg3",
+# VGG16 up to its third LPIPS tap (relu3_3). A "+" list of them sums their distances.
+PERCEPTUAL_NETS = ("alex", "vgg", "vgg3")
+
+
+def perceptual_parts(name: str) -> list[str]:
+    """The nets of a ``perceptual_net`` value, e.g. "alex+vgg3" -> ["alex", "vgg3"]; ValueError
+    naming the value when a part is unknown or repeated."""
+    parts = name.split("+")
+    if any(p not in PERCEPTUAL_NETS for p in parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"train.perceptual_net={name!r} is not valid; choose one of "
+                         f"{', '.join(PERCEPTUAL_NETS)}, or several joined by '+' (e.g. alex+vgg3)")
+    return parts
 # Validation metrics and whether a higher value is better.
 METRICS = {"l1": False, "psnr": True, "ssim": True, "lpips": False, "fid": False}
 
@@ -158,7 +171,8 @@ class TrainConfig:
     max_time: Optional[float] = None
     # ---- recipe options (0 / 1: the paper's). Perceptual loss weight: distance between the
     # LPIPS backbone's unit-normalised features of output and target (see perceptual.py), on
-    # `perceptual_net` ("alex" or "vgg"). D's learning rate is lr * d_lr_mult (two time scales).
+    # `perceptual_net` (PERCEPTUAL_NETS, or several joined by "+"). D's learning rate is
+    # lr * d_lr_mult (two time scales).
     perceptual_weight: float = 0.0
     perceptual_net: str = "alex"
     d_lr_mult: float = 1.0
@@ -185,7 +199,7 @@ class TrainConfig:
         for name in ("batch_size", "lr", "log_every", "sample_every", "checkpoint_every",
                      "keep_checkpoints", "num_samples"):
             check_positive(name, getattr(self, name))
-        check_choice("train.perceptual_net", self.perceptual_net, ("alex", "vgg"))
+        perceptual_parts(self.perceptual_net)
         check_positive("d_lr_mult", self.d_lr_mult)
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:

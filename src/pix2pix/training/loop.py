@@ -114,6 +114,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
         # last report can make gloo abort the other ("terminate called without an active exception").
         distributed.barrier(ctx)
         return result
+    except TrainingInterrupted:
+        # A signal stops every process at the same agreed step (distributed.agree), so they can
+        # leave together here too, for the same reason as above.
+        distributed.barrier(ctx)
+        raise
     finally:
         distributed.shutdown(ctx)
 

@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from ..config import perceptual_parts
 from ..metrics.lpips import LPIPS, load_lpips
 
 # net -> (file in pix2pix/weights/, sha256). One home for the shipped file's name and digest.
@@ -74,16 +75,23 @@ def load_pretrained_encoder(generator: nn.Module, backbone: str) -> None:
 class PerceptualLoss(nn.Module):
     """(N, 3, H, W), (N, 3, H, W) in [-1, 1] -> scalar >= 0 (0 when the images are equal).
 
+    The sum of the distances on each backbone given (one, or e.g. AlexNet and shallow VGG16).
     Frozen: gradients flow to the first argument (the generator's output) only. Images with 1
     channel are repeated to 3; other channel counts are refused.
     """
 
-    def __init__(self, backbone: LPIPS) -> None:
+    def __init__(self, backbone: LPIPS | list[LPIPS]) -> None:
         super().__init__()
-        self.backbone = backbone.requires_grad_(False).eval()
+        nets = backbone if isinstance(backbone, list) else [backbone]
+        self.backbones = nn.ModuleList(b.requires_grad_(False).eval() for b in nets)
+
+    @property
+    def backbone(self) -> LPIPS:
+        """The first backbone (the only one for a single-net loss)."""
+        return self.backbones[0]
 
     def train(self, mode: bool = True) -> "PerceptualLoss":
-        # Always eval: the backbone has no dropout or norm, and it must never be trained.
+        # Always eval: the backbones have no dropout or norm, and they must never be trained.
         return super().train(False)
 
     @staticmethod
@@ -98,19 +106,34 @@ class PerceptualLoss(nn.Module):
     def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         n = fake.shape[0]
         # One backbone pass over [fake; real]; the target half needs no graph.
-        feats = self.backbone.features(torch.cat([self._rgb(fake).float(), self._rgb(real).float().detach()]))
+        both = torch.cat([self._rgb(fake).float(), self._rgb(real).float().detach()])
         total = fake.new_zeros((), dtype=torch.float32)
-        for f in feats:
-            f = f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
-            total = total + (f[:n] - f[n:]).pow(2).sum(dim=1).mean()
+        for net in self.backbones:
+            for f in net.features(both):
+                f = f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
+                total = total + (f[:n] - f[n:]).pow(2).sum(dim=1).mean()
         return total
 
 
+# The shallow nets: (the LPIPS backbone, how many of its taps are kept).
+_SHALLOW = {"vgg3": ("vgg", 3)}
+
+
+def _backbone(net: str) -> LPIPS:
+    base, taps = _SHALLOW.get(net, (net, None))
+    model = load_shipped_backbone(base) if base in SHIPPED else load_lpips(base)
+    if taps is not None:  # keep the convolutions up to the last tap used
+        last = model.taps[taps - 1]
+        model.convs = nn.ModuleList(list(model.convs)[:last + 1])
+        model.taps = model.taps[:taps]
+    return model
+
+
 def build_perceptual(net: str = "alex", *, device: str | torch.device = "cpu") -> PerceptualLoss:
-    """The perceptual loss: the shipped backbone for ``alex``; for ``vgg`` the converted cache
-    (raises LPIPSWeightsMissing, which says how to install it, when it is not on this machine)."""
-    backbone = load_shipped_backbone(net) if net in SHIPPED else load_lpips(net)
-    return PerceptualLoss(backbone.to(device))
+    """The perceptual loss on ``net`` (config.PERCEPTUAL_NETS, or several joined by "+"): the
+    shipped backbone for ``alex``; for ``vgg`` and ``vgg3`` the converted cache (raises LPIPSWeightsMissing, which says how to
+    install it, when it is not on this machine)."""
+    return PerceptualLoss([_backbone(n).to(device) for n in perceptual_parts(net)])
 
 
 __all__ = ["PerceptualLoss", "ShippedWeightsCorrupt", "SHIPPED", "build_perceptual",
