@@ -98,11 +98,13 @@ def test_page_output_matches_python_onnxruntime_on_the_same_file(browser, export
     assert json.loads((exported["fp16"].folder / "config.json").read_text())["precision"] == "fp16"
 
 
-def test_pen_up_drops_the_stale_run_and_shows_the_strokes_last_edit(browser, exported, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_pen_up_drops_the_stale_run_and_shows_the_strokes_last_edit(browser, exported, tmp_path, precision):
     """The page runs its model in stages (pix2pix.export.stages). Pen-up while the run for the
     stroke's first edit is in flight preempts that run between two stages; what is shown is the
-    translation of the canvas as the stroke left it (Python ONNX Runtime on the same file)."""
-    folder = exported["fp32"].folder
+    translation of the canvas as the stroke left it (Python ONNX Runtime on the same file). The
+    float16 page also holds the stages joined (export.web.WHOLE), which the last edit runs on."""
+    folder = exported[precision].folder
     stages = (folder / "model.onnx.js").read_text().count('["model.onnx#')
     assert stages >= MIN_STAGES  # as many as its work calls for (export.stages.stage_count)
     img = np.kron(np.random.default_rng(5).integers(0, 256, (96, 96, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
@@ -110,7 +112,8 @@ def test_pen_up_drops_the_stale_run_and_shows_the_strokes_last_edit(browser, exp
     context, page, _ = open_page(browser, folder)
     page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=60000)
     open_image(page, tmp_path / "big.png")
-    assert page.evaluate("() => window.pix2pixEngine.info().stages") == stages
+    info = page.evaluate("() => window.pix2pixEngine.info()")
+    assert info["stages"] == stages and info["whole"] == (precision == "fp16")
     box = page.locator("#input").bounding_box()
     at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731
     # On a loaded machine the test's own mouse events can arrive after the stale run has already

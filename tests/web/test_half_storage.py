@@ -13,7 +13,7 @@ from pix2pix.checkpoint import PretrainedInfo
 from pix2pix.config import ModelConfig
 from pix2pix.export import half_storage
 from pix2pix.inference.inference_graph import for_inference
-from pix2pix.export.web import HALF, MODEL, model_entries
+from pix2pix.export.web import HALF, MODEL, WHOLE, model_entries
 from pix2pix.inference.onnx import export_checked, ort_session, run_onnx
 from pix2pix.models import build_generator
 
@@ -73,10 +73,27 @@ def test_a_blob_that_does_not_fit_is_refused_by_name(graph):
 def test_a_page_stores_each_stage_with_its_float16_weights(graph):
     entries = model_entries(graph, half=True)
     models = sorted(n for n in entries if n.startswith(f"{MODEL}#"))
-    assert len(models) > 1 and set(entries) == set(models) | {n.replace(MODEL, HALF, 1) for n in models}
+    assert len(models) > 1 and set(entries) == set(models) | {n.replace(MODEL, HALF, 1) for n in models} | {WHOLE}
     parts = [half_storage.unpack(entries[n], entries[n.replace(MODEL, HALF, 1)]) for n in models]
     x = np.random.default_rng(1).uniform(-1, 1, (1, 3, 128, 128)).astype(np.float32)
     want = run_onnx(ort_session(half_storage.rounded(graph), threads=1), x)
     np.testing.assert_allclose(staged(parts, x), want, atol=1e-5)
     assert sum(map(len, entries.values())) < 0.55 * sum(map(len, model_entries(graph).values()))
+
+
+def test_the_whole_graph_runs_the_stages_over_their_blobs(graph):
+    entries = model_entries(graph, half=True)
+    stages = sorted((n for n in entries if n.startswith(f"{MODEL}#")), key=lambda n: int(n.split("#")[1]))
+    whole = onnx.load_from_string(entries[WHOLE])
+    # No weight travels twice: the whole graph holds none, only references to the stages' blobs.
+    assert len(entries[WHOLE]) < 0.05 * len(graph)
+    locations = {e.value for t in whole.graph.initializer for e in t.external_data if e.key == "location"}
+    assert locations == {half_storage.PART_WEIGHTS.format(k) for k in range(len(stages))}
+    blobs = {half_storage.PART_WEIGHTS.format(k): entries[n.replace(MODEL, HALF, 1)] for k, n in enumerate(stages)}
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 3, 128, 256)).astype(np.float32)
+    want = run_onnx(ort_session(half_storage.rounded(graph), threads=1), x)
+    got = run_onnx(ort_session(half_storage.unpack(entries[WHOLE], blobs), threads=1), x)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    with pytest.raises(ValueError, match=r"is external data in 'weights1.bin'"):
+        half_storage.unpack(entries[WHOLE], {k: v for k, v in blobs.items() if k != "weights1.bin"})
 

@@ -17,6 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 WEIGHTS = "weights.bin"  # the external data's location; worker.js mounts the widened blob as it
+# A stage's blob as the whole-model graph names it (web.WHOLE): PART_WEIGHTS.format(k) for stage k;
+# worker.js mounts stage k's widened blob under this name too.
+PART_WEIGHTS = "weights{}.bin"
 MIN_VALUES = 16  # smaller tensors (scalars, shapes) stay inside the ONNX file as they are
 
 
@@ -53,26 +56,44 @@ def pack(model_bytes: bytes) -> tuple[bytes, bytes]:
     return model.SerializeToString(), b"".join(halves)
 
 
-def unpack(model_bytes: bytes, half: bytes) -> bytes:
-    """(:func:`pack`'s model, its float16 blob) -> the float32 ONNX model whole, as the page's
-    session holds it (the weights rounded to float16). Raises ValueError on a blob that does not fit."""
+def relocated(model_bytes: bytes, location: str) -> bytes:
+    """:func:`pack`'s model with its external data named ``location`` instead of WEIGHTS."""
     import onnx
     from onnx import TensorProto
 
     model = onnx.load_from_string(model_bytes)
-    widened = np.frombuffer(half, "<f2").astype("<f4").tobytes()
+    for tensor in model.graph.initializer:
+        if tensor.data_location == TensorProto.EXTERNAL:
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    entry.value = location
+    return model.SerializeToString()
+
+
+def unpack(model_bytes: bytes, half: bytes | dict[str, bytes]) -> bytes:
+    """(:func:`pack`'s model, its float16 blob) -> the float32 ONNX model whole, as the page's
+    session holds it (the weights rounded to float16). ``half`` may also map each external data
+    location to its blob (a graph over several, as web.WHOLE). Raises ValueError on a blob that
+    does not fit."""
+    import onnx
+    from onnx import TensorProto
+
+    model = onnx.load_from_string(model_bytes)
+    blobs = half if isinstance(half, dict) else {WEIGHTS: half}
+    widened = {k: np.frombuffer(v, "<f2").astype("<f4").tobytes() for k, v in blobs.items()}
     for tensor in model.graph.initializer:
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
         info = {e.key: e.value for e in tensor.external_data}
-        if info.get("location") != WEIGHTS:
+        data = widened.get(info.get("location"))
+        if data is None:
             raise ValueError(f"initializer {tensor.name!r} is external data in {info.get('location')!r}, "
-                             f"not in this page's {WEIGHTS}; re-export the page")
+                             f"not in this page's {', '.join(widened)}; re-export the page")
         start, length = int(info.get("offset", 0)), int(info["length"])
-        if start + length > len(widened) or length != 4 * int(np.prod(tensor.dims)):
+        if start + length > len(data) or length != 4 * int(np.prod(tensor.dims)):
             raise ValueError(f"the float16 weights do not hold initializer {tensor.name!r} "
-                             f"({length} bytes at {start}, of {len(widened)}); re-export the page")
-        tensor.raw_data = widened[start:start + length]
+                             f"({length} bytes at {start}, of {len(data)}); re-export the page")
+        tensor.raw_data = data[start:start + length]
         del tensor.external_data[:]
         tensor.data_location = TensorProto.DEFAULT
     return model.SerializeToString()
@@ -83,4 +104,4 @@ def rounded(model_bytes: bytes) -> bytes:
     return unpack(*pack(model_bytes))
 
 
-__all__ = ["pack", "unpack", "rounded", "WEIGHTS", "MIN_VALUES"]
+__all__ = ["pack", "unpack", "relocated", "rounded", "WEIGHTS", "PART_WEIGHTS", "MIN_VALUES"]

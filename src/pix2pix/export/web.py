@@ -52,6 +52,10 @@ _WRAPPERS = {"wasm": "runtime/ort-wasm.js", "webgpu": "runtime/ort-webgpu.js"}
 _B64 = re.compile(r'\[("[^"]*")\]\s*=\s*"([A-Za-z0-9+/=]*)"')
 MODEL = "model.onnx"  # the model's entry in model.onnx.js; its stages are "model.onnx#0", "#1", ...
 HALF = "weights.fp16"  # a stage's float16 weights (half_storage): "weights.fp16#0", ... or whole
+# A staged float16 model's stages joined into one graph over the same blobs (whole_graph): the
+# page runs an edit on it when nothing will preempt the run (no stage boundaries to cross: each
+# costs a copy of the tensors in flight, ~1.5-2 ms at 256^2), its stages while the pen is down.
+WHOLE = "model.whole.onnx"
 
 COI_WORKER = """// Cross-origin isolation for hosts that cannot send headers (python -m http.server, GitHub Pages):
 // every response of this folder is re-served with COOP/COEP, which WebAssembly threads need.
@@ -122,7 +126,8 @@ def read_model_bytes(folder: str | Path) -> bytes:
 
 def model_entries(model: bytes, *, half: bool = False) -> dict[str, bytes]:
     """model.onnx.js's entries for ``model``: its stages (export.stages), or the model whole; with
-    ``half``, each one's float32 weights stored as float16 beside it (half_storage.pack)."""
+    ``half``, each one's float32 weights stored as float16 beside it (half_storage.pack) and, for
+    a staged model, WHOLE (whole_graph) over those float16 blobs."""
     entries = {MODEL: model}
     try:
         stages = split_stages(model)
@@ -136,7 +141,16 @@ def model_entries(model: bytes, *, half: bool = False) -> dict[str, bytes]:
     packed = {}
     for name, data in entries.items():
         packed[name], packed[name.replace(MODEL, HALF, 1)] = half_storage.pack(data)
+    if MODEL not in entries:
+        packed[WHOLE] = whole_graph([packed[f"{MODEL}#{k}"] for k in range(len(entries))])
     return packed
+
+
+def whole_graph(stages: list[bytes]) -> bytes:
+    """Packed stage graphs (half_storage.pack) -> one graph of all their nodes, whose initializers
+    name stage k's float16 blob half_storage.PART_WEIGHTS.format(k): no weight is stored twice."""
+    return join_stages([half_storage.relocated(s, half_storage.PART_WEIGHTS.format(k))
+                        for k, s in enumerate(stages)])
 
 
 def web_config(translator: Translator, name: str, precision: str, parameters: int,

@@ -14,7 +14,7 @@ const FAST_PATH = `For the fast path, serve the folder: python -m http.server -d
 // `pool`: the translation workers, each {worker, calls, runs (in flight), seq (its latest run's),
 // used (when it last took one)}; pool[0] loads first, a second one may join it (growPool).
 const engine = { pool: [], pending: 0, nextId: 0, runtime: null, runtimeCopy: null, loading: null, loaded: null,
-                 flavour: "", ep: "", threads: 1, want: null, stages: 1, growing: Promise.resolve() };
+                 flavour: "", ep: "", threads: 1, want: null, stages: 1, whole: false, growing: Promise.resolve() };
 const PARAMS = new URLSearchParams(location.search);
 // Runs in flight while the pen is down (?pen_runs=2: both workers of the pool; see pumpBrowserBusy).
 const PEN_RUNS = Math.max(1, Math.floor(Number(PARAMS.get("pen_runs")) || 1));
@@ -24,7 +24,7 @@ const PEN_RUNS = Math.max(1, Math.floor(Number(PARAMS.get("pen_runs")) || 1));
 // leaves idle: a stroke's end then goes to a free worker at once instead of waiting for a stale
 // run's stage (pumpBrowserBusy keeps one free while the pen is down). ?workers=1|2 chooses. An
 // exported page only (one model; the served studio switches models), WASM only (WebGPU is one device).
-// The largest model (bytes of its ONNX weights) a pool takes a second copy of.
+// The largest model (bytes of its ONNX weights) a pool, or a worker's whole graph, takes a second copy of.
 const POOL_MAX_MODEL_BYTES = 64 * 1024 * 1024;
 function poolSize() {
   if (!WEB || engine.flavour !== "wasm") return 1;
@@ -77,11 +77,14 @@ async function fileBytes(name, modelName) {
   return resp.arrayBuffer();
 }
 
-// The model's bytes, as parts: its stages in order (pix2pix.export.stages) or the model whole,
-// each { model, half }: the ONNX file, and its weights as float16 (pix2pix.export.half_storage:
-// the worker widens them to float32) or null where the file holds them.
-async function modelParts(model) {
-  if (!WEB) return [{ model: await fileBytes(null, model.name), half: null }];
+// The model's bytes, { parts, whole }. parts: its stages in order (pix2pix.export.stages) or the
+// model whole, each { model, half }: the ONNX file, and its weights as float16
+// (pix2pix.export.half_storage: the worker widens them to float32) or null where the file holds
+// them. whole: for staged float16 weights, the stages joined into one graph over the same weights
+// (pix2pix.export.web.WHOLE), which the worker runs where no newer edit will preempt; or null.
+const WHOLE = "model.whole.onnx";
+async function modelFiles(model) {
+  if (!WEB) return { parts: [{ model: await fileBytes(null, model.name), half: null }], whole: null };
   const script = WEB.files["model.onnx"];
   if (!script) throw new Error("this export has no model.onnx");
   await loadScript(script);
@@ -95,12 +98,15 @@ async function modelParts(model) {
     delete window.PIX2PIX_FILES[name];  // the decoded copy is all that is kept
     return bytes.buffer;
   };
-  return names.map((name) => ({ model: take(name), half: take(name.replace("model.onnx", "weights.fp16")) }));
+  const parts = names.map((name) => ({ model: take(name), half: take(name.replace("model.onnx", "weights.fp16")) }));
+  return { parts, whole: names.length > 1 ? take(WHOLE) : null };
 }
 
-// The buffers of `parts` (modelParts), to move them to a worker; and a copy of them.
-const partBuffers = (parts) => parts.flatMap((p) => (p.half ? [p.model, p.half] : [p.model]));
-const copyParts = (parts) => parts.map((p) => ({ model: p.model.slice(0), half: p.half && p.half.slice(0) }));
+// The buffers of `files` (modelFiles), to move them to a worker; and a copy of them.
+const fileBuffers = (files) => [...files.parts.flatMap((p) => (p.half ? [p.model, p.half] : [p.model])),
+                                ...(files.whole ? [files.whole] : [])];
+const copyFiles = (files) => ({ parts: files.parts.map((p) => ({ model: p.model.slice(0), half: p.half && p.half.slice(0) })),
+                                whole: files.whole && files.whole.slice(0) });
 
 function call(msg, transfer = [], slot = engine.pool[0]) {
   return new Promise((resolve, reject) => {
@@ -136,14 +142,14 @@ function dropStale(slot) {
 
 // The pool's second worker, loaded in the background once the first one translates (the first
 // output does not wait for it); any failure leaves the page on one worker, silently.
-function growPool(model, parts) {
+function growPool(model, files) {
   if (poolSize() < 2 || engine.pool.length > 1 || !engine.runtimeCopy) return;
   engine.growing = (async () => {
     const slot = startWorker();
     try {
       const { source, wasm } = engine.runtimeCopy;
       await call({ type: "runtime", source, wasm, threads: engine.threads }, [wasm], slot);
-      await call({ type: "model", config: model, parts, providers: [engine.ep] }, partBuffers(parts), slot);
+      await call({ type: "model", config: model, ...files, providers: [engine.ep] }, fileBuffers(files), slot);
       if (engine.loaded !== model.name) throw new Error("the model changed meanwhile");
       engine.pool.push(slot);
       showEngine();
@@ -192,17 +198,19 @@ function ensureModel(model) {
     const promise = (async () => {
       $("engine").textContent = `in browser: loading ${model.name}…`;
       await ensureRuntime();
-      const parts = await modelParts(model);
+      const files = await modelFiles(model);
       const providers = engine.flavour === "webgpu" ? ["webgpu", "wasm"] : ["wasm"];
-      // A second copy of the model for growPool, unless the model is big: two sessions hold two
-      // copies of the weights and their buffers, which a large model cannot afford on a phone.
-      const bytes = partBuffers(parts).reduce((n, b) => n + b.byteLength, 0);
-      if (bytes > POOL_MAX_MODEL_BYTES) engine.runtimeCopy = null;
-      const spare = engine.runtimeCopy ? copyParts(parts) : null;  // for growPool
-      const r = await call({ type: "model", config: model, parts, providers }, partBuffers(parts));
+      // A second copy of the model for growPool, or for the whole graph, unless the model is big:
+      // two sessions hold two copies of the weights and their buffers, which a large model cannot
+      // afford on a phone.
+      const bytes = fileBuffers(files).reduce((n, b) => n + b.byteLength, 0);
+      if (bytes > POOL_MAX_MODEL_BYTES) { engine.runtimeCopy = null; files.whole = null; }
+      const spare = engine.runtimeCopy ? copyFiles(files) : null;  // for growPool
+      const r = await call({ type: "model", config: model, ...files, providers }, fileBuffers(files));
       engine.loaded = model.name;
       engine.ep = r.ep;
       engine.stages = r.stages;
+      engine.whole = r.whole;
       showEngine();
       if (spare) growPool(model, spare);
     })();
@@ -259,7 +267,9 @@ async function pumpBrowser(preempt = false) {
     const t0 = performance.now();
     const rgba = new Uint8ClampedArray(pixels.data);  // this version's pixels, moved to the worker
     window.pix2pixStats.runs += 1;
-    const r = await call({ type: "run", rgba, width: pixels.width, height: pixels.height, preempt }, [rgba.buffer], slot);
+    // staged: made while the pen is down, so a newer edit may preempt it between stages.
+    const r = await call({ type: "run", rgba, width: pixels.width, height: pixels.height, preempt,
+                          staged: !!state.drawing }, [rgba.buffer], slot);
     const back = performance.now();
     if (r.preempted) window.pix2pixStats.preempted += 1;
     if (r.preempted || controller.signal.aborted || seq <= net.shownSeq) return;
@@ -332,7 +342,7 @@ async function isolate() {
 window.pix2pixEngine = {
   // workers: the pool's size now; running: runs in flight on them.
   info: () => ({ ep: engine.ep, threads: engine.threads, flavour: engine.flavour, isolated: self.crossOriginIsolated,
-                 stages: engine.stages, workers: engine.pool.length,
+                 stages: engine.stages, whole: engine.whole, workers: engine.pool.length,
                  running: engine.pool.reduce((n, s) => n + s.runs, 0) }),
   // The pool's size once its second worker has loaded (or failed to).
   ready: () => engine.growing.then(() => engine.pool.length),

@@ -8,13 +8,14 @@
 
 function pix2pixWorker() {
   const LUMA = [0.299, 0.587, 0.114];  // as pix2pix.util.imageio.LUMA: gray inputs match the server's
-  let ort = null, ep = null, model = null, modelParts = null;
+  let ort = null, ep = null, model = null, modelParts = null, whole = null;
 
   function fail(text) { throw new Error(text); }
 
   // A part's float16 weights -> the float32 bytes its ONNX file names as external data in
   // HALF_WEIGHTS (as pix2pix.export.half_storage.WEIGHTS). Every float16 value is exact in float32.
   const HALF_WEIGHTS = "weights.bin";
+  const PART_WEIGHTS = (k) => `weights${k}.bin`;  // as half_storage.PART_WEIGHTS: stage k's, in the whole graph
   let halfTable = null;
   function widen(half) {
     if (!halfTable) {
@@ -31,10 +32,10 @@ function pix2pixWorker() {
   }
 
   // What InferenceSession.create takes for a part: its bytes and, for float16 weights, the widened
-  // external data.
-  function sessionInput(part) {
+  // external data (`widened`: given when the caller widened them already).
+  function sessionInput(part, widened = part.half && widen(part.half)) {
     return { bytes: new Uint8Array(part.model),
-             options: part.half ? { externalData: [{ path: HALF_WEIGHTS, data: widen(part.half) }] } : {} };
+             options: widened ? { externalData: [{ path: HALF_WEIGHTS, data: widened }] } : {} };
   }
 
   async function loadRuntime(m) {
@@ -61,9 +62,11 @@ function pix2pixWorker() {
   async function loadModel(m) {
     ep = null;
     sessions = [];
+    whole = null;
     model = m.config;
     let created = null, lastError = null;
-    const inputs = m.parts.map(sessionInput);
+    const widened = m.parts.map((p) => p.half && widen(p.half));
+    const inputs = m.parts.map((p, k) => sessionInput(p, widened[k]));
     for (const provider of m.providers) {
       try {
         created = [];
@@ -91,11 +94,22 @@ function pix2pixWorker() {
     }
     sessions = created;
     ep = created.ep;
+    // The stages joined (pix2pix.export.web.WHOLE) over the same widened weights: runs that nothing
+    // will preempt take it, and skip the stage boundaries' copies. WASM only: WebGPU keeps a
+    // stage's outputs on the GPU already. Without it (or if it fails) every run takes the stages.
+    if (m.whole && ep === "wasm" && widened.every((w) => w)) {
+      try {
+        whole = await ort.InferenceSession.create(new Uint8Array(m.whole), {
+          executionProviders: [ep], graphOptimizationLevel: "all",
+          externalData: widened.map((data, k) => ({ path: PART_WEIGHTS(k), data })) });
+      } catch (e) { whole = null; console.info(`pix2pix: running the model's stages only (${e.message || e})`); }
+    }
     modelParts = m.parts;  // kept as they came (float16) for profile sessions (benchmarks only)
     // One run at the training size compiles the kernels, so the first stroke is not the slow one.
     const s = model.image_size, t0 = performance.now();
     await forward(new Float32Array(model.in_channels * s * s), s, s);
-    return { ep: created.ep, stages: sessions.length, warmup_ms: performance.now() - t0 };
+    if (whole) await forward(new Float32Array(model.in_channels * s * s), s, s, null, [whole]);
+    return { ep: created.ep, stages: sessions.length, whole: !!whole, warmup_ms: performance.now() - t0 };
   }
 
   // The model on (1, C_in, h, w) data; null when `run` was preempted between two stages.
@@ -179,7 +193,8 @@ function pix2pixWorker() {
     const t0 = clock();
     const [x, H, W] = prepare(m.rgba, m.height, m.width);
     const t1 = clock();
-    const y = await forward(x, H, W, me);
+    // `staged`: an edit made while the pen is down, which a newer one may preempt between stages.
+    const y = await forward(x, H, W, me, whole && !m.staged ? [whole] : sessions);
     if (!y) return { preempted: true };
     const t2 = clock();
     const rgba = finish(y, m.rgba, m.height, m.width, H, W);
@@ -188,17 +203,19 @@ function pix2pixWorker() {
              times: [t0, t1, t2, t3], transfer: [rgba.buffer] };
   }
 
-  // For benchmarks/browser.py: ms per forward pass of a (1, C, size, size) frame, `runs` times,
-  // and (stage_ms) each run's ms per stage (session.run alone: the stage in progress that a
-  // preempting edit may wait for).
+  // For benchmarks/browser.py: ms per forward pass of a (1, C, size, size) frame, `runs` times, on
+  // the whole graph where there is one (as an edit that ends a stroke runs), else the stages; and
+  // (stage_ms, with `stages`) each run's ms per stage (session.run alone: the stage in progress
+  // that a preempting edit may wait for).
   async function bench(m) {
     if (!sessions.length) fail("no model is loaded");
+    const use = whole && !m.stages ? [whole] : sessions;
     const x = new Float32Array(model.in_channels * m.size * m.size).map((_, i) => Math.sin(i) * 0.9);
-    await forward(x, m.size, m.size);
+    await forward(x, m.size, m.size, null, use);
     const ms = [], stage_ms = [];
     for (let i = 0; i < m.runs; i++) {
       const t0 = performance.now();
-      await forward(x, m.size, m.size, null, sessions, m.stages ? (stage_ms[i] = []) : null);
+      await forward(x, m.size, m.size, null, use, m.stages ? (stage_ms[i] = []) : null);
       ms.push(performance.now() - t0);
     }
     return { ms, stage_ms };
@@ -210,7 +227,7 @@ function pix2pixWorker() {
   async function profile(m) {
     if (!modelParts) fail("no model is loaded");
     const profiled = [];
-    for (const input of modelParts.map(sessionInput)) {
+    for (const input of modelParts.map((part) => sessionInput(part))) {
       profiled.push(await ort.InferenceSession.create(input.bytes, { executionProviders: [ep],
         graphOptimizationLevel: "all", enableProfiling: true, ...input.options }));
     }
