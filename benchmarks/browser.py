@@ -23,8 +23,10 @@ and files are touched (ONNX Runtime Web comes from the pix2pix cache, fetched on
 
 Per-frame engine time, browser beside native on the same threads: in each page the loaded worker
 session is timed alone (window.pix2pixEngine.bench: session.run on a --size² frame, no canvas or
-messaging), alternating --rounds times with Python ONNX Runtime on the same file and the same
-number of intra-op threads, so both see the same load; medians per side.
+messaging; the stages joined into one graph where the export holds it, export.web.WHOLE, as the
+edit that ends a stroke runs, else the stages), alternating --rounds times with Python ONNX
+Runtime on the same file and the same number of intra-op threads, so both see the same load;
+medians per side.
 
     --upsample resize   the demo's decoder (`make demo` trains with the modern recipe); the page
                         runs each resize-conv as one transposed convolution (inference.inference_graph)
