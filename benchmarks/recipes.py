@@ -66,7 +66,8 @@ EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
          # relu3_3, the shallow part small enough to ship (training/perceptual.py).
          "modern+vgg": ("modern", ["perceptual_net=vgg"]),
          "modern+vgg3": ("modern", ["perceptual_net=vgg3"]),
-         "modern+alex+vgg3": ("modern", ["perceptual_net=alex+vgg3"])}
+         "modern+alex+vgg3": ("modern", ["perceptual_net=alex+vgg3"]),
+         "modern+alex+vgg3@64": ("modern", ["perceptual_net=alex+vgg3@64"])}
 
 
 def candidate_overrides(name: str) -> list[str]:

@@ -114,8 +114,16 @@ def test_perceptual_nets_shallow_vgg_and_sums(lpips_weights, world):
     both = build_perceptual("alex+vgg3")(x, y).item()
     assert both == pytest.approx(build_perceptual("alex")(x, y).item() + shallow(x, y).item(), rel=1e-5)
     assert build_perceptual("alex+vgg3")(x, x).item() == pytest.approx(0.0, abs=1e-6)
-    assert perceptual_parts("alex+vgg3") == ["alex", "vgg3"]
-    for bad in ("vgg5", "alex+alex", "alex+"):
+    assert perceptual_parts("alex+vgg3@64") == [("alex", 0), ("vgg3", 64)]
+    # On a crop: the distance of one random window of the pair, the same window for both images.
+    cropped = build_perceptual("vgg3@32")
+    torch.manual_seed(3)
+    top, left = int(torch.randint(64 - 32 + 1, ())), int(torch.randint(64 - 32 + 1, ()))
+    torch.manual_seed(3)
+    window = (..., slice(top, top + 32), slice(left, left + 32))
+    assert cropped(x, y).item() == pytest.approx(shallow(x[window], y[window]).item(), rel=1e-5)
+    assert cropped(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    for bad in ("vgg5", "alex+alex", "alex+", "vgg3@16", "vgg3@x"):
         with pytest.raises(ValueError, match="perceptual_net"):
             perceptual_parts(bad)
 

@@ -29,17 +29,23 @@ PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 SWITCHES = ("auto", "on", "off")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 # The perceptual loss's nets (training/perceptual.py builds them): the LPIPS backbones, and "vgg3",
-# VGG16 up to its third LPIPS tap (relu3_3). A "+" list of them sums their distances.
+# VGG16 up to its third LPIPS tap (relu3_3). A "+" list of them sums their distances; "NET@S" takes
+# that net's distance on one random S x S crop of the pair per step (a cheaper estimate).
 PERCEPTUAL_NETS = ("alex", "vgg", "vgg3")
 
 
-def perceptual_parts(name: str) -> list[str]:
-    """The nets of a ``perceptual_net`` value, e.g. "alex+vgg3" -> ["alex", "vgg3"]; ValueError
-    naming the value when a part is unknown or repeated."""
-    parts = name.split("+")
-    if any(p not in PERCEPTUAL_NETS for p in parts) or len(set(parts)) != len(parts):
+def perceptual_parts(name: str) -> list[tuple[str, int]]:
+    """The (net, crop side or 0) of a ``perceptual_net`` value, e.g. "alex+vgg3@64" ->
+    [("alex", 0), ("vgg3", 64)]; ValueError naming the value when a part is unknown or repeated."""
+    parts = []
+    for part in name.split("+"):
+        net, _, crop = part.partition("@")
+        parts.append((net, int(crop) if crop.isdigit() and int(crop) >= 32 else -1 if crop else 0))
+    nets = [n for n, _ in parts]
+    if any(n not in PERCEPTUAL_NETS for n in nets) or len(set(nets)) != len(nets) or any(c < 0 for _, c in parts):
         raise ValueError(f"train.perceptual_net={name!r} is not valid; choose one of "
-                         f"{', '.join(PERCEPTUAL_NETS)}, or several joined by '+' (e.g. alex+vgg3)")
+                         f"{', '.join(PERCEPTUAL_NETS)}, or several joined by '+' (e.g. alex+vgg3), "
+                         f"each optionally on a random crop of 32 px or more (e.g. vgg3@64)")
     return parts
 # Validation metrics and whether a higher value is better.
 METRICS = {"l1": False, "psnr": True, "ssim": True, "lpips": False, "fid": False}

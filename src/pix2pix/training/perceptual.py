@@ -80,10 +80,12 @@ class PerceptualLoss(nn.Module):
     channel are repeated to 3; other channel counts are refused.
     """
 
-    def __init__(self, backbone: LPIPS | list[LPIPS]) -> None:
+    def __init__(self, backbone: LPIPS | list[LPIPS], crops: list[int] | None = None) -> None:
         super().__init__()
         nets = backbone if isinstance(backbone, list) else [backbone]
         self.backbones = nn.ModuleList(b.requires_grad_(False).eval() for b in nets)
+        # Per backbone: 0, or the side of the one random crop of the pair it scores per step.
+        self.crops = list(crops or [0] * len(nets))
 
     @property
     def backbone(self) -> LPIPS:
@@ -108,8 +110,13 @@ class PerceptualLoss(nn.Module):
         # One backbone pass over [fake; real]; the target half needs no graph.
         both = torch.cat([self._rgb(fake).float(), self._rgb(real).float().detach()])
         total = fake.new_zeros((), dtype=torch.float32)
-        for net in self.backbones:
-            for f in net.features(both):
+        for net, crop in zip(self.backbones, self.crops):
+            x = both
+            if 0 < crop < min(both.shape[-2:]):  # the same window of every image of the pair
+                top = int(torch.randint(both.shape[-2] - crop + 1, ()))
+                left = int(torch.randint(both.shape[-1] - crop + 1, ()))
+                x = both[..., top:top + crop, left:left + crop]
+            for f in net.features(x):
                 f = f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
                 total = total + (f[:n] - f[n:]).pow(2).sum(dim=1).mean()
         return total
@@ -133,7 +140,8 @@ def build_perceptual(net: str = "alex", *, device: str | torch.device = "cpu") -
     """The perceptual loss on ``net`` (config.PERCEPTUAL_NETS, or several joined by "+"): the
     shipped backbone for ``alex``; for ``vgg`` and ``vgg3`` the converted cache (raises LPIPSWeightsMissing, which says how to
     install it, when it is not on this machine)."""
-    return PerceptualLoss([_backbone(n).to(device) for n in perceptual_parts(net)])
+    parts = perceptual_parts(net)
+    return PerceptualLoss([_backbone(n).to(device) for n, _ in parts], [crop for _, crop in parts])
 
 
 __all__ = ["PerceptualLoss", "ShippedWeightsCorrupt", "SHIPPED", "build_perceptual",
