@@ -37,16 +37,19 @@ PERCEPTUAL_NETS = ("alex", "vgg", "vgg3")
 def perceptual_parts(name: str) -> list[tuple[str, int]]:
     """The (net, crop side or 0) of a ``perceptual_net`` value, e.g. "alex+vgg3@64" ->
     [("alex", 0), ("vgg3", 64)]; ValueError naming the value when a part is unknown or repeated."""
-    parts = []
+    parts, valid = [], True
     for part in name.split("+"):
-        net, _, crop = part.partition("@")
-        parts.append((net, int(crop) if crop.isdigit() and int(crop) >= 32 else -1 if crop else 0))
-    nets = [n for n, _ in parts]
-    if any(n not in PERCEPTUAL_NETS for n in nets) or len(set(nets)) != len(nets) or any(c < 0 for _, c in parts):
+        net, at, crop = part.partition("@")
+        side = int(crop) if crop.isdigit() else 0
+        valid &= net in PERCEPTUAL_NETS and (not at or side >= 32)  # room for the deeper taps
+        parts.append((net, side))
+    if not valid or len({n for n, _ in parts}) != len(parts):
         raise ValueError(f"train.perceptual_net={name!r} is not valid; choose one of "
                          f"{', '.join(PERCEPTUAL_NETS)}, or several joined by '+' (e.g. alex+vgg3), "
                          f"each optionally on a random crop of 32 px or more (e.g. vgg3@64)")
     return parts
+
+
 # Validation metrics and whether a higher value is better.
 METRICS = {"l1": False, "psnr": True, "ssim": True, "lpips": False, "fid": False}
 
