@@ -101,7 +101,7 @@ def test_perceptual_nets_shallow_vgg_and_sums(lpips_weights, world):
     x = torch.from_numpy(sat[900:964, 2000:2064].copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
     y = torch.flip(x, dims=(3,))
     shallow = build_perceptual("vgg3")
-    net = shallow.backbone
+    net = shallow.backbones[0]
     # VGG16 up to relu3_3: its first 7 convolutions and first 3 taps, with the full net's weights.
     assert len(net.convs) == 7 and net.taps == [1, 3, 6]
     full = load_lpips("vgg")

@@ -87,11 +87,6 @@ class PerceptualLoss(nn.Module):
         # Per backbone: 0, or the side of the one random crop of the pair it scores per step.
         self.crops = list(crops or [0] * len(nets))
 
-    @property
-    def backbone(self) -> LPIPS:
-        """The first backbone (the only one for a single-net loss)."""
-        return self.backbones[0]
-
     def train(self, mode: bool = True) -> "PerceptualLoss":
         # Always eval: the backbones have no dropout or norm, and they must never be trained.
         return super().train(False)
