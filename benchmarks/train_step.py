@@ -28,6 +28,11 @@ Variants (each adds to the one before it unless said):
                the loop does this by itself when D has no batch norm)
   compile      fused + torch.compile (inductor), with --compile; its compile time is printed
   bf16_compile fused + bf16 + torch.compile, with --compile
+  written      fused, with the resize-conv decoder (--recipe modern) run as written: nearest 2x
+               upsampling, then the 3x3 convolution (the step before 2026-12-07; the others run
+               large inputs as one transposed convolution at the input resolution: ResizeConv2d)
+
+Each variant's floor counts the FLOPs its own step runs (the resize-conv's two forms differ).
 
 Variants are timed in interleaved rounds (one step of each per round), so a machine whose load
 changes over time disturbs them alike; the median and the best round are printed. On a shared
@@ -49,29 +54,32 @@ from common import count_flops, matmul_rate  # noqa: E402
 
 from pix2pix.config import ModelConfig, TrainConfig, apply_overrides  # noqa: E402
 from pix2pix.models import build_discriminator, build_generator  # noqa: E402
+from pix2pix.models.resize_conv import ResizeConv2d  # noqa: E402
 from pix2pix.recipes import RECIPES, recipe_overrides  # noqa: E402
 from pix2pix.training.ema import EMA  # noqa: E402
 from pix2pix.training.perceptual import build_perceptual  # noqa: E402
 from pix2pix.training.step import StepConfig, train_step  # noqa: E402
 from pix2pix.util.precision import cpu_flags, cpu_native  # noqa: E402
 
+min_pixels = ResizeConv2d.transposed_min_pixels
 CASES = {"unet_256": ("unet_256", 256), "unet_128": ("unet_128", 128)}
-# name: (fused Adam, channels_last, autocast dtype, compile, one D pass)
+# name: (fused Adam, channels_last, autocast dtype, compile, one D pass, resize-conv as written)
 VARIANTS = {
-    "eager": (False, False, None, False, False),
-    "fused": (True, False, None, False, False),
-    "cl": (True, True, None, False, False),
-    "bf16": (True, False, torch.bfloat16, False, False),
-    "bf16_cl": (True, True, torch.bfloat16, False, False),
-    "fp16": (True, False, torch.float16, False, False),
-    "fuse_d": (True, False, None, False, True),
-    "compile": (True, False, None, True, False),
-    "bf16_compile": (True, False, torch.bfloat16, True, False),
+    "eager": (False, False, None, False, False, False),
+    "fused": (True, False, None, False, False, False),
+    "cl": (True, True, None, False, False, False),
+    "bf16": (True, False, torch.bfloat16, False, False, False),
+    "bf16_cl": (True, True, torch.bfloat16, False, False, False),
+    "fp16": (True, False, torch.float16, False, False, False),
+    "fuse_d": (True, False, None, False, True, False),
+    "compile": (True, False, None, True, False, False),
+    "bf16_compile": (True, False, torch.bfloat16, True, False, False),
+    "written": (True, False, None, False, False, True),
 }
 
 
 def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channels_last: bool,
-              amp, compiled: bool, fuse_d: bool, norm: str = "batch",
+              amp, compiled: bool, fuse_d: bool, written: bool = False, norm: str = "batch",
               recipe: str = "paper") -> Callable[[], None]:
     torch.manual_seed(0)
     train_cfg = apply_overrides(TrainConfig(model=ModelConfig(generator=arch, norm=norm)), recipe_overrides(recipe))
@@ -94,6 +102,8 @@ def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channe
     count = [0]
 
     def step() -> None:
+        # A class attribute, set on every call: the variants' steps are interleaved.
+        ResizeConv2d.transposed_min_pixels = 2**62 if written else min_pixels
         train_step(g_run, d_run, og, od, a, b, step_cfg, scaler=scaler, frozen_discriminator=d_frozen,
                    perceptual=perceptual)
         if ema is not None:
@@ -150,7 +160,7 @@ def main() -> None:
                 steps[n]()  # first call: compiles where asked, allocates everything
                 setup[n] = time.perf_counter() - t
                 steps[n]()
-            flops = count_flops(steps["eager" if "eager" in steps else names[0]])
+            flops = {n: count_flops(steps[n]) for n in names}
             times: dict[str, list[float]] = {n: [] for n in names}
             for _ in range(args.repeats):
                 for n in names:
@@ -163,7 +173,7 @@ def main() -> None:
                     rates[dtype] = max(rates[dtype], matmul_rate(device=dev, dtype=dtype, repeats=2))
             base = statistics.median(times[names[0]]), min(times[names[0]])
             print(f"\n{arch}+patch70 ({args.norm} norm, recipe {args.recipe}) {size}px batch {batch}: "
-                  f"{flops / 1e9:.1f} GFLOP/iteration; "
+                  + "/".join(f"{f / 1e9:.1f}" for f in sorted(set(flops.values()))) + " GFLOP/iteration; "
                   "best matmul rates in the rounds: " + ", ".join(
                       f"{'fp32' if k is None else str(k).split('.')[-1]} {v / 1e9:.0f} GFLOP/s"
                       for k, v in rates.items()))
@@ -171,7 +181,7 @@ def main() -> None:
                   f"{'x floor':>8}{'speed-up med':>13}{'best':>6}{'1st call s':>11}")
             for n in names:
                 med, best = statistics.median(times[n]), min(times[n])
-                floor = flops / rates[VARIANTS[n][2]]
+                floor = flops[n] / rates[VARIANTS[n][2]]
                 print(f"{n:<14}{med:>9.3f}{best:>10.3f}{1 / med:>7.2f}{floor:>9.3f}{best / floor:>8.2f}"
                       f"{base[0] / med:>12.2f}x{base[1] / best:>5.2f}x{setup[n]:>11.1f}")
 

@@ -24,10 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Phase a (0 or 1) -> (2, 3) matrix combining the 3 taps of a 3x3 kernel's rows (or columns) on the
-# nearest-upsampled image into the 2 taps on the original one.
-_COMBINE = torch.tensor([[[1.0, 0, 0], [0, 1, 1]], [[1.0, 1, 0], [0, 0, 1]]])
-
+from ..models.resize_conv import COMBINE, ResizeConv2d, transposed_kernel
 
 class SubPixelConv(nn.Module):
     """Nearest 2x upsampling followed by ``conv`` (3x3, stride 1, padding 1), computed at the input
@@ -37,7 +34,7 @@ class SubPixelConv(nn.Module):
         super().__init__()
         w = conv.weight.detach()  # (C_out, C_in, 3, 3)
         c_out = w.shape[0]
-        kernels = [torch.einsum("ry,oiyx,cx->oirc", _COMBINE[a], w, _COMBINE[b]) for a in (0, 1) for b in (0, 1)]
+        kernels = [torch.einsum("ry,oiyx,cx->oirc", COMBINE[a], w, COMBINE[b]) for a in (0, 1) for b in (0, 1)]
         self.weight = nn.Parameter(torch.cat(kernels), requires_grad=False)  # (4 C_out, C_in, 2, 2)
         bias = conv.bias.detach() if conv.bias is not None else torch.zeros(c_out)
         # Each phase's channels carry the bias: the windows below keep it, so no separate Add.
@@ -53,12 +50,6 @@ class SubPixelConv(nn.Module):
         return F.pixel_shuffle(z, 2)
 
 
-# Tap k (0..3) of a stride-2 4x4 transposed convolution (padding 1) -> the 3 taps of the 3x3 kernel
-# on the nearest-upsampled image that it sums: output row 2i + a reads its t-th input row
-# i - 1 + a + t through tap 3 - a - 2t, which is _COMBINE[a][t]: w2, w1 + w2, w0 + w1, w0.
-_TRANSPOSED = torch.stack([_COMBINE[1][1], _COMBINE[0][1], _COMBINE[1][0], _COMBINE[0][0]])
-
-
 class ResizeConvTranspose(nn.ConvTranspose2d):
     """Nearest 2x upsampling followed by ``conv`` (3x3, stride 1, padding 1) as one transposed
     convolution (4x4, stride 2, padding 1) of the input: (N, C_in, H, W) -> (N, C_out, 2H, 2W),
@@ -70,8 +61,7 @@ class ResizeConvTranspose(nn.ConvTranspose2d):
     def __init__(self, conv: nn.Conv2d) -> None:
         w = conv.weight.detach()  # (C_out, C_in, 3, 3)
         super().__init__(w.shape[1], w.shape[0], 4, stride=2, padding=1, bias=True)
-        m = _TRANSPOSED.to(w.dtype)
-        self.weight = nn.Parameter(torch.einsum("ky,oiyx,lx->iokl", m, w, m), requires_grad=False)
+        self.weight = nn.Parameter(transposed_kernel(w), requires_grad=False)
         bias = conv.bias.detach() if conv.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype)
         self.bias = nn.Parameter(bias.clone(), requires_grad=False)
 
@@ -103,6 +93,10 @@ def _rewrite(seq: nn.Sequential, resize_conv: str) -> dict[str, int]:
             counts["bn_folded"] += 1
     for i, name in enumerate(names):
         m, nxt = seq._modules[name], seq._modules[names[i + 1]] if i + 1 < len(names) else None
+        if isinstance(m, ResizeConv2d):  # the decoders' one-layer resize-conv (models.resize_conv)
+            seq._modules[name] = RESIZE_CONV[resize_conv](m)
+            counts["resize_conv"] += 1
+            continue
         if isinstance(m, nn.Upsample) and m.mode == "nearest" and m.scale_factor in (2, 2.0, (2, 2), (2.0, 2.0)) \
                 and isinstance(nxt, nn.Conv2d) and nxt.kernel_size == (3, 3) and nxt.stride == (1, 1) \
                 and nxt.padding == (1, 1) and nxt.dilation == (1, 1) and nxt.groups == 1 \

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .layers import Norm, check_norm, conv_bias, norm_layer
+from .resize_conv import ResizeConv2d
 from .unet import UPSAMPLES
 
 
@@ -50,7 +51,9 @@ class ResNetGenerator(nn.Module):
         self.blocks = nn.Sequential(*[ResidualBlock(4 * c, norm, dropout) for _ in range(blocks)])
         def double(c_in: int, c_out: int) -> list[nn.Module]:
             if upsample == "resize":
-                return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
+                # The Identity keeps the layer indices (and so the weight names) of the two-layer
+                # form this replaced: nearest 2x upsampling, then the 3x3 conv.
+                return [nn.Identity(), ResizeConv2d(c_in, c_out, bias=bias)]
             return [nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=1, bias=bias)]
 
         self.up = nn.Sequential(

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .layers import Norm, check_norm, conv_bias, norm_layer
+from .resize_conv import ResizeConv2d
 
 
 def level_channels(base_channels: int, level: int) -> int:
@@ -26,8 +27,9 @@ def up_layers(c_in: int, c_out: int, upsample: str, *, bias: bool) -> OrderedDic
     """The decoder's size-doubling step of kind ``upsample`` (see ``UNet``), as named layers; the
     convolution is always called ``conv`` so that weight names do not depend on the kind."""
     if upsample == "resize":
-        return OrderedDict(resize=nn.Upsample(scale_factor=2, mode="nearest"),
-                           conv=nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
+        # Nearest 2x upsampling + 3x3 conv as one layer, which runs large inputs in the cheaper
+        # exact form (a transposed convolution at the input resolution: see ResizeConv2d).
+        return OrderedDict(conv=ResizeConv2d(c_in, c_out, bias=bias))
     return OrderedDict(conv=nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias))
 
 
