@@ -7,6 +7,10 @@ LPIPS per run, with the load average before and after each.
 
     python benchmarks/demo_variants.py --work /tmp/dv --seeds 0 1 \\
         --variant base= --variant lr5e-4=lr=5e-4 --variant w16=model.base_channels=16
+
+One setting is the benchmark's own, not a config field: ``resize_conv=written`` runs the
+resize-conv decoder as written (nearest 2x upsampling, then the 3x3 convolution), as training
+did before 2026-12-07 (pix2pix.models.resize_conv.ResizeConv2d).
 """
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ import statistics
 from pathlib import Path
 
 from pix2pix.demo import TRAIN_BUDGET_S, run_demo
+from pix2pix.models.resize_conv import ResizeConv2d
+
+MIN_PIXELS = ResizeConv2d.transposed_min_pixels
 
 
 def _variant(text: str) -> tuple[str, list[str]]:
@@ -44,8 +51,11 @@ def main() -> None:
             out.mkdir(parents=True)
             if data.is_dir():  # the same example for every run, made once
                 (out / "data").symlink_to(data.resolve())
+            written = "resize_conv=written" in sets
+            ResizeConv2d.transposed_min_pixels = 2**62 if written else MIN_PIXELS
             before = os.getloadavg()[0]
-            res = run_demo(out, seed=seed, progress=False, overrides=sets, max_time=args.max_time)
+            res = run_demo(out, seed=seed, progress=False, overrides=[s for s in sets if s != "resize_conv=written"],
+                           max_time=args.max_time)
             after = os.getloadavg()[0]
             if not data.is_dir():
                 shutil.move(str(out / "data"), data)
