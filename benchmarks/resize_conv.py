@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import torch
@@ -81,7 +80,6 @@ def main() -> None:
         print(f"{name} decoder, forward + backward: written {w * 1e3:.0f} ms, transposed everywhere "
               f"{t * 1e3:.0f} ms, as chosen {c * 1e3:.0f} ms ({w / c:.2f}x less than written)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":

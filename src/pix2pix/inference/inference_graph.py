@@ -4,13 +4,12 @@ Two exact rewrites, applied to a copy (the trained model is not touched):
 
 * **Batch norm folded into the convolution before it** (eval mode: a per-channel scale and shift
   of the conv's weights and bias), so the graph has no BatchNormalization nodes to fuse at load.
-* **Resize-conv at the input resolution.** Nearest 2x upsampling then a 3x3 convolution (the
-  ``upsample="resize"`` decoder) computes, for each of the four output phases (row parity a,
-  column parity b), a 2x2 convolution of the *low-resolution* input: rows {i-1, i} for a = 0
-  (taps w0 and w1 + w2) and {i, i+1} for a = 1 (taps w0 + w1 and w2), columns alike: 16 instead
-  of 36 multiply-adds per input pixel and channel pair. Two forms of it (:data:`RESIZE_CONV`):
-  ``transpose`` (the default), one stride-2 4x4 transposed convolution whose taps are those sums;
-  ``subpixel``, one 2x2 convolution with padding 1 giving all four phases at (H+1, W+1), each a
+* **Resize-conv at the input resolution.** The ``upsample="resize"`` decoder's layers
+  (:class:`~pix2pix.models.resize_conv.ResizeConv2d`: nearest 2x upsampling, then a 3x3
+  convolution) become a fixed form with 16 instead of 36 multiply-adds per input pixel and channel
+  pair (the arithmetic: :mod:`pix2pix.models.resize_conv`). Two forms (:data:`RESIZE_CONV`):
+  ``transpose`` (the default), one stride-2 4x4 transposed convolution whose taps are sums of the
+  3x3 ones; ``subpixel``, one 2x2 convolution with padding 1 giving all four phases at (H+1, W+1), each a
   shifted window of it, interleaved by a pixel shuffle. The first is one graph node per decoder
   level where the second is a convolution, eight slices, shape arithmetic, a concat and a pixel
   shuffle; in ONNX Runtime Web those took a third of the small built-in model's kernel time, and
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.resize_conv import COMBINE, ResizeConv2d, transposed_kernel
+
 
 class SubPixelConv(nn.Module):
     """Nearest 2x upsampling followed by ``conv`` (3x3, stride 1, padding 1), computed at the input
@@ -91,18 +91,9 @@ def _rewrite(seq: nn.Sequential, resize_conv: str) -> dict[str, int]:
             _fold_bn(m, nxt)
             seq._modules[names[i + 1]] = nn.Identity()
             counts["bn_folded"] += 1
-    for i, name in enumerate(names):
-        m, nxt = seq._modules[name], seq._modules[names[i + 1]] if i + 1 < len(names) else None
-        if isinstance(m, ResizeConv2d):  # the decoders' one-layer resize-conv (models.resize_conv)
-            seq._modules[name] = RESIZE_CONV[resize_conv](m)
-            counts["resize_conv"] += 1
-            continue
-        if isinstance(m, nn.Upsample) and m.mode == "nearest" and m.scale_factor in (2, 2.0, (2, 2), (2.0, 2.0)) \
-                and isinstance(nxt, nn.Conv2d) and nxt.kernel_size == (3, 3) and nxt.stride == (1, 1) \
-                and nxt.padding == (1, 1) and nxt.dilation == (1, 1) and nxt.groups == 1 \
-                and nxt.padding_mode == "zeros":
-            seq._modules[name] = nn.Identity()
-            seq._modules[names[i + 1]] = RESIZE_CONV[resize_conv](nxt)
+    for name in names:
+        if isinstance(seq._modules[name], ResizeConv2d):  # the decoders' resize-convs
+            seq._modules[name] = RESIZE_CONV[resize_conv](seq._modules[name])
             counts["resize_conv"] += 1
     return counts
 

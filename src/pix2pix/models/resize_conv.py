@@ -31,7 +31,7 @@ def transposed_kernel(weight: torch.Tensor) -> torch.Tensor:
     TRANSPOSED's sums (w2, w1 + w2, w0 + w1, w0); differentiable."""
     # The reversed taps w0, w0 + w1, w1 + w2, w2 are the 3 taps plus themselves shifted by one:
     # two padded adds per axis, then a flip. The same numbers as a product with TRANSPOSED
-    # (einsum), in a third of the time with its gradient (it runs on every training step).
+    # (einsum), in half the time with its gradient (it runs on every training step).
     v = weight.transpose(0, 1)
     rows = F.pad(v, (0, 0, 1, 0)) + F.pad(v, (0, 0, 0, 1))
     return (F.pad(rows, (1, 0)) + F.pad(rows, (0, 1))).flip(2, 3)
@@ -44,7 +44,7 @@ class ResizeConv2d(nn.Conv2d):
 
     Large inputs (``N*H*W >= transposed_min_pixels``) run as one transposed convolution at the
     input resolution (:func:`transposed_kernel`, 16 instead of 36 multiply-adds per input pixel and
-    channel pair: the decoder's forward and backward take about half the time on CPU); small ones,
+    channel pair: the decoder's forward and backward take 1.3-2.1x less time on CPU); small ones,
     whose C_in x C_out x 16 kernel costs more to derive and differentiate than the convolution
     itself, run as written. Measured per layer, forward and backward, on a 2-core AVX2 CPU:
     docs/benchmarks.md, "2026-12-07 (morning)".
