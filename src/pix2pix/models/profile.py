@@ -6,6 +6,10 @@ transposed convolutions: each *input* pixel is multiplied by the whole k*k*C_out
 actually done, ``macs``), whereas torchprofile (used by GAN Compression) counts them like a
 forward conv at the *output* size, ``out_pixels * C_in * k*k`` (``macs_torchprofile``), about
 stride**2 times more for the U-Net's stride-2 layers.
+
+Resize-convs (:class:`~pix2pix.models.resize_conv.ResizeConv2d`) count as written in both: a 3x3
+convolution at the output size. Training and the exported graph run their large layers in an exact
+form with 16/36 of those multiply-adds (see :mod:`pix2pix.models.resize_conv`).
 """
 from __future__ import annotations
 
