@@ -3,7 +3,9 @@
     python benchmarks/gpu.py [--budget 450] [--out DIR]
 
 1. Training iteration (D step + G step) of unet_256 + 70² PatchGAN at 256², batch 1, 16 and 64,
-   in fp32, bf16 autocast, bf16 + channels_last, and bf16 + channels_last + torch.compile: it/s,
+   in fp32, bf16 autocast, bf16 + channels_last, and bf16 + channels_last + torch.compile (the
+   paper's recipe), then the default recipe (`modern`: resize-conv decoder, AlexNet perceptual
+   loss, weight EMA) in bf16 + channels_last, as `pix2pix train` runs it: it/s,
    pairs/s, the fraction of the GPU's bf16 matmul rate measured in this run (FLOPs counted by
    torch.utils.flop_counter x it/s / the 8192³ bf16 matmul rate), and peak memory.
 2. The loader (benchmarks/loader.py's cases, 8 workers, 256² A|B PNGs) beside what the best bf16
@@ -37,14 +39,16 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import count_flops  # noqa: E402
+from train_step import make_step  # noqa: E402
 
 from pix2pix.config import ModelConfig  # noqa: E402
-from pix2pix.models import build_discriminator, build_generator  # noqa: E402
-from pix2pix.training.step import StepConfig, train_step  # noqa: E402
+from pix2pix.models import build_generator  # noqa: E402
 
-# name: (autocast dtype, channels_last, compile)
-VARIANTS = {"fp32": (None, False, False), "bf16": (torch.bfloat16, False, False),
-            "bf16_cl": (torch.bfloat16, True, False), "bf16_cl_compile": (torch.bfloat16, True, True)}
+# name: (autocast dtype, channels_last, compile, recipe)
+VARIANTS = {"fp32": (None, False, False, "paper"), "bf16": (torch.bfloat16, False, False, "paper"),
+            "bf16_cl": (torch.bfloat16, True, False, "paper"),
+            "bf16_cl_compile": (torch.bfloat16, True, True, "paper"),
+            "modern_bf16_cl": (torch.bfloat16, True, False, "modern")}
 T0 = time.monotonic()
 
 
@@ -97,33 +101,16 @@ def timed_rate(fn: Callable[[], object], device: str, min_s: float, max_iters: i
     return n / (time.perf_counter() - t)
 
 
-def make_step(batch: int, size: int, device: str, amp, channels_last: bool, compiled: bool,
-              base: int) -> Callable[[], None]:
-    torch.manual_seed(0)
-    cfg = ModelConfig(generator="unet_256", base_channels=base, d_base_channels=base)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    g = build_generator(cfg).to(device, memory_format=fmt)
-    d = build_discriminator(cfg).to(device, memory_format=fmt)
-    og = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999), fused=True)
-    od = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999), fused=True)
-    a = (torch.rand(batch, 3, size, size, device=device) * 2 - 1).contiguous(memory_format=fmt)
-    b = (torch.rand(batch, 3, size, size, device=device) * 2 - 1).contiguous(memory_format=fmt)
-    g_run, d_run, d_frozen = g, d, d
-    if compiled:
-        g_run, d_run, d_frozen = torch.compile(g), torch.compile(d), torch.compile(d)
-    step_cfg = StepConfig(amp_dtype=amp)
-    return lambda: train_step(g_run, d_run, og, od, a, b, step_cfg, frozen_discriminator=d_frozen)
-
-
 def train_cases(args, device: str, clock: Clock, bf16_rate: float) -> dict:
     """Section 1; returns {(variant, batch): it/s}."""
     print(f"\n== 1. training iteration: unet_256 + 70² PatchGAN at {args.size}², fused Adam ==")
     print(f"{'variant':<17}{'batch':>6}{'it/s':>9}{'pairs/s':>9}{'TFLOP/s':>9}{'of bf16 mm':>11}"
           f"{'peak GB':>9}{'1st call s':>11}")
     rates: dict = {}
-    flops: dict[int, int] = {}
+    flops: dict[tuple[str, int], int] = {}
     for name in args.variants.split(","):
-        amp, cl, compiled = VARIANTS[name]
+        amp, cl, compiled, recipe = VARIANTS[name]
+        amp = None if args.tiny else amp
         for batch in map(int, args.batches.split(",")):
             need = 120 if compiled else 15
             if clock.left() < need + args.reserve:
@@ -132,12 +119,13 @@ def train_cases(args, device: str, clock: Clock, bf16_rate: float) -> dict:
             reset_peak(device)
             try:
                 t = time.perf_counter()
-                step = make_step(batch, args.size, device, amp, cl, compiled, args.base)
+                step = make_step("unet_256", args.size, batch, device, True, cl, amp, compiled, False,
+                                 recipe=recipe, base_channels=args.base, sync=False)
                 step()
                 sync(device)
                 first = time.perf_counter() - t
-                if batch not in flops:
-                    flops[batch] = count_flops(step)
+                if (recipe, batch) not in flops:
+                    flops[(recipe, batch)] = count_flops(step)
                 for _ in range(2):
                     step()
                 rate = timed_rate(step, device, args.min_s, args.max_iters)
@@ -147,11 +135,11 @@ def train_cases(args, device: str, clock: Clock, bf16_rate: float) -> dict:
             finally:
                 step = None  # noqa: F841 - frees the models before the next case
             rates[(name, batch)] = rate
-            achieved = flops[batch] * rate
+            achieved = flops[(recipe, batch)] * rate
             print(f"{name:<17}{batch:>6}{rate:>9.2f}{rate * batch:>9.0f}{achieved / 1e12:>9.1f}"
                   f"{achieved / bf16_rate:>11.1%}{peak_gb(device):>9.2f}{first:>11.1f}", flush=True)
-    for batch, f in flops.items():
-        print(f"  batch {batch}: {f / 1e9:.1f} GFLOP per iteration ({f / batch / 1e9:.1f} per pair)")
+    for (recipe, batch), f in flops.items():
+        print(f"  {recipe}, batch {batch}: {f / 1e9:.1f} GFLOP per iteration ({f / batch / 1e9:.1f} per pair)")
     return rates
 
 
@@ -331,8 +319,9 @@ def main() -> int:
     args.size = 256  # unet_256 needs a multiple of 256
     args.base = 64 if big else 4
     args.batches = "1,16,64" if big else "1"
-    # torch.compile and emulated bf16 take minutes on a CPU: --tiny steps fp32 eager only.
-    args.variants = ",".join(n for n in VARIANTS if big or n == "fp32")
+    # torch.compile and emulated bf16 take minutes on a CPU: --tiny steps eager, each recipe once,
+    # in fp32 (train_cases drops the autocast).
+    args.variants = ",".join(n for n in VARIANTS if big or n in ("fp32", "modern_bf16_cl"))
     args.infer_batches = "1,32" if big else "1"
     args.min_s, args.max_iters = (2.0, 500) if big else (0.05, 3)
     args.loader_pairs, args.loader_workers, args.loader_batches = (512, 8, 40) if big else (8, 2, 2)

@@ -80,9 +80,15 @@ VARIANTS = {
 
 def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channels_last: bool,
               amp, compiled: bool, fuse_d: bool, written: bool = False, norm: str = "batch",
-              recipe: str = "paper") -> Callable[[], None]:
+              recipe: str = "paper", base_channels: int | None = None,
+              sync: bool = True) -> Callable[[], None]:
+    """One training iteration of ``recipe`` as the loop runs it, on fixed random (batch, 3, size,
+    size) pairs; ``base_channels`` sets G's and D's width (default: the config's); ``sync``: wait
+    for the GPU at the end of each call (off where the caller times many calls between syncs)."""
     torch.manual_seed(0)
-    train_cfg = apply_overrides(TrainConfig(model=ModelConfig(generator=arch, norm=norm)), recipe_overrides(recipe))
+    width = {"base_channels": base_channels, "d_base_channels": base_channels} if base_channels else {}
+    train_cfg = apply_overrides(TrainConfig(model=ModelConfig(generator=arch, norm=norm, **width)),
+                                recipe_overrides(recipe))
     cfg = train_cfg.model
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     g = build_generator(cfg).to(device, memory_format=fmt)
@@ -109,7 +115,7 @@ def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channe
         if ema is not None:
             count[0] += 1
             ema.update(g, count[0])
-        if device == "cuda":
+        if sync and device == "cuda":
             torch.cuda.synchronize()
 
     return step
