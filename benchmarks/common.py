@@ -7,6 +7,18 @@ from typing import Callable
 
 import torch
 
+from pix2pix.models.resize_conv import ResizeConv2d
+
+# The decoders' resize-conv switch (ResizeConv2d.transposed_min_pixels) as shipped, and per form.
+_RESIZE_CONV_MIN_PIXELS = {"chosen": ResizeConv2d.transposed_min_pixels, "written": 2**62, "transposed": 0}
+
+
+def resize_conv_form(form: str) -> None:
+    """Make every resize-conv layer run ``form``: "chosen" (by input size, as shipped), "written"
+    (nearest 2x upsampling, then the 3x3 convolution: training before 2026-12-07) or "transposed"
+    (always the transposed convolution at the input resolution)."""
+    ResizeConv2d.transposed_min_pixels = _RESIZE_CONV_MIN_PIXELS[form]
+
 
 def matmul_rate(n: int = 2048, repeats: int = 10, device: str = "cpu",
                 dtype: torch.dtype = torch.float32) -> float:

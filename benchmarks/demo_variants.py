@@ -21,10 +21,10 @@ import shutil
 import statistics
 from pathlib import Path
 
+from common import resize_conv_form
 from pix2pix.demo import TRAIN_BUDGET_S, run_demo
-from pix2pix.models.resize_conv import ResizeConv2d
 
-MIN_PIXELS = ResizeConv2d.transposed_min_pixels
+WRITTEN = "resize_conv=written"
 
 
 def _variant(text: str) -> tuple[str, list[str]]:
@@ -51,10 +51,9 @@ def main() -> None:
             out.mkdir(parents=True)
             if data.is_dir():  # the same example for every run, made once
                 (out / "data").symlink_to(data.resolve())
-            written = "resize_conv=written" in sets
-            ResizeConv2d.transposed_min_pixels = 2**62 if written else MIN_PIXELS
+            resize_conv_form("written" if WRITTEN in sets else "chosen")
             before = os.getloadavg()[0]
-            res = run_demo(out, seed=seed, progress=False, overrides=[s for s in sets if s != "resize_conv=written"],
+            res = run_demo(out, seed=seed, progress=False, overrides=[s for s in sets if s != WRITTEN],
                            max_time=args.max_time)
             after = os.getloadavg()[0]
             if not data.is_dir():

@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from common import resize_conv_form
 from pix2pix.models.resize_conv import ResizeConv2d
 from pix2pix.models.unet import level_channels
 
@@ -36,7 +37,7 @@ def layers(depth: int, size: int, base: int = 64) -> list[tuple[int, int, int]]:
 
 
 def time_form(layer: ResizeConv2d, x: torch.Tensor, transposed: bool, repeats: int) -> float:
-    ResizeConv2d.transposed_min_pixels = 0 if transposed else 2**62
+    resize_conv_form("transposed" if transposed else "written")
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
@@ -75,7 +76,7 @@ def main() -> None:
             t[2] += best[chosen]
             print(f"{name:<9}{f'{c_in}->{c_out} @{side}²':>18}{best[False] * 1e3:>12.2f}{best[True] * 1e3:>15.2f}"
                   f"{best[False] / best[True]:>7.2f}  {'transposed' if chosen else 'written'}")
-    ResizeConv2d.transposed_min_pixels = threshold
+    resize_conv_form("chosen")
     for name, (w, t, c) in totals.items():
         print(f"{name} decoder, forward + backward: written {w * 1e3:.0f} ms, transposed everywhere "
               f"{t * 1e3:.0f} ms, as chosen {c * 1e3:.0f} ms ({w / c:.2f}x less than written)")

@@ -50,18 +50,16 @@ from typing import Callable
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import count_flops, matmul_rate  # noqa: E402
+from common import count_flops, matmul_rate, resize_conv_form  # noqa: E402
 
 from pix2pix.config import ModelConfig, TrainConfig, apply_overrides  # noqa: E402
 from pix2pix.models import build_discriminator, build_generator  # noqa: E402
-from pix2pix.models.resize_conv import ResizeConv2d  # noqa: E402
 from pix2pix.recipes import RECIPES, recipe_overrides  # noqa: E402
 from pix2pix.training.ema import EMA  # noqa: E402
 from pix2pix.training.perceptual import build_perceptual  # noqa: E402
 from pix2pix.training.step import StepConfig, train_step  # noqa: E402
 from pix2pix.util.precision import cpu_flags, cpu_native  # noqa: E402
 
-min_pixels = ResizeConv2d.transposed_min_pixels
 CASES = {"unet_256": ("unet_256", 256), "unet_128": ("unet_128", 128)}
 # name: (fused Adam, channels_last, autocast dtype, compile, one D pass, resize-conv as written)
 VARIANTS = {
@@ -109,7 +107,7 @@ def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channe
 
     def step() -> None:
         # A class attribute, set on every call: the variants' steps are interleaved.
-        ResizeConv2d.transposed_min_pixels = 2**62 if written else min_pixels
+        resize_conv_form("written" if written else "chosen")
         train_step(g_run, d_run, og, od, a, b, step_cfg, scaler=scaler, frozen_discriminator=d_frozen,
                    perceptual=perceptual)
         if ema is not None:
