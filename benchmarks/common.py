@@ -7,10 +7,13 @@ from typing import Callable
 
 import torch
 
+from pix2pix.models import small_conv
 from pix2pix.models.resize_conv import ResizeConv2d
 
 # The decoders' resize-conv switch (ResizeConv2d.transposed_min_pixels) as shipped, and per form.
 _RESIZE_CONV_MIN_PIXELS = {"chosen": ResizeConv2d.transposed_min_pixels, "written": 2**62, "transposed": 0}
+# The small-map switch of bf16 training steps (small_conv.MATMUL_MAX_PIXELS) as shipped, and off.
+_SMALL_CONV_MAX_PIXELS = {"chosen": small_conv.MATMUL_MAX_PIXELS, "conv": -1}
 
 
 def resize_conv_form(form: str) -> None:
@@ -18,6 +21,13 @@ def resize_conv_form(form: str) -> None:
     (nearest 2x upsampling, then the 3x3 convolution: training before 2026-12-07) or "transposed"
     (always the transposed convolution at the input resolution)."""
     ResizeConv2d.transposed_min_pixels = _RESIZE_CONV_MIN_PIXELS[form]
+
+
+def small_conv_form(form: str) -> None:
+    """Make bf16 training steps run small-map convolutions as ``form``: "chosen" (one matrix product
+    up to the shipped MATMUL_MAX_PIXELS output pixels) or "conv" (always oneDNN's convolution:
+    training before 2026-12-07, day)."""
+    small_conv.MATMUL_MAX_PIXELS = _SMALL_CONV_MAX_PIXELS[form]
 
 
 def matmul_rate(n: int = 2048, repeats: int = 10, device: str = "cpu",

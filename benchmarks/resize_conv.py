@@ -2,17 +2,21 @@
 recipe's U-Nets (pix2pix.models.resize_conv.ResizeConv2d):
 
     python benchmarks/resize_conv.py [--repeats 4] [--rounds 3] [--batch 1] [--threads 2]
+                                     [--precision fp32|bf16]
 
 ``written``: nearest 2x upsampling, then the 3x3 convolution; ``transposed``: one stride-2 4x4
 transposed convolution of the input with the summed taps (its kernel derived from the 3x3 weights
 on every call, as in training). Milliseconds per forward + backward (gradients for the input, the
 weights and the bias), best of the rounds, the two forms interleaved. The layer switches to the
 transposed form at ``ResizeConv2d.transposed_min_pixels`` input pixels (batch x H x W); the
-``chosen`` column shows which form it takes for that shape.
+``chosen`` column shows which form it takes for that shape. ``--precision bf16`` runs the forward
+under bf16 autocast, as `pix2pix train` does where `--precision auto` picks bf16 (a CPU with
+AVX512-BF16 or AMX).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 
@@ -36,12 +40,15 @@ def layers(depth: int, size: int, base: int = 64) -> list[tuple[int, int, int]]:
     return out
 
 
-def time_form(layer: ResizeConv2d, x: torch.Tensor, transposed: bool, repeats: int) -> float:
+def time_form(layer: ResizeConv2d, x: torch.Tensor, transposed: bool, repeats: int,
+              amp: torch.dtype | None = None) -> float:
     resize_conv_form("transposed" if transposed else "written")
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
-        layer(x).square().mean().backward()
+        with torch.autocast("cpu", dtype=amp) if amp else contextlib.nullcontext():
+            y = layer(x)
+        y.float().square().mean().backward()
         best = min(best, time.perf_counter() - t)
     return best
 
@@ -52,11 +59,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="bf16: the forward under bf16 autocast (CPUs with native bf16)")
     args = ap.parse_args()
+    amp = torch.bfloat16 if args.precision == "bf16" else None
     if args.threads:
         torch.set_num_threads(args.threads)
     threshold = ResizeConv2d.transposed_min_pixels
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, {args.precision}, "
           f"load average {os.getloadavg()[0]:.2f}; switch at {threshold} input pixels")
     print(f"{'net':<9}{'layer':>18}{'written ms':>12}{'transposed ms':>15}{'ratio':>7}  chosen")
     totals = {}
@@ -68,7 +78,7 @@ def main() -> None:
             best = {True: float("inf"), False: float("inf")}
             for _ in range(args.rounds):
                 for form in (False, True):
-                    best[form] = min(best[form], time_form(layer, x, form, args.repeats))
+                    best[form] = min(best[form], time_form(layer, x, form, args.repeats, amp))
             chosen = args.batch * side * side >= threshold
             t = totals.setdefault(name, [0.0, 0.0, 0.0])
             t[0] += best[False]

@@ -31,6 +31,10 @@ Variants (each adds to the one before it unless said):
   written      fused, with the resize-conv decoder (--recipe modern) run as written: nearest 2x
                upsampling, then the 3x3 convolution (the step before 2026-12-07; the others run
                large inputs as one transposed convolution at the input resolution: ResizeConv2d)
+  bf16_written written + bf16 autocast, small maps as convolutions (the step as it was before
+               2026-12-07 where --precision auto is bf16)
+  bf16_conv    bf16, with the convolutions over small maps as oneDNN's convolution (the others
+               run those of at most 16 output pixels as one matrix product: pix2pix.models.small_conv)
 
 Each variant's floor counts the FLOPs its own step runs (the resize-conv's two forms differ).
 
@@ -50,7 +54,7 @@ from typing import Callable
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import count_flops, matmul_rate, resize_conv_form  # noqa: E402
+from common import count_flops, matmul_rate, resize_conv_form, small_conv_form  # noqa: E402
 
 from pix2pix.config import ModelConfig, TrainConfig, apply_overrides  # noqa: E402
 from pix2pix.models import build_discriminator, build_generator  # noqa: E402
@@ -73,13 +77,17 @@ VARIANTS = {
     "compile": (True, False, None, True, False, False),
     "bf16_compile": (True, False, torch.bfloat16, True, False, False),
     "written": (True, False, None, False, False, True),
+    "bf16_written": (True, False, torch.bfloat16, False, False, True),
+    "bf16_conv": (True, False, torch.bfloat16, False, False, False),
 }
+# bf16_conv: small maps as oneDNN convolutions (bf16 steps before 2026-12-07, day).
+SMALL_AS_CONV = {"bf16_conv", "bf16_written"}
 
 
 def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channels_last: bool,
               amp, compiled: bool, fuse_d: bool, written: bool = False, norm: str = "batch",
               recipe: str = "paper", base_channels: int | None = None,
-              sync: bool = True) -> Callable[[], None]:
+              sync: bool = True, small_as_conv: bool = False) -> Callable[[], None]:
     """One training iteration of ``recipe`` as the loop runs it, on fixed random (batch, 3, size,
     size) pairs; ``base_channels`` sets G's and D's width (default: the config's); ``sync``: wait
     for the GPU at the end of each call (off where the caller times many calls between syncs)."""
@@ -108,6 +116,7 @@ def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channe
     def step() -> None:
         # A class attribute, set on every call: the variants' steps are interleaved.
         resize_conv_form("written" if written else "chosen")
+        small_conv_form("conv" if small_as_conv else "chosen")
         train_step(g_run, d_run, og, od, a, b, step_cfg, scaler=scaler, frozen_discriminator=d_frozen,
                    perceptual=perceptual)
         if ema is not None:
@@ -160,7 +169,8 @@ def main() -> None:
             steps, setup = {}, {}
             for n in names:
                 t = time.perf_counter()
-                steps[n] = make_step(arch, size, batch, dev, *VARIANTS[n], norm=args.norm, recipe=args.recipe)
+                steps[n] = make_step(arch, size, batch, dev, *VARIANTS[n], norm=args.norm, recipe=args.recipe,
+                                     small_as_conv=n in SMALL_AS_CONV)
                 steps[n]()  # first call: compiles where asked, allocates everything
                 setup[n] = time.perf_counter() - t
                 steps[n]()

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import Norm, conv_bias, norm_layer
+from .small_conv import SmallMapConv2d
 from .unet import check_unet, decode, decoder, level_channels
 
 # ImageNet AlexNet's convolutions, the one home of its layout (the LPIPS backbone in
@@ -67,7 +68,7 @@ class AlexUNet(nn.Module):
         first = max(ALEX_LEVELS) + 1
         self.down = nn.ModuleList(nn.Sequential(OrderedDict(
             act=nn.LeakyReLU(0.2, inplace=True),
-            conv=nn.Conv2d(channels[level - 1], channels[level], 4, 2, 1, bias=bias),
+            conv=SmallMapConv2d(channels[level - 1], channels[level], 4, 2, 1, bias=bias),
             # The bottleneck is 1x1 for the preset size: a norm there would zero it.
             norm=nn.Identity() if level == depth - 1 else norm_layer(norm, channels[level]),
         )) for level in range(first, depth))

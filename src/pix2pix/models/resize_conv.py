@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .small_conv import conv2d_as_matmul, use_matmul
+
 # Phase a (0 or 1) -> (2, 3) matrix combining the 3 taps of a 3x3 kernel's rows (or columns) on the
 # nearest-upsampled image into the 2 taps on the original one.
 COMBINE = torch.tensor([[[1.0, 0, 0], [0, 1, 1]], [[1.0, 1, 0], [0, 0, 1]]])
@@ -46,8 +48,9 @@ class ResizeConv2d(nn.Conv2d):
     input resolution (:func:`transposed_kernel`, 16 instead of 36 multiply-adds per input pixel and
     channel pair: the decoder's forward and backward take 1.3-2.1x less time on CPU); small ones,
     whose C_in x C_out x 16 kernel costs more to derive and differentiate than the convolution
-    itself, run as written. Measured per layer, forward and backward, on a 2-core AVX2 CPU:
-    docs/benchmarks.md, "2026-12-07 (morning)".
+    itself, run as written (in a bf16 training step the smallest as one matmul:
+    :mod:`~pix2pix.models.small_conv`). Measured per layer, forward and backward, on a 2-core AVX2
+    CPU: docs/benchmarks.md, "2026-12-07 (morning)".
     """
 
     transposed_min_pixels = 256
@@ -58,7 +61,10 @@ class ResizeConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] * x.shape[2] * x.shape[3] >= self.transposed_min_pixels:
             return F.conv_transpose2d(x, transposed_kernel(self.weight), self.bias, stride=2, padding=1)
-        return super().forward(F.interpolate(x, scale_factor=2, mode="nearest"))
+        up = F.interpolate(x, scale_factor=2, mode="nearest")
+        if use_matmul(self, up, up.shape[0] * up.shape[2] * up.shape[3]):
+            return conv2d_as_matmul(up, self.weight, self.bias, 1, 1)
+        return super().forward(up)
 
 
 __all__ = ["ResizeConv2d", "transposed_kernel", "COMBINE", "TRANSPOSED"]

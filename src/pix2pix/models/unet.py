@@ -13,6 +13,7 @@ from torch import nn
 
 from .layers import Norm, check_norm, conv_bias, norm_layer
 from .resize_conv import ResizeConv2d
+from .small_conv import SmallMapConv2d
 
 
 def level_channels(base_channels: int, level: int) -> int:
@@ -64,7 +65,8 @@ class UNet(nn.Module):
             innermost = level == depth - 1
             down.append(nn.Sequential(OrderedDict(
                 act=nn.LeakyReLU(0.2, inplace=True),
-                conv=nn.Conv2d(c_in, c_out, 4, 2, 1, bias=bias),
+                # An nn.Conv2d whose bf16 training steps run small maps as one matmul (same weights).
+                conv=SmallMapConv2d(c_in, c_out, 4, 2, 1, bias=bias),
                 # The bottleneck is 1x1 for the preset size: a norm there would zero it.
                 norm=nn.Identity() if innermost else norm_layer(norm, c_out),
             )))
