@@ -1,14 +1,16 @@
 """Is bf16 autocast quality-neutral? Short step-based runs, fp32 against bf16, same steps, several
 seeds, scored on the held-out split: the evidence behind ``--precision auto`` as the default.
+``--recipe`` (default: the default of `pix2pix train`) names the recipe both precisions train.
 
     OMP_NUM_THREADS=1 nice -n 19 python benchmarks/precision_quality.py \
         [--data DIR] [--arch unet_128] [--base 64] [--size 128] [--steps 600] [--seeds 0,1]
-        [--allow-emulated]
+        [--recipe modern|paper] [--allow-emulated]
 
 These are quality figures, not timings: they depend only on the step count, so they may be taken
 on a busy machine (one thread, lowest priority). Without --data the built-in maps example is
 written at --size. Prints per run L1/PSNR/SSIM on the test split (or val when there is no test),
-then per precision the mean, the spread between seeds, and bf16 - fp32: "within noise" means the
+(and LPIPS on AlexNet and VGG where their weights are installed: `pix2pix evaluate
+--install-lpips`), then per precision the mean, the spread between seeds, and bf16 - fp32: "within noise" means the
 bf16 - fp32 difference is no larger than the seed-to-seed spread of fp32 itself.
 --allow-emulated runs bf16 on a CPU without native bf16 (training refuses it there, because it is
 many times slower): the numerics are bf16's all the same, so the quality comparison holds.
@@ -24,11 +26,13 @@ from pathlib import Path
 
 import torch
 
-from pix2pix.config import DataConfig, ModelConfig, TrainConfig
+from pix2pix.config import DataConfig, ModelConfig, TrainConfig, apply_overrides
 from pix2pix.data import Jitter, PairedDataset, scan_pairs
 from pix2pix.data.examples import make_example
 from pix2pix.inference.translator import Translator
-from pix2pix.metrics.quality import evaluate
+from pix2pix.metrics.lpips import weights_path
+from pix2pix.metrics.quality import Evaluator, evaluate
+from pix2pix.recipes import DEFAULT_RECIPE, RECIPES, recipe_overrides
 from pix2pix.training import train
 
 METRICS = ("l1", "psnr", "ssim")
@@ -45,6 +49,8 @@ def main() -> int:
     ap.add_argument("--precisions", default="fp32,bf16", help="to split the runs over processes")
     ap.add_argument("--base", type=int, default=64, help="generator and D base channels")
     ap.add_argument("--out", default=None, help="work folder (default: a temporary one)")
+    ap.add_argument("--recipe", default=DEFAULT_RECIPE, choices=list(RECIPES),
+                    help=f"the training recipe of both precisions (default: {DEFAULT_RECIPE})")
     ap.add_argument("--allow-emulated", action="store_true",
                     help="run bf16 even where the CPU only emulates it (slow; same numerics)")
     args = ap.parse_args()
@@ -71,21 +77,27 @@ def main() -> int:
                                                     d_base_channels=args.base),
                                   data=DataConfig(root=str(data), image_size=args.size), out=str(out),
                                   batch_size=args.batch, max_steps=args.steps, seed=seed, device="cpu",
-                                  precision=precision, tensorboard="off", sample_every=10**9,
+                                  tensorboard="off", sample_every=10**9,
                                   checkpoint_every=10**9, log_every=100)
+                # The recipe first, then the precision under test (`paper` names fp32 itself).
+                cfg = apply_overrides(cfg, recipe_overrides(args.recipe) + [f"precision={precision}"])
                 train(cfg, resume=done > 0, progress=False)
             translator = Translator.from_pretrained(str(out), device="cpu")
             ds = PairedDataset(scan_pairs(data, split), jitter=Jitter("resize", args.size, args.size, False),
                                train=False)
             r = evaluate(translator, ds, metrics=METRICS)
+            for net in [n for n in ("alex", "vgg") if weights_path(n).is_file()]:
+                lp = evaluate(translator, ds, evaluator=Evaluator(("lpips",), lpips_net=net, strict=True))
+                r[f"lpips_{net}"] = lp["lpips"]
             results[(precision, seed)] = r
-            print(f"{precision} seed {seed}: " + ", ".join(f"{m} {r[m]:.4f}" for m in METRICS), flush=True)
+            print(f"{precision} seed {seed}: " + ", ".join(f"{m} {r[m]:.4f}" for m in columns(r)), flush=True)
     if {p for p, _ in results} != {"fp32", "bf16"}:
         return 0
-    print(f"\n{args.arch} (base {args.base}) at {args.size}px, {args.steps} steps of batch {args.batch}, {split} split "
+    print(f"\n{args.arch} (base {args.base}, recipe {args.recipe}) at {args.size}px, {args.steps} steps of batch "
+          f"{args.batch}, {split} split "
           f"({results[next(iter(results))]['count']} pairs)")
     summary = {}
-    for m in METRICS:
+    for m in columns(*results.values()):
         by = {p: [results[(p, s)][m] for (pp, s) in results if pp == p] for p in ("fp32", "bf16")}
         mean = {p: statistics.mean(v) for p, v in by.items()}
         spread = {p: max(v) - min(v) for p, v in by.items()}
@@ -97,6 +109,11 @@ def main() -> int:
     (work / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"runs and summary.json in {work}")
     return 0
+
+
+def columns(*runs: dict) -> list[str]:
+    """The metrics every run in ``runs`` has: L1, PSNR, SSIM and the LPIPS backbones scored."""
+    return [m for m in (*METRICS, "lpips_alex", "lpips_vgg") if all(m in r for r in runs)]
 
 
 if __name__ == "__main__":
