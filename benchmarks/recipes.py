@@ -41,6 +41,9 @@ from pix2pix.models import build_discriminator, build_generator
 from pix2pix.models.layers import has_batch_norm
 from pix2pix.recipes import RECIPES
 from pix2pix.training import StepConfig, train, train_step
+from pix2pix.training.ema import EMA
+from pix2pix.training.loop import AMP_DTYPES
+from pix2pix.util.precision import resolve_precision
 
 METRICS = ("l1", "psnr", "ssim", "lpips")
 # Scored columns: LPIPS on AlexNet (the backbone the perceptual loss trains on) and on VGG16 (a
@@ -107,7 +110,9 @@ def base_config(root: Path, out: Path, size: int, generator: str, width: int = 6
 
 
 def step_timer(cfg: TrainConfig, batches: list[tuple[torch.Tensor, torch.Tensor]]):
-    """A callable running ``len(batches)`` training steps of ``cfg``'s recipe; returns s/step."""
+    """A callable running ``len(batches)`` training steps of ``cfg``'s recipe as the loop runs
+    them (its precision as resolved on this CPU, e.g. bf16 for `auto` where native, and its weight
+    EMA); returns s/step."""
     from pix2pix.training.perceptual import build_perceptual
 
     torch.manual_seed(0)
@@ -115,14 +120,18 @@ def step_timer(cfg: TrainConfig, batches: list[tuple[torch.Tensor, torch.Tensor]
     og = torch.optim.Adam(g.parameters(), cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
     od = torch.optim.Adam(d.parameters(), cfg.lr * cfg.d_lr_mult, betas=(cfg.beta1, cfg.beta2), fused=True)
     perceptual = build_perceptual(cfg.perceptual_net) if cfg.perceptual_weight > 0 else None
-    step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional,
+    amp = AMP_DTYPES[resolve_precision(cfg.precision, torch.device("cpu"))]
+    step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional, amp_dtype=amp,
                           fuse_d=not has_batch_norm(d), perceptual_weight=cfg.perceptual_weight)
+    ema = EMA(g, cfg.ema) if cfg.ema > 0 else None
     g.train(), d.train()
 
     def run() -> float:
         t = time.process_time()
-        for a, b in batches:
+        for i, (a, b) in enumerate(batches, 1):
             train_step(g, d, og, od, a, b, step_cfg, perceptual=perceptual)
+            if ema is not None:
+                ema.update(g, i)
         return (time.process_time() - t) / len(batches)
 
     return run
