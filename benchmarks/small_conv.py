@@ -22,7 +22,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pix2pix.models.small_conv import MATMUL_MAX_PIXELS, conv2d_as_matmul
+from pix2pix.models.small_conv import MATMUL_MAX_PIXELS, conv2d_as_matmul, out_side
 from pix2pix.models.unet import level_channels
 from pix2pix.util.precision import cpu_flags, cpu_native
 
@@ -79,9 +79,9 @@ def main() -> None:
             x = torch.randn(args.batch, c_in, side, side, requires_grad=True)
             w = (torch.randn(c_out, c_in, k, k) / (c_in * k * k) ** 0.5).requires_grad_()
             b = torch.zeros(c_out, requires_grad=True)
-            out_side = (side + 2 * p - k) // s + 1
-            chosen = args.batch * out_side * out_side <= limit
-            row = f"{name:<9}{f'{kind} {c_in}->{c_out} {side}²->{out_side}²':>26}"
+            side_out = out_side(side, k, s, p)
+            chosen = args.batch * side_out * side_out <= limit
+            row = f"{name:<9}{f'{kind} {c_in}->{c_out} {side}²->{side_out}²':>26}"
             for prec in precisions:
                 amp = torch.bfloat16 if prec == "bf16" else None
                 best = {False: float("inf"), True: float("inf")}

@@ -17,6 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def out_side(side: int, kernel: int, stride: int, padding: int) -> int:
+    """A convolution's output side for an input side (no dilation)."""
+    return (side + 2 * padding - kernel) // stride + 1
+
+
 def conv2d_as_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                      stride: int, padding: int) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, stride, padding)`` (no groups, no dilation) as an unfold and one
@@ -24,7 +29,7 @@ def conv2d_as_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     in the autocast type and the bias is added in it, as ``F.conv2d`` does."""
     n, _, h, w = x.shape
     c_out, _, kh, kw = weight.shape
-    h_out, w_out = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+    h_out, w_out = out_side(h, kh, stride, padding), out_side(w, kw, stride, padding)
     cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)  # (N, C_in*kh*kw, H_out*W_out)
     # One product over the whole batch, so the weights are read once (at batch 1 these are views).
     cols = cols.transpose(0, 1).reshape(cols.shape[1], -1)  # (C_in*kh*kw, N*H_out*W_out)
@@ -56,7 +61,7 @@ class SmallMapConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, s, p = self.kernel_size[0], self.stride[0], self.padding[0]
-        out = ((x.shape[2] + 2 * p - k) // s + 1) * ((x.shape[3] + 2 * p - k) // s + 1) * x.shape[0]
+        out = x.shape[0] * out_side(x.shape[2], k, s, p) * out_side(x.shape[3], k, s, p)
         if use_matmul(self, x, out):
             return conv2d_as_matmul(x, self.weight, self.bias, s, p)
         return super().forward(x)
