@@ -67,4 +67,4 @@ class SmallMapConv2d(nn.Conv2d):
         return super().forward(x)
 
 
-__all__ = ["SmallMapConv2d", "conv2d_as_matmul", "use_matmul", "MATMUL_MAX_PIXELS"]
+__all__ = ["SmallMapConv2d", "conv2d_as_matmul", "use_matmul", "out_side", "MATMUL_MAX_PIXELS"]
