@@ -34,7 +34,7 @@ Variants (each adds to the one before it unless said):
   bf16_written written + bf16 autocast, small maps as convolutions (the step as it was before
                2026-12-07 where --precision auto is bf16)
   bf16_conv    bf16, with the convolutions over small maps as oneDNN's convolution (the others
-               run those of at most 16 output pixels as one matrix product: pix2pix.models.small_conv)
+               run those of at most 64 output pixels as one matrix product: pix2pix.models.small_conv)
 
 Each variant's floor counts the FLOPs its own step runs (the resize-conv's two forms differ).
 
@@ -65,29 +65,28 @@ from pix2pix.training.step import StepConfig, train_step  # noqa: E402
 from pix2pix.util.precision import cpu_flags, cpu_native  # noqa: E402
 
 CASES = {"unet_256": ("unet_256", 256), "unet_128": ("unet_128", 128)}
-# name: (fused Adam, channels_last, autocast dtype, compile, one D pass, resize-conv as written)
+# name: (fused Adam, channels_last, autocast dtype, compile, one D pass, resize-conv as written,
+#        small maps as oneDNN convolutions in bf16 steps)
 VARIANTS = {
-    "eager": (False, False, None, False, False, False),
-    "fused": (True, False, None, False, False, False),
-    "cl": (True, True, None, False, False, False),
-    "bf16": (True, False, torch.bfloat16, False, False, False),
-    "bf16_cl": (True, True, torch.bfloat16, False, False, False),
-    "fp16": (True, False, torch.float16, False, False, False),
-    "fuse_d": (True, False, None, False, True, False),
-    "compile": (True, False, None, True, False, False),
-    "bf16_compile": (True, False, torch.bfloat16, True, False, False),
-    "written": (True, False, None, False, False, True),
-    "bf16_written": (True, False, torch.bfloat16, False, False, True),
-    "bf16_conv": (True, False, torch.bfloat16, False, False, False),
+    "eager": (False, False, None, False, False, False, False),
+    "fused": (True, False, None, False, False, False, False),
+    "cl": (True, True, None, False, False, False, False),
+    "bf16": (True, False, torch.bfloat16, False, False, False, False),
+    "bf16_cl": (True, True, torch.bfloat16, False, False, False, False),
+    "fp16": (True, False, torch.float16, False, False, False, False),
+    "fuse_d": (True, False, None, False, True, False, False),
+    "compile": (True, False, None, True, False, False, False),
+    "bf16_compile": (True, False, torch.bfloat16, True, False, False, False),
+    "written": (True, False, None, False, False, True, False),
+    "bf16_written": (True, False, torch.bfloat16, False, False, True, True),
+    "bf16_conv": (True, False, torch.bfloat16, False, False, False, True),
 }
-# bf16_conv: small maps as oneDNN convolutions (bf16 steps before 2026-12-07, day).
-SMALL_AS_CONV = {"bf16_conv", "bf16_written"}
 
 
 def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channels_last: bool,
-              amp, compiled: bool, fuse_d: bool, written: bool = False, norm: str = "batch",
-              recipe: str = "paper", base_channels: int | None = None,
-              sync: bool = True, small_as_conv: bool = False) -> Callable[[], None]:
+              amp, compiled: bool, fuse_d: bool, written: bool = False, small_as_conv: bool = False,
+              norm: str = "batch", recipe: str = "paper", base_channels: int | None = None,
+              sync: bool = True) -> Callable[[], None]:
     """One training iteration of ``recipe`` as the loop runs it, on fixed random (batch, 3, size,
     size) pairs; ``base_channels`` sets G's and D's width (default: the config's); ``sync``: wait
     for the GPU at the end of each call (off where the caller times many calls between syncs)."""
@@ -169,8 +168,7 @@ def main() -> None:
             steps, setup = {}, {}
             for n in names:
                 t = time.perf_counter()
-                steps[n] = make_step(arch, size, batch, dev, *VARIANTS[n], norm=args.norm, recipe=args.recipe,
-                                     small_as_conv=n in SMALL_AS_CONV)
+                steps[n] = make_step(arch, size, batch, dev, *VARIANTS[n], norm=args.norm, recipe=args.recipe)
                 steps[n]()  # first call: compiles where asked, allocates everything
                 setup[n] = time.perf_counter() - t
                 steps[n]()
