@@ -69,6 +69,11 @@ def test_exported_page_runs_offline_from_disk_and_follows_each_edit(browser, exp
 
 def open_image(page, path) -> None:
     page.set_input_files("#upload", str(path))
+    # The file is read asynchronously: first the canvas takes the image's size, then its output is
+    # waited for (the page is in sync with the canvas it showed before the upload, too).
+    w, h = Image.open(path).size
+    page.wait_for_function(f"() => {{ const c = document.getElementById('input'); "
+                           f"return c.width === {w} && c.height === {h}; }}", timeout=30000)
     page.wait_for_function(IN_SYNC, timeout=30000)
 
 
