@@ -103,3 +103,41 @@ def test_sigterm_stops_a_two_process_run_with_a_checkpoint(tiny_dataset, tmp_pat
     assert json.loads((run / "latest.json").read_text())["step"] == step + 1
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == list(range(1, step + 2))
+
+
+# Loaded by every process of the run below (Python imports `sitecustomize` at start-up): rank 0
+# signals itself right after logging step 2, that is after the processes agreed to go on with step
+# 3, the one moment where a process that broke off on its own signal would leave the others in a
+# collective it never joins (seen as a hang in fresh-clone CI).
+SIGNAL_AFTER_AGREEING = """
+import os, signal
+if os.environ.get("RANK") == "0":
+    from pix2pix.training.tracking import Tracker
+    _scalars = Tracker.scalars
+    def scalars(self, step, values):
+        _scalars(self, step, values)
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+    Tracker.scalars = scalars
+"""
+
+
+def test_a_signal_after_the_agreement_stops_every_process_at_the_next_step(tiny_dataset, tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SIGNAL_AFTER_AGREEING)
+    run = tmp_path / "run"
+    path = os.pathsep.join([str(hook), *filter(None, [os.environ.get("PYTHONPATH")])])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pix2pix", "train", *map(str, [
+            "--data", tiny_dataset, "--out", run, "--max-steps", 50, "--log-every", 1,
+            "--num-processes", 2, "--tensorboard", "off", "--arch", "unet_128", "--base-channels", 8,
+            "--set", "model.d_base_channels=8", "--image-size", 128, "--batch-size", 1,
+            "--no-progress", "--device", "cpu"])],
+        capture_output=True, text=True, timeout=150, env=dict(env(), PYTHONPATH=path))
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    # Rank 0 had already agreed to run step 3: both processes stop after it, together.
+    assert json.loads((run / "latest.json").read_text())["step"] == 3
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2, 3]
+    assert json.loads((run / "status.json").read_text())["state"] == "interrupted"

@@ -337,6 +337,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     last_sampled: Optional[int] = None
     stop_reason = ""
     schedule_done = False
+    # Whether a signal stops the run, as agreed by every process at the last check. The loop
+    # breaks on this, never on ``signals`` itself: a signal that lands on one process between the
+    # check and the break would otherwise take it out of the loop a step before the others, and
+    # its next collective (the checkpoint's gather) would meet their DDP step and hang both.
+    interrupted = False
     values: dict[str, float] = {}  # the last logged losses
     memory = (lambda t: t.contiguous(memory_format=torch.channels_last)) if cfg.channels_last else (lambda t: t)
     batches = iter(loader)
@@ -389,8 +394,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                     raise _diverged(metrics, step, good_step, last_saved, run_dir, ctx,
                                     TrainResult(run_dir, step, total, "diverged", metrics=values))
                 good_step = step
-                if stop_sig and not signals:
-                    signals.append(signal.SIGTERM)  # another process was signalled
+                if stop_sig:
+                    interrupted = True
+                    if not signals:
+                        signals.append(signal.SIGTERM)  # another process was signalled
                 if time_up and not stop_reason:
                     stop_reason = "max_time"
             if fitted is not None and log_now:
@@ -423,17 +430,17 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                 distributed.barrier(ctx)
             if save_now:
                 # The run's last checkpoint is written in the foreground below.
-                save(step, background=step < total and not signals and not stop_reason)
+                save(step, background=step < total and not interrupted and not stop_reason)
                 last_saved = step
             if ctx.main and (sample_now or val_now):
                 report()
             # (e) stop on a signal or the time budget, after the step, with a checkpoint.
-            if signals or stop_reason or schedule_done:
+            if interrupted or stop_reason or schedule_done:
                 break
         if schedule_done:
             total = step  # the fitted schedule's end: "finished: all <step> steps done"
         if bar is not None:
-            if signals or stop_reason or schedule_done:
+            if interrupted or stop_reason or schedule_done:
                 bar.total = bar.n  # the run ends here, whatever the estimate said
                 bar.refresh()
             bar.close()
@@ -442,16 +449,16 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         if ctx.main:
             if last_sampled != step:
                 sample(step)  # every clean stop shows where the run got to, however short
-            status["state"] = ("interrupted" if signals else
+            status["state"] = ("interrupted" if interrupted else
                                f"stopped ({stop_reason})" if stop_reason else "finished")
-            _stopped(status, step, total, cfg.max_time, signals[0] if signals else None)
+            _stopped(status, step, total, cfg.max_time, signals[0] if interrupted else None)
             report()
             tracker.close()
-        stopped = ("interrupted" if signals else "time_limit" if stop_reason else
+        stopped = ("interrupted" if interrupted else "time_limit" if stop_reason else
                    "finished" if step >= decay_end or schedule_done else "max_steps")
         result = TrainResult(run_dir, step, total, stopped, checkpoint=path, metrics=values,
                              best=best.dir if best is not None and best.dir.is_dir() else None)
-        if signals:
+        if interrupted:
             raise TrainingInterrupted(signals[0], path, result)
         if stop_reason:
             log.info("time budget of %.0f s reached at step %d of %d; checkpoint saved at %s; "
