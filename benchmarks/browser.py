@@ -25,8 +25,9 @@ Per-frame engine time, browser beside native on the same threads: in each page t
 session is timed alone (window.pix2pixEngine.bench: session.run on a --size² frame, no canvas or
 messaging; the stages joined into one graph where the export holds it, export.web.WHOLE, as the
 edit that ends a stroke runs, else the stages), alternating --rounds times with Python ONNX
-Runtime on the same file and the same number of intra-op threads, so both see the same load;
-medians per side.
+Runtime on the same file and the same number of intra-op threads, so both see the same load,
+each side after a short pause (PAUSE_S: the other side's thread pool would otherwise still be
+spinning on the cores); medians per side.
 
     --upsample resize   the demo's decoder (`make demo` trains with the modern recipe); the page
                         runs each resize-conv as one transposed convolution (inference.inference_graph)
@@ -100,9 +101,18 @@ def ort_frame_ms(model: bytes, size: int, threads: int, repeats: int) -> float:
     return statistics.median(times)
 
 
+# Seconds each side waits before its frames in `interleaved`. Both runtimes' thread pools keep
+# spinning for a while after a run: without a pause, the side that ran last takes CPU from the side
+# timed next on the 2 cores. Measured 2026-12-07 (AVX-512 EPYC, fp16 pages over http, 2 threads):
+# with no pause the page's 128² frame read 12.9 ms against 4.9 ms with it, and native ONNX Runtime's
+# 256² frame 8.4-8.9 ms against 5.8-6.6 ms; the 1-thread pages were unaffected.
+PAUSE_S = 0.1
+
+
 def interleaved(browser, url: str, model: bytes, size: int, rounds: int, frames: int = 3) -> tuple[dict, list, list]:
     """(engine info, browser ms, native ms): ``rounds`` alternations of ``frames`` page frames
-    (the worker's session alone) and ``frames`` Python ORT frames on the page's thread count."""
+    (the worker's session alone) and ``frames`` Python ORT frames on the page's thread count, each
+    side after a pause of ``PAUSE_S`` (so neither is timed against the other's spinning threads)."""
     page = browser.new_page(viewport={"width": 1280, "height": 820})
     page.goto(url)
     page.wait_for_function(IN_SYNC, timeout=300000)
@@ -115,7 +125,9 @@ def interleaved(browser, url: str, model: bytes, size: int, rounds: int, frames:
     page.evaluate(f"() => window.pix2pixEngine.bench({size}, 1)")  # warm: kernels for this size
     web, native = [], []
     for _ in range(rounds):
+        time.sleep(PAUSE_S)
         web += page.evaluate(f"() => window.pix2pixEngine.bench({size}, {frames})")
+        time.sleep(PAUSE_S)
         for _ in range(frames):
             t = time.perf_counter()
             run_onnx(s, x)
