@@ -226,11 +226,15 @@ def test_cli_refuses_a_missing_model(tmp_path):
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
-def test_onnxruntime_backend_server_agrees_with_eager(model_dirs, tmp_path):
+def test_onnxruntime_backend_server_agrees_with_eager_and_idles_between_requests(model_dirs, tmp_path):
     """`pix2pix serve` with its default backend (auto: ONNX Runtime on CPU) answers like eager
-    PyTorch to within one 8-bit level."""
+    PyTorch to within one 8-bit level, and once it has answered it uses no CPU: ONNX Runtime's
+    threads sleep instead of spin-waiting (they held both cores for 30-40 ms after each answer)."""
     import os
     import signal
+    import time
+
+    import psutil
 
     from .serve_support import free_port, wait_healthy
 
@@ -240,7 +244,8 @@ def test_onnxruntime_backend_server_agrees_with_eager(model_dirs, tmp_path):
            "--model", str(model_dirs["edges"])]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                # Two threads: with one, ONNX Runtime has no pool to spin.
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2",
                                      "PIX2PIX_CACHE": str(tmp_path / "cache")})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -251,6 +256,14 @@ def test_onnxruntime_backend_server_agrees_with_eager(model_dirs, tmp_path):
         got = decode(resp.content).astype(int)
         want = expected(model_dirs["edges"], data).astype(int)
         assert got.shape == want.shape and np.abs(got - want).max() <= 1
+        # CPU seconds the server spends in the 0.3 s after each of three answers.
+        server, idle = psutil.Process(proc.pid), 0.0
+        for _ in range(3):
+            assert post(url, data).status_code == 200
+            before = sum(server.cpu_times()[:2])
+            time.sleep(0.3)
+            idle += sum(server.cpu_times()[:2]) - before
+        assert idle < 0.03, f"the server used {idle:.2f} CPU-s in 0.9 s of waiting for requests"
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

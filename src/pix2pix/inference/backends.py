@@ -72,9 +72,10 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, onnx_path: str | Path, device: torch.device, *, threads: Optional[int] = None) -> None:
+    def __init__(self, onnx_path: str | Path, device: torch.device, *, threads: Optional[int] = None,
+                 spin: bool = True) -> None:
         self.path = Path(onnx_path)
-        self.session = ort_session(self.path, device=device, threads=threads)
+        self.session = ort_session(self.path, device=device, threads=threads, spin=spin)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         y = run_onnx(self.session, x.detach().to("cpu", torch.float32).numpy())
@@ -113,8 +114,10 @@ def choose_backend(device: torch.device, *, deterministic: bool, have_onnx_file:
 
 
 def make_backend(name: str, generator: nn.Module, info: PretrainedInfo, device: torch.device, *,
-                 deterministic: bool = True, onnx_path: Optional[str | Path] = None) -> Backend:
-    """Build backend ``name`` (one of BACKENDS) for ``generator``; ``auto`` logs its choice."""
+                 deterministic: bool = True, onnx_path: Optional[str | Path] = None,
+                 spin: bool = True) -> Backend:
+    """Build backend ``name`` (one of BACKENDS) for ``generator``; ``auto`` logs its choice.
+    ``spin``: for onnxruntime, whether its threads spin-wait between runs (:func:`ort_session`)."""
     if name not in BACKENDS:
         raise ValueError(f"backend {name!r} is not known; choose one of {', '.join(BACKENDS)}")
     if name == "auto":
@@ -134,7 +137,7 @@ def make_backend(name: str, generator: nn.Module, info: PretrainedInfo, device: 
                          f"pip install 'pix2pix[export]' (onnxruntime-gpu for cuda), or use --backend eager")
     if onnx_path is None:
         onnx_path = cached_onnx(generator, info)
-    return OnnxRuntimeBackend(onnx_path, device)
+    return OnnxRuntimeBackend(onnx_path, device, spin=spin)
 
 
 __all__ = ["BACKENDS", "Backend", "EagerBackend", "CompiledBackend", "OnnxRuntimeBackend",

@@ -153,8 +153,14 @@ def read_onnx_info(path: str | Path) -> PretrainedInfo:
 
 
 def ort_session(model: str | Path | bytes, *, device: str | torch.device = "cpu",
-                threads: Optional[int] = None):
-    """An ONNX Runtime session for ``model`` on ``device``, all graph optimisations on."""
+                threads: Optional[int] = None, spin: bool = True):
+    """An ONNX Runtime session for ``model`` on ``device``, all graph optimisations on.
+
+    ``spin``: the worker threads spin-wait for work after each run (ONNX Runtime's default: the
+    lowest latency for runs that follow each other). False: they sleep, as a server's should
+    between requests; a spinning pool holds every core for a while after each run, taking them from
+    whatever else runs on the machine (measured in the studio: 3x the CPU per request, for 0.4-0.7
+    ms less per forward of the built-in models; docs/benchmarks.md, "2026-12-07 (late morning)")."""
     _require("onnxruntime")
     import onnxruntime as ort
 
@@ -163,6 +169,8 @@ def ort_session(model: str | Path | bytes, *, device: str | torch.device = "cpu"
     # Follow torch's thread setting so one knob (torch.set_num_threads / OMP_NUM_THREADS) rules both.
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.log_severity_level = 3
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     device = torch.device(device)
     if device.type == "cuda":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
