@@ -159,8 +159,7 @@ def ort_session(model: str | Path | bytes, *, device: str | torch.device = "cpu"
     ``spin``: the worker threads spin-wait for work after each run (ONNX Runtime's default: the
     lowest latency for runs that follow each other). False: they sleep, as a server's should
     between requests; a spinning pool holds every core for a while after each run, taking them from
-    whatever else runs on the machine (measured in the studio: 3x the CPU per request, for 0.4-0.7
-    ms less per forward of the built-in models; docs/benchmarks.md, "2026-12-07 (late morning)")."""
+    whatever else runs on the machine (docs/serving.md, "Idle between requests")."""
     _require("onnxruntime")
     import onnxruntime as ort
 
