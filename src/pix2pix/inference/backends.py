@@ -68,12 +68,19 @@ class CompiledBackend:
 
 
 class OnnxRuntimeBackend:
-    """An ONNX Runtime session on an exported graph (deterministic mode only)."""
+    """An ONNX Runtime session on an exported graph (deterministic mode only).
+
+    Its threads sleep between runs (``spin=False``, not ONNX Runtime's default): between two runs
+    come the Translator's own PyTorch work, a clip's decoding and encoding threads, or a server's
+    wait for the next request, and a spinning pool would hold the cores they need. Measured on 2
+    cores (docs/benchmarks.md, "Thread pools that sleep between runs"): 24-34% more frames per second
+    for a small model's clip at 256², none lost for large models or at 512², a server's CPU per
+    request a third."""
 
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str | Path, device: torch.device, *, threads: Optional[int] = None,
-                 spin: bool = True) -> None:
+                 spin: bool = False) -> None:
         self.path = Path(onnx_path)
         self.session = ort_session(self.path, device=device, threads=threads, spin=spin)
 
@@ -114,10 +121,8 @@ def choose_backend(device: torch.device, *, deterministic: bool, have_onnx_file:
 
 
 def make_backend(name: str, generator: nn.Module, info: PretrainedInfo, device: torch.device, *,
-                 deterministic: bool = True, onnx_path: Optional[str | Path] = None,
-                 spin: bool = True) -> Backend:
-    """Build backend ``name`` (one of BACKENDS) for ``generator``; ``auto`` logs its choice.
-    ``spin``: for onnxruntime, whether its threads spin-wait between runs (:func:`ort_session`)."""
+                 deterministic: bool = True, onnx_path: Optional[str | Path] = None) -> Backend:
+    """Build backend ``name`` (one of BACKENDS) for ``generator``; ``auto`` logs its choice."""
     if name not in BACKENDS:
         raise ValueError(f"backend {name!r} is not known; choose one of {', '.join(BACKENDS)}")
     if name == "auto":
@@ -137,7 +142,7 @@ def make_backend(name: str, generator: nn.Module, info: PretrainedInfo, device: 
                          f"pip install 'pix2pix[export]' (onnxruntime-gpu for cuda), or use --backend eager")
     if onnx_path is None:
         onnx_path = cached_onnx(generator, info)
-    return OnnxRuntimeBackend(onnx_path, device, spin=spin)
+    return OnnxRuntimeBackend(onnx_path, device)
 
 
 __all__ = ["BACKENDS", "Backend", "EagerBackend", "CompiledBackend", "OnnxRuntimeBackend",

@@ -157,9 +157,9 @@ def ort_session(model: str | Path | bytes, *, device: str | torch.device = "cpu"
     """An ONNX Runtime session for ``model`` on ``device``, all graph optimisations on.
 
     ``spin``: the worker threads spin-wait for work after each run (ONNX Runtime's default: the
-    lowest latency for runs that follow each other). False: they sleep, as a server's should
-    between requests; a spinning pool holds every core for a while after each run, taking them from
-    whatever else runs on the machine (docs/serving.md, "Idle between requests")."""
+    lowest latency for runs that follow each other with nothing in between). False: they sleep; a
+    spinning pool holds every core for a while after each run, taking them from whatever else runs
+    meanwhile (the onnxruntime backend's case: :class:`~pix2pix.inference.backends.OnnxRuntimeBackend`)."""
     _require("onnxruntime")
     import onnxruntime as ort
 

@@ -49,13 +49,12 @@ class Translator:
 
     ``backend`` runs the network: ``eager`` (default here; the reference), ``compile``,
     ``onnxruntime`` or ``auto`` (see :mod:`pix2pix.inference.backends`). Pre- and post-processing stay here
-    whatever runs the network. ``spin=False`` lets ONNX Runtime's threads sleep between runs instead
-    of spin-waiting (what `pix2pix serve` uses: :func:`~pix2pix.inference.onnx.ort_session`).
+    whatever runs the network.
     """
 
     def __init__(self, generator: Optional[nn.Module], info: PretrainedInfo, *,
                  device: str | torch.device = "cpu", dropout: bool = False, batch_stats: bool = False,
-                 backend: str = "eager", onnx_path: Optional[str | Path] = None, spin: bool = True) -> None:
+                 backend: str = "eager", onnx_path: Optional[str | Path] = None) -> None:
         from .backends import make_backend
 
         self.device = torch.device(device)
@@ -74,12 +73,11 @@ class Translator:
                 m.train()
                 m.momentum = 0.0
         self.backend = make_backend(backend, self.generator, info, self.device,
-                                    deterministic=not (dropout or batch_stats), onnx_path=onnx_path,
-                                    spin=spin)
+                                    deterministic=not (dropout or batch_stats), onnx_path=onnx_path)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str = "auto", dropout: bool = False,
-                        batch_stats: bool = False, backend: str = "eager", spin: bool = True) -> "Translator":
+                        batch_stats: bool = False, backend: str = "eager") -> "Translator":
         """Load a pretrained directory, a checkpoint, a run directory (its latest checkpoint), or an
         ``.onnx`` file written by `pix2pix export` (onnxruntime backend)."""
         dev = resolve_device(device)
@@ -87,10 +85,9 @@ class Translator:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"model file {path} does not exist")
             return cls(None, read_onnx_info(path), device=dev, dropout=dropout, batch_stats=batch_stats,
-                       backend="onnxruntime" if backend == "auto" else backend, onnx_path=path, spin=spin)
+                       backend="onnxruntime" if backend == "auto" else backend, onnx_path=path)
         generator, info = load_pretrained(path, device=dev)
-        return cls(generator, info, device=dev, dropout=dropout, batch_stats=batch_stats, backend=backend,
-                   spin=spin)
+        return cls(generator, info, device=dev, dropout=dropout, batch_stats=batch_stats, backend=backend)
 
     @property
     def in_channels(self) -> int:

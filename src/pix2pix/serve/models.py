@@ -71,9 +71,7 @@ def load_models(specs: Sequence[str], *, device: str = "auto", backend: str = "e
     models: list[ServedModel] = []
     for spec in specs:
         name, path = parse_model_spec(spec)
-        # A server waits between requests: ONNX Runtime's threads sleep there rather than spin,
-        # leaving the cores to the browser and the rest of the machine (ort_session).
-        translator = Translator.from_pretrained(path, device=device, backend=backend, spin=False)
+        translator = Translator.from_pretrained(path, device=device, backend=backend)
         info = translator.info.model
         if info.in_channels not in IMAGE_CHANNELS or info.out_channels not in IMAGE_CHANNELS:
             raise ValueError(f"{path}: the model maps {info.in_channels} to {info.out_channels} "
