@@ -72,10 +72,8 @@ class OnnxRuntimeBackend:
 
     Its threads sleep between runs (``spin=False``, not ONNX Runtime's default): between two runs
     come the Translator's own PyTorch work, a clip's decoding and encoding threads, or a server's
-    wait for the next request, and a spinning pool would hold the cores they need. Measured on 2
-    cores (docs/benchmarks.md, "Thread pools that sleep between runs"): 24-34% more frames per second
-    for a small model's clip at 256², none lost for large models or at 512², a server's CPU per
-    request a third."""
+    wait for the next request, and a spinning pool would hold the cores they need (measured:
+    docs/translating.md, "Backends")."""
 
     name = "onnxruntime"
 
