@@ -263,7 +263,7 @@ def test_onnxruntime_backend_server_agrees_with_eager_and_idles_between_requests
             before = sum(server.cpu_times()[:2])
             time.sleep(0.3)
             idle += sum(server.cpu_times()[:2]) - before
-        assert idle < 0.03, f"the server used {idle:.2f} CPU-s in 0.9 s of waiting for requests"
+        assert idle < 0.05, f"the server used {idle:.2f} CPU-s in 0.9 s of waiting for requests (spinning: ~0.1)"
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
