@@ -1,9 +1,10 @@
 """Shared benchmark helpers: the matmul rate (the compute floor's denominator) and timing."""
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
@@ -55,6 +56,14 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tuple[floa
         fn()
         times.append(time.perf_counter() - t)
     return min(times), statistics.median(times)
+
+
+def forward_backward(fn: Callable[[], torch.Tensor], amp: Optional[torch.dtype] = None) -> None:
+    """``fn()`` (under CPU autocast to ``amp`` when given), then the backward of a scalar of its
+    output: one training-style pass of a layer, for per-layer timings."""
+    with torch.autocast("cpu", dtype=amp) if amp else contextlib.nullcontext():
+        y = fn()
+    y.float().square().mean().backward()
 
 
 def count_flops(fn: Callable[[], object]) -> int:

@@ -16,13 +16,11 @@ AVX512-BF16 or AMX).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import time
 
 import torch
 
-from common import resize_conv_form
+from common import forward_backward, resize_conv_form, timed
 from pix2pix.models.resize_conv import ResizeConv2d
 from pix2pix.models.unet import level_channels
 
@@ -43,14 +41,7 @@ def layers(depth: int, size: int, base: int = 64) -> list[tuple[int, int, int]]:
 def time_form(layer: ResizeConv2d, x: torch.Tensor, transposed: bool, repeats: int,
               amp: torch.dtype | None = None) -> float:
     resize_conv_form("transposed" if transposed else "written")
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        with torch.autocast("cpu", dtype=amp) if amp else contextlib.nullcontext():
-            y = layer(x)
-        y.float().square().mean().backward()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return timed(lambda: forward_backward(lambda: layer(x), amp), repeats, warmup=0)[0]
 
 
 def main() -> None:

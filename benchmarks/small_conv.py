@@ -15,12 +15,11 @@ the convolution.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import time
 
 import torch
 import torch.nn.functional as F
+from common import forward_backward, timed
 
 from pix2pix.models.small_conv import MATMUL_MAX_PIXELS, conv2d_as_matmul, out_side
 from pix2pix.models.unet import level_channels
@@ -46,14 +45,8 @@ def layers(depth: int, size: int, base: int = 64, max_side: int = 8) -> list[tup
 
 
 def time_form(x, w, b, stride, padding, matmul: bool, amp, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        with torch.autocast("cpu", dtype=amp) if amp else contextlib.nullcontext():
-            y = conv2d_as_matmul(x, w, b, stride, padding) if matmul else F.conv2d(x, w, b, stride, padding)
-        y.float().square().mean().backward()
-        best = min(best, time.perf_counter() - t)
-    return best
+    conv = conv2d_as_matmul if matmul else F.conv2d
+    return timed(lambda: forward_backward(lambda: conv(x, w, b, stride, padding), amp), repeats, warmup=0)[0]
 
 
 def main() -> None:
