@@ -81,7 +81,7 @@ def main() -> int:
                                           jitter=Jitter("none", args.size, args.size, False), train=False)
                 pick = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(0))
                 train_inputs = [train_set[i]["input"] for i in pick[:args.recalibrate].tolist()]
-            translator = Translator.from_pretrained(model, device="cpu")
+            translator = Translator.from_pretrained(model, device="cpu", batch_stats=False)
             t = Translator(recalibrated(translator.generator, train_inputs), translator.info, device="cpu")
             mode = f"running, recalibrated on {len(train_inputs)}"
             rows[model][mode] = s = score(t, test_set)

@@ -46,12 +46,23 @@ def test_auto_picks_onnxruntime_on_cpu_and_says_so(lively_model_dir, caplog, x, 
     assert (t.translate_tensor(x) - eager_out).abs().max() < 1e-4
 
 
-def test_auto_keeps_paper_mode_in_pytorch(lively_model_dir, caplog):
+def test_auto_keeps_dropout_in_pytorch(lively_model_dir, caplog):
     with caplog.at_level(logging.INFO, logger="pix2pix"):
         t = Translator.from_pretrained(lively_model_dir, device="cpu", backend="auto", dropout=True)
-    assert t.backend.name == "eager" and "dropout/batch-statistics" in caplog.text
+    assert t.backend.name == "eager" and "dropout runs in PyTorch" in caplog.text
     with pytest.raises(ValueError, match="need --backend eager or compile"):
-        Translator.from_pretrained(lively_model_dir, device="cpu", backend="onnxruntime", batch_stats=True)
+        Translator.from_pretrained(lively_model_dir, device="cpu", backend="onnxruntime", dropout=True)
+
+
+def test_batch_statistics_run_on_every_backend(lively_model_dir, x, eager_out):
+    # Each image's own statistics are an instance norm with batch norm's scale and shift: one output
+    # per input, so ONNX Runtime runs them too, and they are not the running statistics' output.
+    eager = Translator.from_pretrained(lively_model_dir, device="cpu", backend="eager", batch_stats=True)
+    want = eager.translate_tensor(x)
+    assert (want - eager_out).abs().mean() > 0.05
+    ort = Translator.from_pretrained(lively_model_dir, device="cpu", backend="auto", batch_stats=True)
+    assert ort.backend.name == "onnxruntime" and ort.info.model.test_statistics == "batch"
+    assert (ort.translate_tensor(x) - want).abs().max() < 1e-4
 
 
 def test_auto_without_onnxruntime_falls_back_to_eager(monkeypatch):

@@ -7,7 +7,7 @@ from PIL import Image
 
 from conftest import cut_pairs
 from test_cli import cli
-from test_interop import RefUnet, randomise
+from test_interop import RefUnet, batch_norms_in_train_mode, randomise
 
 
 def test_export_then_translate_with_the_onnx_file(lively_model_dir, tmp_path, world):
@@ -56,12 +56,22 @@ def test_import_weights_command(tmp_path):
               "--direction", "BtoA")
     assert "as unet_128: 3->3 channels, base 8, batch norm" in res.stdout
     Image.new("RGB", (128, 128), (200, 40, 90)).save(tmp_path / "x.png")
-    cli("translate", "--model", tmp_path / "m", tmp_path / "x.png", "--out", tmp_path / "o", "--backend", "eager")
     x = torch.tensor([200, 40, 90], dtype=torch.float32).div(127.5).sub(1).view(1, 3, 1, 1).expand(1, 3, 128, 128)
+
+    def as_png(y: torch.Tensor) -> np.ndarray:
+        return y[0].add(1).div(2).clamp(0, 1).mul(255).add(0.5).floor().permute(1, 2, 0).numpy()
+
     with torch.no_grad():
-        expected = ref(x)[0].add(1).div(2).clamp(0, 1).mul(255).add(0.5).floor().permute(1, 2, 0).numpy()
-    got = np.asarray(Image.open(tmp_path / "o" / "x.png"), dtype=np.float32)
-    assert np.abs(got - expected).max() <= 1
+        running = as_png(ref.eval()(x))
+        own = as_png(batch_norms_in_train_mode(ref)(x))
+    assert np.abs(running - own).max() > 10
+    # An imported model tests as the reference does by default (each image's statistics);
+    # --running-stats is the reference's --eval.
+    for flags, expected in (((), own), (("--running-stats",), running)):
+        cli("translate", "--model", tmp_path / "m", tmp_path / "x.png", "--out", tmp_path / "o",
+            "--backend", "eager", *flags)
+        got = np.asarray(Image.open(tmp_path / "o" / "x.png"), dtype=np.float32)
+        assert np.abs(got - expected).max() <= 1, flags
     wrong = cli("import-weights", tmp_path / "latest_net_G.pth", "--arch", "unet_256", "--out", tmp_path / "w",
                 check=False)
     assert wrong.returncode == 2 and "looks like: U-Net with 7 levels (unet_128)" in wrong.stderr

@@ -77,6 +77,14 @@ def test_evaluate_command(tiny_dataset, tmp_path, lpips_weights, monkeypatch):
     api = evaluate(Translator.from_pretrained(run, device="cpu"), ds, metrics=["l1", "psnr", "ssim"])
     for k in ("l1", "psnr", "ssim"):
         assert m[k] == pytest.approx(api[k], rel=1e-6)  # other process, other thread count
+    # Which batch-norm statistics were used is said, and --batch-stats changes it and the scores.
+    assert data["test_statistics"] == "running" and "batch-norm statistics: running" in res.stdout
+    res = cli("evaluate", "--model", run, "--data", tiny_dataset, "--split", "val", "--json", out,
+              "--device", "cpu", "--metrics", "l1", "--batch-stats")
+    data = json.loads(out.read_text())
+    assert data["test_statistics"] == "batch" and "statistics: each image's own" in res.stdout
+    own = evaluate(Translator.from_pretrained(run, device="cpu", batch_stats=True), ds, metrics=["l1"])["l1"]
+    assert data["metrics"]["l1"] == pytest.approx(own, rel=1e-5) and abs(own - m["l1"]) > 1e-4
     # Asking for FID by name without weights is an error that says what to do.
     res = cli("evaluate", "--model", run, "--data", tiny_dataset, "--split", "val", "--metrics", "fid",
               check=False)

@@ -7,7 +7,7 @@ from pix2pix import Translator
 from pix2pix.checkpoint import PretrainedInfo, save_pretrained
 from pix2pix.config import ModelConfig
 from pix2pix.inference.translator import pad_to_multiple
-from pix2pix.models import build_generator
+from pix2pix.models import build_generator, check_model
 
 
 @pytest.fixture
@@ -58,6 +58,40 @@ def test_batch_stats_mode_is_per_image(model_dir):
     together = t.translate_tensor(x)
     alone = torch.cat([t.translate_tensor(x[i:i + 1]) for i in range(3)])
     assert torch.allclose(together, alone, atol=1e-6)
+
+
+def test_a_model_saved_with_batch_statistics_tests_with_them(tmp_path):
+    import copy
+    import dataclasses
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(generator="unet_128", base_channels=8, test_statistics="batch")
+    g = build_generator(cfg)
+    g.train()
+    g(torch.randn(2, 3, 128, 128) * 0.5 + 0.3)  # running statistics unlike any test image's
+    g.eval()
+    folder = save_pretrained(g, PretrainedInfo(model=cfg), tmp_path / "model")
+    x = torch.rand(3, 3, 128, 128, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    own = copy.deepcopy(g)
+    for m in own.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.train()
+            m.momentum = 0.0
+    with torch.no_grad():
+        alone = torch.cat([own(x[i:i + 1]) for i in range(3)])  # batch norm in train mode, one image each
+        running = g(x)
+    assert (alone - running).abs().mean() > 0.05
+    t = Translator.from_pretrained(folder, device="cpu")
+    assert t.batch_stats and (t.translate_tensor(x) - alone).abs().max() < 1e-5
+    off = Translator.from_pretrained(folder, device="cpu", batch_stats=False)
+    assert not off.batch_stats and off.info.model.test_statistics == "running"
+    assert (off.translate_tensor(x) - running).abs().max() < 1e-5
+    # The caller's generator is left as it was (validation hands the training generator over).
+    norms = [n for n, m in g.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    Translator(g, PretrainedInfo(model=cfg))
+    assert len(norms) > 5 and norms == [n for n, m in g.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with pytest.raises(ValueError, match="model.test_statistics='images' is not valid"):
+        check_model(dataclasses.replace(cfg, test_statistics="images"))
 
 
 def test_gray_and_rgba_inputs(model_dir):

@@ -184,26 +184,42 @@ def test_every_reference_tensor_lands_in_its_place(reference_unet256):
         stem, _, param = key.rpartition(".")
         target = f"{EXPECTED_UNET256[stem]}.{param}"
         assert torch.equal(ours[target], tensor), f"{key} did not land in {target}"
-    assert info.model == ModelConfig(generator="unet_256", dropout=0.5, dropout_start=1)
+    # Batch statistics at test time: the reference's test mode unless it is given --eval.
+    assert info.model == ModelConfig(generator="unet_256", dropout=0.5, dropout_start=1, test_statistics="batch")
     assert read_info(out).direction == "BtoA"
     assert read_info(out).extra["imported_from"]["file"] == "latest_net_G.pth"
+
+
+def batch_norms_in_train_mode(ref: nn.Module) -> nn.Module:
+    """The reference's test mode without --eval: batch norm on the image's own statistics
+    (momentum 0 leaves the stored ones as they are)."""
+    for m in ref.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.train()
+            m.momentum = 0.0
+    return ref
 
 
 def test_imported_model_computes_what_the_reference_computes(reference_unet256):
     ref, _, out = reference_unet256
     x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(1)) * 2 - 1
     with torch.no_grad():
-        expected = ref.eval()(x)
-    assert expected.std() > 0.2  # a lively output, so a misplaced tensor shows
+        running = ref.eval()(x)
+        own = batch_norms_in_train_mode(ref)(x)
+    ref.eval()
+    assert running.std() > 0.2 and (running - own).abs().mean() > 0.05  # lively, and the modes differ
+    # By default as the reference tests (each image's statistics), and as with --eval on request.
     got = Translator.from_pretrained(out, device="cpu").translate_tensor(x)
-    assert (got - expected).abs().max() < 1e-5
+    assert (got - own).abs().max() < 1e-5
+    got = Translator.from_pretrained(out, device="cpu", batch_stats=False).translate_tensor(x)
+    assert (got - running).abs().max() < 1e-5
 
 
 def test_paper_mode_drops_the_same_units_as_the_reference(reference_unet256):
     """Dropout on the reference's levels (our up.6..up.4), drawn in the same order: same numbers."""
     ref, _, out = reference_unet256
     x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(2)) * 2 - 1
-    for m in ref.modules():
+    for m in batch_norms_in_train_mode(ref).modules():
         if isinstance(m, nn.Dropout):
             m.train()
     torch.manual_seed(7)

@@ -164,11 +164,13 @@ def _cli(*argv):
 
 
 def test_recipes_are_presets_that_options_refine():
-    # paper: the defaults, in fp32 (the default precision is auto: bf16 where native).
-    assert RECIPES["paper"].overrides == ("precision=fp32",)
-    assert TrainConfig().precision == "auto"
-    assert to_dict(_cli("--recipe", "paper")) == {**to_dict(TrainConfig(data=DataConfig(root="d"))),
-                                                   "precision": "fp32"}
+    # paper: the defaults, in fp32 (the default precision is auto: bf16 where native), and its
+    # models test with each image's own statistics (a test-time field: training is the defaults').
+    assert RECIPES["paper"].overrides == ("precision=fp32", "model.test_statistics=batch")
+    assert TrainConfig().precision == "auto" and TrainConfig().model.test_statistics == "running"
+    defaults = to_dict(TrainConfig(data=DataConfig(root="d")))
+    assert to_dict(_cli("--recipe", "paper")) == {**defaults, "precision": "fp32",
+                                                   "model": {**defaults["model"], "test_statistics": "batch"}}
     # No --recipe: `pix2pix train` uses the default recipe, and it is not the paper's.
     assert to_dict(_cli()) == to_dict(_cli("--recipe", DEFAULT_RECIPE)) != to_dict(_cli("--recipe", "paper"))
     modern = _cli("--recipe", "modern")

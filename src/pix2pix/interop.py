@@ -139,8 +139,10 @@ def infer_model_config(state: dict[str, torch.Tensor], arch: str, *, norm: Optio
     elif (norm == "batch") != has_bn:
         raise ValueError(f"--norm {norm} does not match the file, which {'has' if has_bn else 'has no'} "
                          f"batch-norm statistics; drop --norm or pass --norm {detected}")
+    # The reference code tests with each image's own batch-norm statistics unless given --eval.
     return ModelConfig(generator=arch, in_channels=int(in_ch), out_channels=int(out_ch),
-                       base_channels=int(base), norm=norm, dropout=dropout, dropout_start=dropout_start)
+                       base_channels=int(base), norm=norm, dropout=dropout, dropout_start=dropout_start,
+                       test_statistics="batch" if norm == "batch" else "running")
 
 
 def convert_state_dict(state: dict[str, torch.Tensor], arch: str, cfg: ModelConfig,

@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from pix2pix.checkpoint import read_info
 from pix2pix.config import DataConfig, ModelConfig, TrainConfig
 from pix2pix.training import train
 
@@ -61,7 +62,7 @@ def paper_cfg(root, out, cfg: TrainConfig | None = None) -> TrainConfig:
 
     return dataclasses.replace(
         cfg, model=dataclasses.replace(cfg.model, generator="unet_128", base_channels=8,
-                                       d_base_channels=8),
+                                       d_base_channels=8, test_statistics="batch"),
         data=dataclasses.replace(cfg.data, root=str(root), image_size=128), out=str(out),
         batch_size=2, epochs=1, decay_epochs=1, max_steps=4, log_every=2, sample_every=100,
         checkpoint_every=100, seed=3, device="cpu", precision="fp32")
@@ -71,6 +72,8 @@ def paper_cfg(root, out, cfg: TrainConfig | None = None) -> TrainConfig:
 def test_paper_recipe_reproduces_pre_recipe_weights(tiny_dataset, tmp_path):
     run = train(paper_cfg(tiny_dataset, tmp_path / "run"), progress=False)
     w = _run_weights(run)
+    # The paper's test mode is saved with the model and changes nothing in training.
+    assert read_info(run).model.test_statistics == "batch"
     assert sums(w) == pytest.approx(PAPER_SUMS, rel=1e-5)
     key = cpu_key()
     if key in PAPER_DIGESTS:

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from .options import add_statistics_options, batch_stats_choice
+
 ALL = "l1,psnr,ssim,lpips,fid"
 DEFAULT = "l1,psnr,ssim,lpips"  # + fid when its weights are found: never a warning unless asked for
 
@@ -28,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="resize pairs to this square size first (default: each image's own size)")
     p.add_argument("--direction", default=None, help="AtoB or BtoA (default: the model's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    add_statistics_options(p)
     p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"], help="LPIPS backbone")
     p.add_argument("--lpips-weights", help="converted LPIPS .safetensors (default: the cache)")
     p.add_argument("--fid-weights", help="FID Inception weights (pt_inception-2015-12-05-6726825d.pth)")
@@ -67,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.translator import Translator
     from ..metrics.quality import Evaluator, evaluate
 
-    translator = Translator.from_pretrained(args.model, device=args.device)
+    translator = Translator.from_pretrained(args.model, device=args.device,
+                                            batch_stats=batch_stats_choice(args))
     info = translator.info
     explicit = args.metrics is not None
     metrics = [m.strip() for m in (args.metrics or default_metrics(args.fid_weights)).split(",")
@@ -83,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(translator, dataset, max_items=args.max_images, evaluator=evaluator,
                       progress=sys.stderr.isatty())
     skipped = result.pop("skipped", {})
-    print(f"{args.model} on {args.data}/{args.split} ({result['count']} pairs):")
+    # A batch-norm model's scores depend on which statistics it normalised with: say which.
+    statistics = "each image's own" if translator.batch_stats else "running"
+    print(f"{args.model} on {args.data}/{args.split} ({result['count']} pairs; "
+          f"batch-norm statistics: {statistics}):")
     units = {"psnr": " dB"}
     for name in metrics:
         if name in result:
@@ -92,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:<6} skipped (the warning above says why)")
     if args.json_out:
         out = {"model": str(args.model), "data": str(args.data), "split": args.split,
-               "metrics": result, "skipped": skipped}
+               "test_statistics": translator.info.model.test_statistics, "metrics": result,
+               "skipped": skipped}
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(out, indent=2) + "\n")
         print(f"written: {args.json_out}")

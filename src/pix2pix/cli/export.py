@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_statistics_options, batch_stats_choice
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a trained generator to ONNX (with a parity check)",
@@ -25,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also write OUT.int8.onnx, dynamically quantised for CPUs, and report its PSNR")
     p.add_argument("--sample", help="an image to run the checks on (default: a random image)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (17 or newer; default 18)")
+    add_statistics_options(p)
     p.set_defaults(run=run)
 
 
@@ -50,7 +53,7 @@ def run_web(args: argparse.Namespace) -> int:
         raise ValueError("--web takes only --model, --fp32 and --no-webgpu (it writes fp16 by "
                          "default); --out/--fp16/--int8/--sample/--opset are for .onnx exports")
     model = args.model or _default_model()
-    translator = Translator.from_pretrained(model, device="cpu",
+    translator = Translator.from_pretrained(model, device="cpu", batch_stats=batch_stats_choice(args),
                                             backend="onnxruntime" if model.endswith(".onnx") else "eager")
     try:
         report = export_web(translator, args.web, source=model, name=default_name(Path(model)),
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out} should end in .onnx")
     if args.opset is not None and args.opset < 17:
         raise ValueError(f"--opset {args.opset} is too old; use 17 or newer (default {OPSET})")
-    translator = Translator.from_pretrained(args.model, device="cpu")
+    translator = Translator.from_pretrained(args.model, device="cpu", batch_stats=batch_stats_choice(args))
     sample = None
     if args.sample:
         from ..util.imageio import read_image

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .options import add_statistics_options, batch_stats_choice
 from .translate_video import add_video_arguments
 
 
@@ -18,8 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--dropout", action="store_true", help="keep dropout on (outputs vary per run)")
-    p.add_argument("--batch-stats", action="store_true",
-                   help="normalise with each image's own statistics instead of the running ones")
+    add_statistics_options(p)
     p.add_argument("--paper", action="store_true", help="the paper's test mode: --dropout --batch-stats")
     p.add_argument("--seed", type=int, default=None, help="seed for --dropout")
     p.add_argument("--recursive", action="store_true", help="descend into subfolders, keeping the tree")
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         torch.manual_seed(args.seed)
     translator = Translator.from_pretrained(args.model, device=args.device,
                                             dropout=args.dropout or args.paper,
-                                            batch_stats=args.batch_stats or args.paper,
+                                            batch_stats=batch_stats_choice(args, paper=args.paper),
                                             backend=args.backend)
     if args.tile:
         from ..inference.tiling import check_tiling

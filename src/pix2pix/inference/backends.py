@@ -103,12 +103,12 @@ def onnxruntime_available(device: torch.device) -> bool:
 def choose_backend(device: torch.device, *, deterministic: bool, have_onnx_file: bool = False) -> tuple[str, str]:
     """(backend name, reason) for ``auto``.
 
-    The exported graph is the deterministic network (eval mode), so the paper's modes (dropout,
-    per-image batch statistics) stay in PyTorch. On GPUs cuDNN eager is what this project has
+    The exported graph is the deterministic network (eval mode, either test-time statistics), so
+    dropout stays in PyTorch. On GPUs cuDNN eager is what this project has
     measured least; ONNX Runtime is used there only when the model is already an ONNX file.
     """
     if not deterministic:
-        return "eager", "dropout/batch-statistics modes run in PyTorch"
+        return "eager", "dropout runs in PyTorch"
     if device.type == "cpu":
         if onnxruntime_available(device):
             return "onnxruntime", "fastest measured on CPU (benchmarks/inference.py)"
@@ -134,7 +134,7 @@ def make_backend(name: str, generator: nn.Module, info: PretrainedInfo, device: 
     # onnxruntime
     if not deterministic:
         raise ValueError("the onnxruntime backend runs the exported deterministic network; "
-                         "--dropout, --batch-stats and --paper need --backend eager or compile")
+                         "--dropout and --paper need --backend eager or compile")
     if not onnxruntime_available(device):
         raise ValueError(f"the onnxruntime backend is not available for device {device.type}: "
                          f"pip install 'pix2pix[export]' (onnxruntime-gpu for cuda), or use --backend eager")

@@ -6,6 +6,7 @@ handling, padding to the network's multiple and the eval/dropout mode live here 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
@@ -19,6 +20,7 @@ from ..checkpoint import PretrainedInfo, load_pretrained
 from ..util.device import resolve_device
 from ..util.imageio import array_to_pil, decode_pil, read_image, to_channels
 from ..models import generator_multiple
+from ..models.layers import has_batch_norm, with_image_statistics
 from ..util.ranges import image_array, to_tensor, to_unit
 from .onnx import read_onnx_info
 
@@ -43,9 +45,12 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 class Translator:
     """Apply a trained generator to images of any size.
 
-    Modes: deterministic by default (dropout off, batch norm with its running statistics).
-    ``dropout=True`` keeps dropout on, and ``batch_stats=True`` normalises with each image's own
-    statistics; both together are the paper's test-time behaviour (outputs vary run to run).
+    Modes: dropout off by default; ``dropout=True`` keeps it on (outputs vary run to run).
+    Batch norms normalise as the model says (``model.test_statistics``: the running statistics,
+    or each image's own for paper-recipe and imported reference models); ``batch_stats=True`` or
+    ``False`` overrides that. Both modes keep one output per input (per-image statistics are an
+    instance norm with batch norm's scale and shift), so every backend runs them; dropout with
+    batch statistics is the paper's whole test-time behaviour.
 
     ``backend`` runs the network: ``eager`` (default here; the reference), ``compile``,
     ``onnxruntime`` or ``auto`` (see :mod:`pix2pix.inference.backends`). Pre- and post-processing stay here
@@ -53,33 +58,42 @@ class Translator:
     """
 
     def __init__(self, generator: Optional[nn.Module], info: PretrainedInfo, *,
-                 device: str | torch.device = "cpu", dropout: bool = False, batch_stats: bool = False,
-                 backend: str = "eager", onnx_path: Optional[str | Path] = None) -> None:
+                 device: str | torch.device = "cpu", dropout: bool = False,
+                 batch_stats: Optional[bool] = None, backend: str = "eager",
+                 onnx_path: Optional[str | Path] = None) -> None:
         from .backends import make_backend
 
         self.device = torch.device(device)
-        self.info = info
+        saved = info.model.test_statistics == "batch"
+        self.batch_stats = saved if batch_stats is None else bool(batch_stats)
+        self.dropout = dropout
+        if generator is None and (dropout or self.batch_stats != saved
+                                  or backend not in ("auto", "onnxruntime")):
+            raise ValueError("a model loaded from an ONNX file runs only with the onnxruntime backend, "
+                             f"without dropout, with the statistics it was exported with "
+                             f"({info.model.test_statistics}); load its pretrained directory for other modes")
+        if generator is not None and self.batch_stats and has_batch_norm(generator):
+            # A copy: the caller's generator (a training run's, in validation) stays as it is.
+            generator = with_image_statistics(generator)
+            log.info("batch norm uses each image's own statistics (%s)",
+                     "asked for" if batch_stats else "the model's test mode: the paper's")
+        # What runs is described as it runs: an export of this Translator records these statistics.
+        self.info = replace(info, model=replace(info.model, test_statistics="batch" if self.batch_stats
+                                                else "running"))
         self.multiple = generator_multiple(info.model.generator)
-        self.dropout, self.batch_stats = dropout, batch_stats
-        if generator is None and (dropout or batch_stats or backend not in ("auto", "onnxruntime")):
-            raise ValueError("a model loaded from an ONNX file runs only with the onnxruntime backend "
-                             "in deterministic mode; load its pretrained directory for other modes")
         self.generator = generator.to(self.device).eval() if generator is not None else None
         for m in (self.generator.modules() if self.generator is not None else ()):
             if dropout and isinstance(m, nn.Dropout):
                 m.train()
-            if batch_stats and isinstance(m, nn.modules.batchnorm._BatchNorm):
-                # Train mode uses the batch's statistics; momentum 0 leaves the stored ones untouched.
-                m.train()
-                m.momentum = 0.0
-        self.backend = make_backend(backend, self.generator, info, self.device,
-                                    deterministic=not (dropout or batch_stats), onnx_path=onnx_path)
+        self.backend = make_backend(backend, self.generator, self.info, self.device,
+                                    deterministic=not dropout, onnx_path=onnx_path)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str = "auto", dropout: bool = False,
-                        batch_stats: bool = False, backend: str = "eager") -> "Translator":
+                        batch_stats: Optional[bool] = None, backend: str = "eager") -> "Translator":
         """Load a pretrained directory, a checkpoint, a run directory (its latest checkpoint), or an
-        ``.onnx`` file written by `pix2pix export` (onnxruntime backend)."""
+        ``.onnx`` file written by `pix2pix export` (onnxruntime backend). ``batch_stats=None``: the
+        model's own test-time statistics."""
         dev = resolve_device(device)
         if Path(path).suffix.lower() == ".onnx":
             if not Path(path).is_file():
@@ -102,9 +116,6 @@ class Translator:
         """(N, C_in, H, W) in [-1, 1], any H and W -> (N, C_out, H, W) in [-1, 1]."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected a (N, {self.in_channels}, H, W) tensor, got {tuple(x.shape)}")
-        if self.batch_stats and x.shape[0] > 1:
-            # Per-image statistics must not mix images of a batch.
-            return torch.cat([self.translate_tensor(x[i:i + 1]) for i in range(x.shape[0])])
         padded, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.multiple)
         return self.backend(padded)[:, :, :h, :w].float()
 

@@ -37,6 +37,10 @@ class ModelConfig:
     d_spectral_norm: bool = False
     # U-Nets: a 1x1 convolution from the input to the output's pre-activation (off: the paper's).
     input_skip: bool = False
+    # How batch norms normalise at test time (``layers.TEST_STATISTICS``): "running" (eval mode, the
+    # default for models saved without this field) or "batch", each image's own statistics, the
+    # paper's test mode (the paper recipe and imported reference models). Training ignores it.
+    test_statistics: str = "running"
 
     def validate(self) -> None:
         """Raise ValueError on a field out of its range (names: ``models.check_model``)."""

@@ -56,6 +56,34 @@ def has_batch_norm(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
+# How a generator's batch norms normalise at test time: with the running statistics saved in the
+# model ("running": eval mode, one output per input wherever the image sits), or with each image's
+# own statistics ("batch": the paper's test mode, which the reference code uses unless given --eval).
+TEST_STATISTICS: tuple[str, ...] = ("running", "batch")
+
+
+def with_image_statistics(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` whose batch norms normalise each image by its own statistics.
+
+    Each ``BatchNorm2d`` becomes an affine ``InstanceNorm2d`` with the same scale, shift and eps:
+    at batch 1 that is exactly batch norm in train mode (mean and biased variance over H x W per
+    channel), and at any batch size it keeps images apart. Unlike train-mode batch norm it is an
+    eval-mode layer with no state to update, so it exports to ONNX (InstanceNormalization).
+    """
+    import copy
+
+    out = copy.deepcopy(module)
+    for parent in list(out.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.BatchNorm2d):
+                norm = nn.InstanceNorm2d(child.num_features, eps=child.eps, affine=child.affine,
+                                         track_running_stats=False)
+                if child.affine:
+                    norm.weight, norm.bias = child.weight, child.bias
+                setattr(parent, name, norm)
+    return out.eval()
+
+
 def freeze(module: nn.Module) -> nn.Module:
     """Mark ``module`` as a frozen pretrained part: no gradient, now or after ``set_requires_grad``."""
     module.requires_grad_(False)
@@ -72,4 +100,5 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 
 __all__ = ["Norm", "NORMS", "norm_layer", "conv_bias", "init_weights", "count_parameters",
-           "set_requires_grad", "freeze", "check_norm", "has_batch_norm"]
+           "set_requires_grad", "freeze", "check_norm", "has_batch_norm", "TEST_STATISTICS",
+           "with_image_statistics"]

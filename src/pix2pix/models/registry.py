@@ -12,7 +12,7 @@ from torch import nn
 from ..util.checks import check_choice
 from .config import ModelConfig
 from .alex_unet import AlexUNet
-from .layers import NORMS, init_weights
+from .layers import NORMS, TEST_STATISTICS, init_weights
 from .mobile_unet import MobileUNet
 from .multiscale import MultiScaleDiscriminator, check_multiscale_depth
 from .patchgan import PatchGAN, PixelGAN, check_patch_depth
@@ -183,6 +183,7 @@ def check_model(cfg: ModelConfig) -> None:
     check_choice("model.discriminator", cfg.discriminator, tuple(DISCRIMINATORS))
     check_choice("model.norm", cfg.norm, NORMS)
     check_choice("model.upsample", cfg.upsample, UPSAMPLES)
+    check_choice("model.test_statistics", cfg.test_statistics, TEST_STATISTICS)
     if cfg.input_skip and not GENERATORS[cfg.generator].input_skip:
         takers = ", ".join(name for name, spec in GENERATORS.items() if spec.input_skip)
         raise ValueError(f"model.input_skip is for {takers}; {cfg.generator} has none")
