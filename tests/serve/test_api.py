@@ -50,6 +50,7 @@ def test_health_and_models(server, model_dirs):
     assert models["labels"]["palette"] == PALETTE and models["edges"]["palette"] is None
     for m in models.values():
         assert m["generator"] == "unet_128" and m["image_size"] == 128 and m["multiple"] == 128
+        assert m["test_statistics"] == "running"
         assert m["direction"] == "AtoB"
     assert models["edges"]["parameters"] == 655_443
     assert (models["gray"]["in_channels"], models["gray"]["out_channels"]) == (1, 1)

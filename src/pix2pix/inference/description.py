@@ -23,6 +23,9 @@ class ModelDescription:
     multiple: int                   # inputs are padded to multiples of this
     direction: str
     palette: Optional[list[list[int]]]  # [r, g, b] label colours of a label-map model, else None
+    # "running" or "batch": whether batch norms use the saved statistics or each image's own (so a
+    # client knows that a batch-statistics model's output of a region depends on the whole image).
+    test_statistics: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,7 +46,7 @@ def describe(translator: Translator, name: str, parameters: Optional[int] = None
         parameters=count_parameters(translator) if parameters is None else parameters,
         in_channels=info.model.in_channels, out_channels=info.model.out_channels,
         image_size=info.image_size, multiple=translator.multiple, direction=info.direction,
-        palette=info.palette)
+        palette=info.palette, test_statistics=info.model.test_statistics)
 
 
 __all__ = ["ModelDescription", "describe", "count_parameters"]
