@@ -1,6 +1,7 @@
 """Normalisation and initialisation helpers shared by every network."""
 from __future__ import annotations
 
+import copy
 from typing import Literal
 
 import torch
@@ -70,8 +71,6 @@ def with_image_statistics(module: nn.Module) -> nn.Module:
     channel), and at any batch size it keeps images apart. Unlike train-mode batch norm it is an
     eval-mode layer with no state to update, so it exports to ONNX (InstanceNormalization).
     """
-    import copy
-
     out = copy.deepcopy(module)
     for parent in list(out.modules()):
         for name, child in list(parent.named_children()):

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 def validate(generator: nn.Module, info: PretrainedInfo, dataset, evaluator: Evaluator, *,
              device, max_items: int) -> dict[str, float]:
-    """Score ``generator`` (deterministic mode: eval, no dropout) on up to ``max_items`` pairs.
+    """Score ``generator`` as it will test (no dropout; batch norm with the statistics
+    ``info.model.test_statistics`` names) on up to ``max_items`` pairs.
 
     Leaves the generator in eval mode; the caller puts a training generator back into train mode.
     """
