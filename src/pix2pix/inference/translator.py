@@ -160,8 +160,8 @@ class Translator:
 
         check_tiling(tile, overlap, self.multiple)
         if self.batch_stats:
-            log.warning("batch statistics are computed per tile, so tiles may differ in tone; "
-                        "tile in deterministic mode for seamless results")
+            log.warning("each tile is normalised with its own batch-norm statistics, so tiles may "
+                        "differ in tone; --running-stats (batch_stats=False) tiles seamlessly")
         alpha = self._alpha(arr)
 
         def run(tiles: np.ndarray) -> np.ndarray:
