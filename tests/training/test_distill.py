@@ -102,3 +102,24 @@ def test_bad_teacher_is_named(tiny_dataset, tmp_path):
     cfg = distill_cfg(tiny_dataset, tmp_path / "s", tmp_path / "nothing", max_steps=1)
     with pytest.raises(FileNotFoundError, match="nothing does not exist"):
         train(cfg, progress=False)
+
+
+def test_a_batch_statistics_teacher_teaches_what_it_translates(tmp_path):
+    """A paper-recipe (or imported) teacher normalises each image with its own statistics when it
+    translates; the student must learn those outputs, not the running statistics' ones."""
+    from pix2pix.checkpoint import PretrainedInfo, save_pretrained
+    from pix2pix.inference.translator import Translator
+    from pix2pix.models import build_generator
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(generator="unet_128", base_channels=8, test_statistics="batch")
+    g = build_generator(cfg)
+    g.train()
+    g(torch.randn(2, 3, 128, 128) * 0.5 + 0.3)  # running statistics unlike the test images'
+    folder = save_pretrained(g.eval(), PretrainedInfo(model=cfg), tmp_path / "teacher")
+    teacher = Teacher(distill_cfg(tmp_path, tmp_path / "s", folder, max_steps=1), torch.device("cpu"))
+    x = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    taught = teacher._run(x)[0]
+    own = Translator.from_pretrained(folder, device="cpu").translate_tensor(x)
+    running = Translator.from_pretrained(folder, device="cpu", batch_stats=False).translate_tensor(x)
+    assert (taught - own).abs().max() < 1e-5 and (taught - running).abs().mean() > 0.05

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..checkpoint import load_pretrained, resolve_pretrained
 from ..config import DistillConfig, TrainConfig
+from ..models.layers import with_image_statistics
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,9 @@ class Teacher:
         d: DistillConfig = cfg.distill
         self.path = d.teacher
         self.generator, self.info = load_pretrained(d.teacher, device=device)
+        if self.info.model.test_statistics == "batch":
+            # The student learns what the teacher translates: each image with its own statistics.
+            self.generator = with_image_statistics(self.generator)
         self.generator.eval().requires_grad_(False)
         if self.info.model.in_channels != cfg.model.in_channels or \
                 self.info.model.out_channels != cfg.model.out_channels:
