@@ -88,3 +88,23 @@ def test_the_unet_keeps_its_weight_names_and_takes_the_matmul_at_its_inner_level
     assert sorted(calls) == sorted([(1, 16, 16, 16), (1, 32, 8, 8), (1, 32, 4, 4), (1, 32, 2, 2),
                                     (1, 32, 2, 2), (1, 64, 4, 4), (1, 64, 8, 8)])
     assert all(p.grad is not None for p in g.parameters())
+
+
+def test_a_compiled_bf16_step_keeps_the_convolution_and_compiles(tmp_path, monkeypatch):
+    """Inductor (torch 2.13) could not generate the backward of the matmul form after a nearest
+    upsampling in bf16: `pix2pix train --compile default` crashed wherever auto is bf16. Traced by
+    torch.compile, the resize-conv's innermost step keeps the convolution; same numbers as eager."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # compiled here, not from a cache
+    torch.manual_seed(0)
+    m = resize_conv.ResizeConv2d(16, 16).train()
+    x = torch.randn(1, 16, 1, 1, requires_grad=True)
+    grads = []
+    for net in (m, torch.compile(m)):
+        x.grad, m.weight.grad = None, None
+        with torch.autocast("cpu", torch.bfloat16):
+            y = net(x)
+        (y.float() * torch.arange(y.numel()).view_as(y)).sum().backward()
+        grads.append((y.detach().float(), x.grad.clone(), m.weight.grad.clone()))
+    torch._dynamo.reset()
+    for eager, compiled in zip(*grads):
+        assert torch.allclose(eager, compiled, rtol=0.02, atol=0.02 * eager.abs().max()), (eager - compiled).abs().max()

@@ -42,10 +42,13 @@ def conv2d_as_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
 def use_matmul(module: nn.Module, x: torch.Tensor, out_pixels: int) -> bool:
     """Whether ``module``'s forward of ``x`` into ``out_pixels`` output pixels (N x H_out x W_out)
     takes :func:`conv2d_as_matmul`: a training forward with gradients on, on a CPU under bf16
-    autocast, into at most ``MATMUL_MAX_PIXELS``."""
+    autocast, into at most ``MATMUL_MAX_PIXELS``, and not traced by ``torch.compile``. (Inductor
+    in torch 2.13 fails to generate code for the backward of an unfold after a nearest upsampling
+    in bf16, the resize-conv decoder's innermost step; compiled steps keep the convolution.)"""
     return (out_pixels <= MATMUL_MAX_PIXELS and module.training and torch.is_grad_enabled()
             and x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
-            and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16
+            and not torch.compiler.is_compiling())
 
 
 # Output pixels (N x H_out x W_out) up to which a bf16 training convolution is one matrix product:
