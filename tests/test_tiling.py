@@ -1,6 +1,7 @@
 """Tiled translation: coverage, seam-free blending, bounded tile sizes, progress."""
 import numpy as np
 import pytest
+import torch
 
 import pix2pix.inference.tiling as tiling
 from conftest import cut_pairs
@@ -77,6 +78,55 @@ def test_tiled_matches_whole_image_without_seams(lively_model_dir, scene, monkey
     monkeypatch.undo()
     hard = t.translate_array(scene, tile=128, overlap=0)
     assert seam_jump(hard, whole, 128, 0, t.multiple) > 3.0
+
+
+def tone_spread(out: np.ndarray, ref: np.ndarray, block: int = 64) -> float:
+    """How much the mean difference from ``ref`` varies between ``block`` px blocks: tiles each in
+    their own tone make it large; one shared offset, however large, does not."""
+    d = (out - ref).mean(axis=2)
+    h, w = (d.shape[0] // block) * block, (d.shape[1] // block) * block
+    return float(d[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3)).std())
+
+
+def test_tiles_of_a_per_image_statistics_model_share_the_whole_images_statistics(lively_model_dir, scene,
+                                                                                 monkeypatch):
+    """A model that normalises by each image's own statistics (the paper's test mode, instance-norm
+    models) gives every tile the statistics of the whole image, measured in one pass, or on a
+    scaled-down copy where the whole would not fit: one tone for the whole image, close to its
+    one-pass translation. Each tile on its own statistics (what tiling did before) is far off.
+    (A trained model's figures, and scaled copies down to 1/5: docs/translating.md.)"""
+    t = Translator.from_pretrained(lively_model_dir, device="cpu", batch_stats=True)
+    whole = t.translate_array(scene)
+
+    def run(tiles):  # every tile normalised by its own statistics
+        x = torch.stack([t.prepare(a)[0] for a in tiles])
+        return t.translate_tensor(x).permute(0, 2, 3, 1).numpy()
+
+    own = np.clip((translate_tiled(scene, run, tile=256, overlap=64, out_channels=3, align=t.multiple,
+                                   batch_size=3) + 1) / 2, 0, 1)
+    shared = t.translate_array(scene, tile=256, overlap=64, batch_size=3)
+    # The budget cut to a quarter: statistics from the image at half size.
+    monkeypatch.setattr(tiling, "CPU_WHOLE_BUDGET", tiling.whole_image_bytes(*scene.shape[:2]) // 4)
+    assert tiling.statistics_scale(*scene.shape[:2]) == pytest.approx(1 / 2)
+    half = t.translate_array(scene, tile=256, overlap=64, batch_size=3)
+    error = {k: float(np.abs(y - whole).mean()) for k, y in (("own", own), ("shared", shared), ("half", half))}
+    spread = {k: tone_spread(y, whole) for k, y in (("own", own), ("shared", shared), ("half", half))}
+    # Measured: error 0.084 / 0.022 / 0.037, spread 0.0091 / 0.0004 / 0.0027.
+    assert error["shared"] < error["own"] / 3 and error["half"] < error["own"] / 1.5, error
+    assert spread["shared"] < spread["own"] / 10 and spread["half"] < spread["own"] / 2, spread
+
+
+def test_fixed_statistics_reproduce_the_pass_they_were_measured_on(lively_model_dir, scene):
+    from pix2pix.models.layers import uses_image_statistics, with_fixed_statistics
+
+    t = Translator.from_pretrained(lively_model_dir, device="cpu", batch_stats=True)
+    x = t.prepare(scene[:256, :384])[0][None]
+    fixed = with_fixed_statistics(t.generator, x)
+    assert uses_image_statistics(t.generator) and not uses_image_statistics(fixed)
+    with torch.no_grad():
+        assert (fixed(x) - t.generator(x)).abs().max() < 1e-4
+        other = t.prepare(scene[128:384, 256:640])[0][None]  # another image: the first one's statistics
+        assert (fixed(other) - t.generator(other)).abs().mean() > 0.01
 
 
 def test_one_tile_is_the_whole_image(lively_model_dir, scene):

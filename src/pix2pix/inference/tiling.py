@@ -74,6 +74,12 @@ def auto_tile(height: int, width: int, tile: Optional[int] = None, *,
     return tile if tile and (height > tile or width > tile) else 0
 
 
+def statistics_scale(height: int, width: int, *, device: "str | torch.device | None" = None) -> float:
+    """The scale (<= 1) at which a ``height`` x ``width`` image fits one whole-image pass on
+    ``device``: where tiles take their per-image statistics from (the whole image when it fits)."""
+    return min(1.0, (whole_image_budget(device) / whole_image_bytes(height, width)) ** 0.5)
+
+
 def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
     """Offsets of tiles of ``tile`` px covering [0, length), neighbours overlapping by >= ``overlap``.
 
@@ -170,5 +176,6 @@ def translate_tiled(image: np.ndarray, fn: TileFn, *, tile: int, overlap: int, o
 
 
 __all__ = ["AUTO_TILE", "WHOLE_BYTES_PER_PIXEL", "CPU_WHOLE_BUDGET", "GPU_FREE_FRACTION", "auto_tile",
+           "statistics_scale",
            "whole_image_bytes", "whole_image_budget", "tile_starts", "edge_ramp", "check_tiling",
            "translate_tiled"]

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,8 @@ from ..checkpoint import PretrainedInfo, load_pretrained
 from ..util.device import resolve_device
 from ..util.imageio import array_to_pil, decode_pil, read_image, to_channels
 from ..models import generator_multiple
-from ..models.layers import has_batch_norm, with_image_statistics
+from ..models.layers import (has_batch_norm, uses_image_statistics, with_fixed_statistics,
+                             with_image_statistics)
 from ..util.ranges import image_array, to_tensor, to_unit
 from .onnx import read_onnx_info
 
@@ -159,21 +161,51 @@ class Translator:
         from .tiling import check_tiling, translate_tiled
 
         check_tiling(tile, overlap, self.multiple)
-        if self.batch_stats:
-            log.warning("each tile is normalised with its own batch-norm statistics, so tiles may "
-                        "differ in tone; --running-stats (batch_stats=False) tiles seamlessly")
+        forward = self.translate_tensor
+        if self.generator is not None and uses_image_statistics(self.generator):
+            forward = self._shared_statistics(arr)
+        elif self.batch_stats:  # an exported graph: its instance norms cannot be given other statistics
+            log.warning("each tile is normalised with its own statistics, so tiles may differ in tone; "
+                        "translate from the model directory, or with --running-stats, for seamless tiles")
         alpha = self._alpha(arr)
 
         def run(tiles: np.ndarray) -> np.ndarray:
             # (B, th, tw, C) in [0, 1] -> (B, th, tw, C_out) in [-1, 1]; blended before clamping.
             x = torch.stack([self.prepare(t)[0] for t in tiles])
-            return self.translate_tensor(x).permute(0, 2, 3, 1).cpu().numpy()
+            return forward(x).permute(0, 2, 3, 1).cpu().numpy()
 
         y = translate_tiled(arr, run, tile=tile, overlap=overlap, out_channels=self.out_channels,
                             align=self.multiple, batch_size=batch_size, progress=progress)
         # In place: for a 10,000 x 5,000 image each temporary would be another 600 MB.
         to_unit(y, inplace=True)
         return self._with_alpha(np.clip(y, 0, 1, out=y), alpha)
+
+    def _shared_statistics(self, arr: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The tiles' forward pass, (N, C_in, h, w) -> (N, C_out, h, w) in [-1, 1], for a model that
+        normalises by each image's own statistics: every tile with the statistics of the whole
+        image ``arr`` (H, W, C), not its own, so that the tiles share one tone. They are measured in
+        one pass over the whole image, or over a copy scaled down to fit one pass in memory
+        (``tiling.statistics_scale``); PyTorch runs the tiles (their norms are then constants)."""
+        from .tiling import statistics_scale
+
+        h, w = arr.shape[:2]
+        scale = statistics_scale(h, w, device=self.device)
+        small = arr
+        if scale < 1:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = cv2.resize(arr, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+        x, _ = self.prepare(small)
+        padded, _ = pad_to_multiple(x[None].to(self.device), self.multiple)
+        net = with_fixed_statistics(self.generator, padded)
+        log.info("tiles share the image's own statistics, measured on the %s (%d x %d px)",
+                 "whole image" if scale == 1 else f"image scaled by {scale:.2f}", small.shape[1], small.shape[0])
+
+        @torch.inference_mode()
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            padded, (th, tw) = pad_to_multiple(x.to(self.device, torch.float32), self.multiple)
+            return net(padded)[:, :, :th, :tw].float()
+
+        return forward
 
     def translate_batch(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Like :meth:`translate_array` for several images; equal sizes share one forward pass."""

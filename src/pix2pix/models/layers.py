@@ -83,6 +83,54 @@ def with_image_statistics(module: nn.Module) -> nn.Module:
     return out.eval()
 
 
+def uses_image_statistics(module: nn.Module) -> bool:
+    """Whether ``module`` normalises some layer by each image's own statistics (an instance norm
+    without running statistics: ``norm="instance"`` models, or :func:`with_image_statistics`)."""
+    return any(isinstance(m, nn.InstanceNorm2d) and not m.track_running_stats for m in module.modules())
+
+
+@torch.no_grad()
+def with_fixed_statistics(module: nn.Module, x: torch.Tensor) -> nn.Module:
+    """A copy of ``module`` whose per-image norms use, for every input, the statistics they see
+    on ``x`` (1, C, H, W): each such ``InstanceNorm2d`` becomes an eval-mode ``BatchNorm2d`` holding
+    that mean and (biased) variance, with the same affine and eps.
+
+    Why: tiles of one large image must share one set of statistics, or each tile comes out in its
+    own tone; ``x`` is the whole image (or a smaller copy of it, where the whole would not fit).
+    On ``x`` itself the copy computes what ``module`` does.
+    """
+    if x.shape[0] != 1:
+        raise ValueError(f"with_fixed_statistics takes one image (1, C, H, W), got {tuple(x.shape)}")
+    seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def keep(name: str):
+        def hook(_m: nn.Module, inputs: tuple, _out: torch.Tensor) -> None:
+            v = inputs[0].float()
+            seen[name] = (v.mean((0, 2, 3)), v.var((0, 2, 3), unbiased=False))
+        return hook
+
+    norms = {n: m for n, m in module.named_modules()
+             if isinstance(m, nn.InstanceNorm2d) and not m.track_running_stats}
+    hooks = [m.register_forward_hook(keep(n)) for n, m in norms.items()]
+    try:
+        module(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    out = copy.deepcopy(module)
+    for name, (mean, var) in seen.items():
+        parent_name, _, leaf = name.rpartition(".")
+        parent = out.get_submodule(parent_name) if parent_name else out
+        child = getattr(parent, leaf)
+        bn = nn.BatchNorm2d(child.num_features, eps=child.eps, affine=child.affine).to(mean.device)
+        if child.affine:
+            bn.weight, bn.bias = child.weight, child.bias
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+        setattr(parent, leaf, bn)
+    return out.eval()
+
+
 def freeze(module: nn.Module) -> nn.Module:
     """Mark ``module`` as a frozen pretrained part: no gradient, now or after ``set_requires_grad``."""
     module.requires_grad_(False)
@@ -100,4 +148,4 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 __all__ = ["Norm", "NORMS", "norm_layer", "conv_bias", "init_weights", "count_parameters",
            "set_requires_grad", "freeze", "check_norm", "has_batch_norm", "TEST_STATISTICS",
-           "with_image_statistics"]
+           "with_image_statistics", "uses_image_statistics", "with_fixed_statistics"]
