@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Literal
+from typing import Callable, Literal, Optional
 
 import torch
 from torch import nn
@@ -63,6 +63,29 @@ def has_batch_norm(module: nn.Module) -> bool:
 TEST_STATISTICS: tuple[str, ...] = ("running", "batch")
 
 
+def _swapped(module: nn.Module, make: Callable[[str, nn.Module], Optional[nn.Module]]) -> nn.Module:
+    """An eval-mode copy of ``module`` in which every layer that ``make(qualified name, layer)``
+    gives a replacement for is replaced by it (``make`` returns None to keep a layer)."""
+    out = copy.deepcopy(module)
+    for name, layer in list(out.named_modules()):
+        new = make(name, layer) if name else None
+        if new is not None:
+            parent, _, leaf = name.rpartition(".")
+            setattr(out.get_submodule(parent) if parent else out, leaf, new)
+    return out.eval()
+
+
+def _with_affine(norm: nn.Module, like: nn.Module) -> nn.Module:
+    """``norm`` sharing the scale and shift of ``like`` (both norms of ``like.num_features``)."""
+    if like.affine:
+        norm.weight, norm.bias = like.weight, like.bias
+    return norm
+
+
+def _image_norm(layer: nn.Module) -> bool:
+    return isinstance(layer, nn.InstanceNorm2d) and not layer.track_running_stats
+
+
 def with_image_statistics(module: nn.Module) -> nn.Module:
     """A copy of ``module`` whose batch norms normalise each image by its own statistics.
 
@@ -71,22 +94,15 @@ def with_image_statistics(module: nn.Module) -> nn.Module:
     channel), and at any batch size it keeps images apart. Unlike train-mode batch norm it is an
     eval-mode layer with no state to update, so it exports to ONNX (InstanceNormalization).
     """
-    out = copy.deepcopy(module)
-    for parent in list(out.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.BatchNorm2d):
-                norm = nn.InstanceNorm2d(child.num_features, eps=child.eps, affine=child.affine,
-                                         track_running_stats=False)
-                if child.affine:
-                    norm.weight, norm.bias = child.weight, child.bias
-                setattr(parent, name, norm)
-    return out.eval()
+    return _swapped(module, lambda _name, m: _with_affine(
+        nn.InstanceNorm2d(m.num_features, eps=m.eps, affine=m.affine, track_running_stats=False), m)
+        if isinstance(m, nn.BatchNorm2d) else None)
 
 
 def uses_image_statistics(module: nn.Module) -> bool:
     """Whether ``module`` normalises some layer by each image's own statistics (an instance norm
     without running statistics: ``norm="instance"`` models, or :func:`with_image_statistics`)."""
-    return any(isinstance(m, nn.InstanceNorm2d) and not m.track_running_stats for m in module.modules())
+    return any(_image_norm(m) for m in module.modules())
 
 
 @torch.no_grad()
@@ -109,26 +125,21 @@ def with_fixed_statistics(module: nn.Module, x: torch.Tensor) -> nn.Module:
             seen[name] = (v.mean((0, 2, 3)), v.var((0, 2, 3), unbiased=False))
         return hook
 
-    norms = {n: m for n, m in module.named_modules()
-             if isinstance(m, nn.InstanceNorm2d) and not m.track_running_stats}
-    hooks = [m.register_forward_hook(keep(n)) for n, m in norms.items()]
+    hooks = [m.register_forward_hook(keep(n)) for n, m in module.named_modules() if _image_norm(m)]
     try:
         module(x)
     finally:
         for h in hooks:
             h.remove()
-    out = copy.deepcopy(module)
-    for name, (mean, var) in seen.items():
-        parent_name, _, leaf = name.rpartition(".")
-        parent = out.get_submodule(parent_name) if parent_name else out
-        child = getattr(parent, leaf)
-        bn = nn.BatchNorm2d(child.num_features, eps=child.eps, affine=child.affine).to(mean.device)
-        if child.affine:
-            bn.weight, bn.bias = child.weight, child.bias
-        bn.running_mean.copy_(mean)
-        bn.running_var.copy_(var)
-        setattr(parent, leaf, bn)
-    return out.eval()
+
+    def fixed(name: str, m: nn.Module) -> Optional[nn.Module]:
+        if name not in seen:
+            return None
+        bn = _with_affine(nn.BatchNorm2d(m.num_features, eps=m.eps, affine=m.affine), m)
+        bn.running_mean, bn.running_var = seen[name]
+        return bn
+
+    return _swapped(module, fixed)
 
 
 def freeze(module: nn.Module) -> nn.Module:
