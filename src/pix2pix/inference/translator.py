@@ -197,7 +197,8 @@ class Translator:
         x, _ = self.prepare(small)
         padded, _ = pad_to_multiple(x[None].to(self.device), self.multiple)
         net = with_fixed_statistics(self.generator, padded)
-        log.info("tiles share the image's own statistics, measured on the %s (%d x %d px)",
+        log.info("tiles share the image's own statistics, measured on the %s (%d x %d px); "
+                 "PyTorch runs them with those statistics fixed",
                  "whole image" if scale == 1 else f"image scaled by {scale:.2f}", small.shape[1], small.shape[0])
 
         @torch.inference_mode()
