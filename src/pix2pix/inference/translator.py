@@ -21,8 +21,7 @@ from ..checkpoint import PretrainedInfo, load_pretrained
 from ..util.device import resolve_device
 from ..util.imageio import array_to_pil, decode_pil, read_image, to_channels
 from ..models import generator_multiple
-from ..models.layers import (has_batch_norm, uses_image_statistics, with_fixed_statistics,
-                             with_image_statistics)
+from ..models.layers import as_tested, uses_image_statistics, with_fixed_statistics
 from ..util.ranges import image_array, to_tensor, to_unit
 from .onnx import read_onnx_info
 
@@ -74,14 +73,16 @@ class Translator:
             raise ValueError("a model loaded from an ONNX file runs only with the onnxruntime backend, "
                              f"without dropout, with the statistics it was exported with "
                              f"({info.model.test_statistics}); load its pretrained directory for other modes")
-        if generator is not None and self.batch_stats and has_batch_norm(generator):
-            # A copy: the caller's generator (a training run's, in validation) stays as it is.
-            generator = with_image_statistics(generator)
-            log.info("batch norm uses each image's own statistics (%s)",
-                     "asked for" if batch_stats else "the model's test mode: the paper's")
+        statistics = "batch" if self.batch_stats else "running"
+        if generator is not None:
+            # A copy where it changes: the caller's generator (a training run's, in validation) stays.
+            tested = as_tested(generator, statistics)
+            if tested is not generator:
+                log.info("batch norm uses each image's own statistics (%s)",
+                         "asked for" if batch_stats else "the model's test mode: the paper's")
+            generator = tested
         # What runs is described as it runs: an export of this Translator records these statistics.
-        self.info = replace(info, model=replace(info.model, test_statistics="batch" if self.batch_stats
-                                                else "running"))
+        self.info = replace(info, model=replace(info.model, test_statistics=statistics))
         self.multiple = generator_multiple(info.model.generator)
         self.generator = generator.to(self.device).eval() if generator is not None else None
         for m in (self.generator.modules() if self.generator is not None else ()):

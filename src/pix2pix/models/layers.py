@@ -99,6 +99,14 @@ def with_image_statistics(module: nn.Module) -> nn.Module:
         if isinstance(m, nn.BatchNorm2d) else None)
 
 
+def as_tested(module: nn.Module, test_statistics: str) -> nn.Module:
+    """``module`` normalising as a model with ``test_statistics`` (TEST_STATISTICS) tests: a copy
+    with each image's own statistics for "batch" where it has batch norms, else ``module`` itself."""
+    if test_statistics == "batch" and has_batch_norm(module):
+        return with_image_statistics(module)
+    return module
+
+
 def uses_image_statistics(module: nn.Module) -> bool:
     """Whether ``module`` normalises some layer by each image's own statistics (an instance norm
     without running statistics: ``norm="instance"`` models, or :func:`with_image_statistics`)."""
@@ -159,4 +167,4 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 __all__ = ["Norm", "NORMS", "norm_layer", "conv_bias", "init_weights", "count_parameters",
            "set_requires_grad", "freeze", "check_norm", "has_batch_norm", "TEST_STATISTICS",
-           "with_image_statistics", "uses_image_statistics", "with_fixed_statistics"]
+           "with_image_statistics", "as_tested", "uses_image_statistics", "with_fixed_statistics"]

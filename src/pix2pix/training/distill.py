@@ -21,7 +21,7 @@ from torch import nn
 
 from ..checkpoint import load_pretrained, resolve_pretrained
 from ..config import DistillConfig, TrainConfig
-from ..models.layers import with_image_statistics
+from ..models.layers import as_tested
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,9 @@ class Teacher:
         d: DistillConfig = cfg.distill
         self.path = d.teacher
         self.generator, self.info = load_pretrained(d.teacher, device=device)
-        if self.info.model.test_statistics == "batch":
-            # The student learns what the teacher translates: each image with its own statistics.
-            self.generator = with_image_statistics(self.generator)
+        # The student learns what the teacher translates (each image with its own statistics, for
+        # a paper-recipe or imported teacher).
+        self.generator = as_tested(self.generator, self.info.model.test_statistics)
         self.generator.eval().requires_grad_(False)
         if self.info.model.in_channels != cfg.model.in_channels or \
                 self.info.model.out_channels != cfg.model.out_channels:

@@ -28,7 +28,7 @@ from ..data.palette import dataset_palette
 from ..util.device import resolve_device
 from ..util.fsutil import atomic_write_text
 from ..models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator, check_image_size
-from ..models.layers import has_batch_norm, with_image_statistics
+from ..models.layers import as_tested, has_batch_norm
 from ..util.precision import resolve_precision
 from ..util.signals import stop_on_signals
 from . import distributed
@@ -295,7 +295,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     def sample(at_step: int) -> None:
         export_model.eval()
         # As the model will test: a paper-recipe model normalises with each sample's own statistics.
-        net = with_image_statistics(export_model) if cfg.model.test_statistics == "batch" else export_model
+        net = as_tested(export_model, cfg.model.test_statistics)
         with torch.no_grad():
             fake = net(sample_in)
         if ema is None:
