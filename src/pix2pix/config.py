@@ -193,6 +193,10 @@ class TrainConfig:
     # kornia). r1_weight: R1 gradient penalty gamma on real pairs.
     d_augment: str = ""
     r1_weight: float = 0.0
+    # Warnings for a failing run (flat or identical outputs, a discriminator that has won,
+    # validation getting worse: training/health.py), checked from this step on; every run's
+    # first outputs are flat.
+    health_after: int = 200
     distill: DistillConfig = field(default_factory=DistillConfig)
 
     @property
@@ -214,6 +218,7 @@ class TrainConfig:
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be in [0, 1) (Adam's decay rates)")
         check_discriminator_size(self.model, self.data.image_size)
+        check_positive("health_after", self.health_after, allow_zero=True)
         for name in ("epochs", "decay_epochs", "l1_weight", "gan_weight", "perceptual_weight",
                      "shift_weight", "feature_matching_weight", "r1_weight"):
             check_positive(name, getattr(self, name), allow_zero=True)

@@ -38,6 +38,7 @@ from .datasets import DecodeCheck, build_datasets, fast_loading, uses_cache, val
 from .distributed import DistContext
 from .distill import DistillTargets
 from .ema import EMA
+from .health import HealthMonitor
 from .perceptual import load_pretrained_encoder
 from .preflight import check_world, resume_changes
 from .report import write_report
@@ -260,6 +261,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                              f"{evaluator.skipped[cfg.best_metric]}")
         best = BestKeeper(run_dir, cfg.best_metric) if cfg.best_metric else None
     val_set = validation_set(cfg, sample_set)
+    health = HealthMonitor(after=cfg.health_after, metric=cfg.best_metric or "l1") if ctx.main else None
     n_samples = min(cfg.num_samples, len(sample_set))
     fixed = [sample_set[i] for i in range(n_samples)]
     sample_in = torch.stack([s["input"] for s in fixed]).to(device)
@@ -300,6 +302,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             fake = net(sample_in)
         if ema is None:
             generator.train()
+        health.sampled(at_step, sample_in, fake, sample_tg)
         path = save_grid([sample_in, fake, sample_tg], run_dir / "samples" / f"step_{at_step:08d}.png")
         tracker.image("samples", path, at_step)
 
@@ -312,11 +315,12 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             generator.train()
         tracker.scalars(at_step, {f"val/{k}": v for k, v in results.items()
                                   if isinstance(v, (int, float)) and k != "count"})
+        health.validated(at_step, results)
         if best is not None:
             best.update(at_step, results, export_model, info)
 
     def report() -> None:
-        status.update(step=step, elapsed_s=round(time.monotonic() - t_start, 1))
+        status.update(step=step, elapsed_s=round(time.monotonic() - t_start, 1), health=health.report())
         if status["state"] == "running":
             status.update(budget.status())
         atomic_write_text(run_dir / "status.json", json.dumps(status) + "\n", durable=False)
@@ -418,6 +422,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                 t_last, step_last = now, step
                 tracker.scalars(step, {"epoch": step / steps_per_epoch, "lr": lr, "it_per_s": rate,
                                        "world_size": ctx.world, **values})
+                health.losses_logged(step, values)
                 if bar is not None:
                     bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in values.items()},
                                     refresh=False)

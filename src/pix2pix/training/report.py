@@ -141,15 +141,21 @@ def write_report(run_dir: str | Path, *, status: dict, config: dict, lines: Sequ
     vals = [r for r in lines if any(k.startswith("val/") for k in r)]
     latest_val = vals[-1] if vals else None
     esc = html.escape
-    rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in status.items())
+    rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in status.items()
+                   if k != "health")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         "<meta http-equiv='refresh' content='60'>" if status.get("state") == "running" else "",
         f"<title>pix2pix: {esc(run_dir.name)}</title><style>body{{font-family:sans-serif;margin:2em;"
         "max-width:1400px}}table{{border-collapse:collapse}}td,th{{padding:2px 10px;text-align:left;"
-        "border-bottom:1px solid #eee}}img{{max-width:100%;margin:4px}}</style></head><body>",
-        f"<h1>pix2pix run <code>{esc(str(run_dir))}</code></h1><table>{rows}</table>",
+        "border-bottom:1px solid #eee}}img{{max-width:100%;margin:4px}}.warn{{background:#fff3cd;"
+        "padding:4px 10px}}</style></head><body>",
+        f"<h1>pix2pix run <code>{esc(str(run_dir))}</code></h1>",
     ]
+    # Signs of a failing run (training/health.py) come first: they say what to do.
+    parts += [f"<p class='warn'><b>Warning (step {s['step']}):</b> {esc(s['seen'])}. {esc(s['advice'])}</p>"
+              for s in status.get("health") or []]
+    parts.append(f"<table>{rows}</table>")
     if best:
         parts.append(f"<h2>Best checkpoint (<code>best/</code>)</h2><p>{esc(best['metric'])} = "
                      f"{best['value']:.5g} at step {best['step']}</p>")
