@@ -75,6 +75,8 @@ def test_monitor_warns_once_clears_and_waits_for_its_start(pairs, caplog):
         [sign] = monitor.report()
         assert sign["name"] == "flat_output" and sign["step"] == 100 and "--lr" in sign["advice"]
         assert sum("flat" in r.message for r in caplog.records if r.levelno == logging.WARNING) == 1
+        monitor.summarise()
+        assert "ended with 1 sign(s) of trouble: the sample outputs are flat" in caplog.records[-1].message
         monitor.sampled(300, inputs, targets, targets)
         assert monitor.report() == []
         assert any("no longer seen" in r.message for r in caplog.records)

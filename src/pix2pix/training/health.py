@@ -189,6 +189,14 @@ class HealthMonitor:
         """The signs seen at their latest check, for status.json."""
         return [asdict(s) for s in self.active.values()]
 
+    def summarise(self) -> None:
+        """At the end of a run: the signs still seen, in one warning (the first may have
+        scrolled away)."""
+        if self.active:
+            log.warning("the run ended with %d sign(s) of trouble: %s (see report.html or status.json)",
+                        len(self.active), "; ".join(f"{s.seen} (since step {s.step})"
+                                                    for s in self.active.values()))
+
     def _check(self, step: int, names: tuple[str, ...]) -> None:
         if step < self.after:
             return

@@ -461,6 +461,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             _stopped(status, step, total, cfg.max_time, signals[0] if interrupted else None)
             report()
             tracker.close()
+            health.summarise()
         stopped = ("interrupted" if interrupted else "time_limit" if stop_reason else
                    "finished" if step >= decay_end or schedule_done else "max_steps")
         result = TrainResult(run_dir, step, total, stopped, checkpoint=path, metrics=values,
