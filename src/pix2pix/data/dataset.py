@@ -42,6 +42,24 @@ def layout_of(split_dir: Path) -> str:
     return "folders" if (split_dir / "A").is_dir() and (split_dir / "B").is_dir() else "combined"
 
 
+def flat_hint(root: Path) -> str:
+    """A hint when ``root`` holds its pairs directly instead of in split folders, else ''."""
+    n = len(list_images(root)) + (len(list_images(root / "A")) if layout_of(root) == "folders" else 0)
+    return (f"; {root} itself holds {n} image(s): `pix2pix data split {root}` moves them into train/val/test"
+            if n else "")
+
+
+def lone_side(split_dir: Path) -> Optional[str]:
+    """What is wrong when ``split_dir`` has an A/ folder without B/ (or the reverse), else None:
+    the split then reads as side-by-side images, and the folder's files as nothing."""
+    a, b = (split_dir / "A").is_dir(), (split_dir / "B").is_dir()
+    if a == b:
+        return None
+    have, lack = ("A", "B") if a else ("B", "A")
+    return (f"{split_dir / have} has no partner folder {split_dir / lack}: the two-folder layout needs "
+            f"both {split_dir}/A/ (inputs) and {split_dir}/B/ (targets)")
+
+
 def _refuse_duplicate_stems(split_dir: Path, sides: dict[str, list[Path]]) -> None:
     """x.png beside x.jpg in A/ (or B/): which one pairs is a guess, so neither is dropped silently."""
     dup = [f"{side}/: {d}" for side, files in sides.items() for d in by_stem(files)[1]]
@@ -62,7 +80,7 @@ def scan_pairs(root: str | Path, split: str) -> list[Pair]:
         found = sorted(p.name for p in root.iterdir() if p.is_dir())
         raise DatasetError(f"{split_dir} is missing: the dataset has no '{split}' split "
                            f"(found: {', '.join(found) or 'no folders'}). Expected {root}/{split}/ with "
-                           f"A|B images, or {root}/{split}/A/ and {root}/{split}/B/")
+                           f"A|B images, or {root}/{split}/A/ and {root}/{split}/B/" + flat_hint(root))
     if layout_of(split_dir) == "folders":
         a_list, b_list = list_images(split_dir / "A"), list_images(split_dir / "B")
         _refuse_duplicate_stems(split_dir, {"A": a_list, "B": b_list})
@@ -81,7 +99,8 @@ def scan_pairs(root: str | Path, split: str) -> list[Pair]:
     else:
         pairs = [Pair(p.stem, p) for p in list_images(split_dir)]
     if not pairs:
-        raise DatasetError(f"{split_dir} holds no image pairs: put A|B side-by-side images there, "
+        raise DatasetError(lone_side(split_dir) or
+                           f"{split_dir} holds no image pairs: put A|B side-by-side images there, "
                            f"or A/ and B/ folders with matching file names")
     return pairs
 

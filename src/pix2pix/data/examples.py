@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ..util.extras import MissingExtra
+from .helpers import refuse_existing_images
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +307,7 @@ def make_example(name: str, out: str | Path, **options) -> dict:
                          f"(see `pix2pix data example --list`)")
     ex = EXAMPLES[name]
     out = Path(out)
+    refuse_existing_images(out / s for s in ("train", "val", "test"))
     out.mkdir(parents=True, exist_ok=True)
     counts = ex.make(out, **options)
     if not sum(counts.values()):

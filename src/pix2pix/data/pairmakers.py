@@ -17,9 +17,9 @@ from typing import Callable, Optional, Protocol, Sequence
 import cv2
 import numpy as np
 
-from ..util.imageio import LUMA, ImageReadError, is_image_file, read_image, to_channels
+from ..util.imageio import LUMA, ImageReadError, image_size, is_image_file, read_image, to_channels
 from ..util.imageio import save_image
-from .helpers import match_channels, parallel_map
+from .helpers import match_channels, output_ext, parallel_map, refuse_existing_images
 from .prepare import SPLITS, resize_array
 
 log = logging.getLogger(__name__)
@@ -485,6 +485,23 @@ def photo_keys(photos: Sequence[Path], roots: Sequence[Path]) -> dict[Path, str]
             depth[p] += 1
 
 
+def usable_photos(photos: Sequence[Path], tile: int, workers: Optional[int] = None
+                  ) -> tuple[list[Path], list[str]]:
+    """The photos whose header reads and that hold at least one ``tile`` px tile, and why each other
+    photo gives no pairs (headers only: fast)."""
+    def one(photo: Path) -> Optional[str]:
+        try:
+            w, h = image_size(photo)
+        except ImageReadError as e:
+            return str(e)
+        if min(w, h) < tile:  # shrinking to --short-side (never below the tile) cannot change this
+            return f"{photo}: {w}x{h} is smaller than a {tile} px tile; use a smaller --size"
+        return None
+
+    reasons = list(parallel_map(lambda p: (p, one(p)), list(photos), workers=workers))
+    return (sorted(p for p, r in reasons if r is None), sorted(r for _, r in reasons if r is not None))
+
+
 def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling: Tiling = Tiling(),
                val: float = 0.1, test: float = 0.1, seed: int = 0, layout: str = "combined",
                ext: str = ".png", quality: int = 95, workers: Optional[int] = None,
@@ -492,17 +509,22 @@ def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling:
     """Write (maker(tile), tile) pairs for every tile of every photo under ``out/{train,val,test}``.
 
     Returns {"pairs": {split: n}, "photos": {split: n}, "skipped_flat": n, "problems": [...]}.
-    Raises ValueError when no pair was written (with the reason for each photo).
+    Raises ValueError when no pair was written (with the reason for each photo), or when a split
+    folder of ``out`` already holds images.
     """
     if layout not in ("combined", "folders"):
         raise ValueError(f"layout {layout!r} is not 'combined' or 'folders'")
-    ext = ext if ext.startswith(".") else "." + ext
+    ext = output_ext(ext)
     if getattr(maker, "alpha", False) and layout == "combined" and ext in (".jpg", ".jpeg"):
         raise ValueError("the hole mask (alpha) cannot be stored in JPEG; use --ext png")
-    photos = find_photos(sources)
-    keys = photo_keys(photos, [Path(s) for s in sources if Path(s).is_dir()])
-    splits = assign_splits([keys[p] for p in photos], val, test, seed)
     out = Path(out)
+    refuse_existing_images(out / s for s in SPLITS)
+    found = find_photos(sources)
+    keys = photo_keys(found, [Path(s) for s in sources if Path(s).is_dir()])
+    # Photos that can give no pairs (unreadable, smaller than a tile) take no part in the draw, so a
+    # requested val or test split is not handed a broken photo and left empty.
+    photos, header_problems = usable_photos(found, tiling.size, workers)
+    splits = assign_splits([keys[p] for p in photos], val, test, seed)
 
     def one(photo: Path) -> dict:
         key = keys[photo]
@@ -552,7 +574,7 @@ def make_pairs(sources: Sequence[str | Path], out: str | Path, maker, *, tiling:
     threads = workers if getattr(maker, "threads_ok", True) else 1
     pairs = {s: 0 for s in SPLITS}
     photos_per = {s: 0 for s in SPLITS}
-    flat, problems = 0, []
+    flat, problems = 0, header_problems
     for r in parallel_map(one, photos, workers=threads, progress=progress, desc=maker.name, unit="photo"):
         pairs[r["split"]] += r["pairs"]
         photos_per[r["split"]] += 1 if r["pairs"] else 0

@@ -20,8 +20,9 @@ import numpy as np
 from PIL import Image
 
 from ..util.imageio import ImageReadError, bit_depth, is_16bit_colour, list_images, read_image, save_image
-from .dataset import DatasetError, Pair, layout_of, load_pair, pair_size
-from .helpers import by_stem, match_channels, parallel_map
+from .dataset import DatasetError, Pair, flat_hint, layout_of, load_pair, lone_side, pair_size
+from .helpers import (by_stem, match_channels, output_ext, parallel_map, refuse_existing_images,
+                      unread_images)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class CombineReport:
     mismatched: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     ambiguous: list[str] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -52,18 +54,20 @@ class CombineReport:
     def problems(self) -> list[str]:
         return ([f"no partner in B: {p}" for p in self.only_a] +
                 [f"no partner in A: {p}" for p in self.only_b] +
-                [f"ambiguous: {p}" for p in self.ambiguous] + self.mismatched + self.unreadable)
+                [f"ambiguous: {p}" for p in self.ambiguous] + self.mismatched + self.unreadable + self.unread)
 
 
-def _split_folders(a_dir: Path, b_dir: Path, default_split: str) -> list[tuple[str, Path, Path]]:
-    """[(split, A folder, B folder)]: the train/val/test subfolders when either side has them."""
+def _split_folders(a_dir: Path, b_dir: Path,
+                   default_split: str) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """[(split, A folder, B folder)]: the train/val/test subfolders when either side has them; and
+    why each picture that is not in one of those folders is not read."""
     present = [s for s in SPLITS if (a_dir / s).is_dir() or (b_dir / s).is_dir()]
-    if present:
-        stray = list_images(a_dir) + list_images(b_dir)
-        if stray:
-            log.warning("%d image(s) beside the split folders are ignored (e.g. %s)", len(stray), stray[0])
-        return [(s, a_dir / s, b_dir / s) for s in present]
-    return [(default_split, a_dir, b_dir)]
+    if not present:
+        return [(default_split, a_dir, b_dir)], unread_images(a_dir) + unread_images(b_dir)
+    unread = [f"{p}: beside the {'/'.join(present)} folders, not read (put it in one of them)"
+              for p in list_images(a_dir) + list_images(b_dir)]
+    unread += unread_images(a_dir, skip=SPLITS) + unread_images(b_dir, skip=SPLITS)
+    return [(s, a_dir / s, b_dir / s) for s in present], unread
 
 
 def combine(a_dir: str | Path, b_dir: str | Path, out: str | Path, *, layout: str = "combined",
@@ -75,7 +79,8 @@ def combine(a_dir: str | Path, b_dir: str | Path, out: str | Path, *, layout: st
     PNG/TIFF); ``"folders"`` copies both files unchanged into ``A/`` and ``B/``. train/val/test
     subfolders of the inputs are followed; otherwise everything goes to ``split``. Both images of a
     pair are decoded first, so unreadable, truncated and size-mismatched pairs are reported, not
-    written. Raises ValueError when nothing could be paired.
+    written; so are pictures not read (other formats, subfolders). Raises ValueError when nothing
+    could be paired, or when an ``out`` split folder to write already holds images.
     """
     a_dir, b_dir, out = Path(a_dir), Path(b_dir), Path(out)
     for name, d in (("A", a_dir), ("B", b_dir)):
@@ -83,10 +88,15 @@ def combine(a_dir: str | Path, b_dir: str | Path, out: str | Path, *, layout: st
             raise ValueError(f"{name} folder {d} does not exist")
     if layout not in ("combined", "folders"):
         raise ValueError(f"layout {layout!r} is not 'combined' or 'folders'")
-    ext = ext if ext.startswith(".") else "." + ext
+    ext = output_ext(ext)
     report = CombineReport()
     jobs: list[tuple[str, str, Path, Path]] = []
-    for split_name, a_sub, b_sub in _split_folders(a_dir, b_dir, split):
+    folders, report.unread = _split_folders(a_dir, b_dir, split)
+    # Another --split of the same --out may be written by another run; a split already written may not.
+    refuse_existing_images(out / s for s, _, _ in folders)
+    for split_name, a_sub, b_sub in folders:
+        if (a_sub, b_sub) != (a_dir, b_dir):
+            report.unread += unread_images(a_sub) + unread_images(b_sub)
         a_list, b_list = list_images(a_sub), list_images(b_sub)
         a_files, a_dup = by_stem(a_list)
         b_files, b_dup = by_stem(b_list)
@@ -165,6 +175,12 @@ def split_dataset(root: str | Path, *, val: float = 0.1, test: float = 0.1, seed
         raise ValueError(f"dataset folder {root} does not exist")
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
         raise ValueError(f"--val {val} and --test {test} must be fractions in [0, 1) adding up to less than 1")
+    if out is not None and Path(out).resolve() == root.resolve():
+        out = None  # copying into the dataset itself would leave every file twice: move instead
+    try:
+        pattern = re.compile(group) if group else None
+    except re.error as e:
+        raise ValueError(f"--group {group!r} is not a valid regular expression ({e})") from None
     flat_layout, flat = _pool_items(root)
     if flat:
         pool_dir, items, layout = root, flat, flat_layout
@@ -181,12 +197,18 @@ def split_dataset(root: str | Path, *, val: float = 0.1, test: float = 0.1, seed
     if not items:
         raise ValueError(f"{pool_dir} holds no pairs to split")
 
-    pattern = re.compile(group) if group else None
     groups: dict[str, list[tuple[str, list[Path]]]] = defaultdict(list)
+    matched = 0
     for stem, files in items:
         m = pattern.search(stem) if pattern else None
+        matched += m is not None
         key = (m.group(1) if m.groups() else m.group(0)) if m else stem
         groups[key].append((stem, files))
+    if pattern and not matched:
+        # Every pair its own group is what --group was asked to prevent (tiles of one photo split up).
+        raise ValueError(f"--group {group!r} matches none of the {len(items)} names (e.g. {items[0][0]!r}), "
+                         f"so nothing would be grouped; fix the expression (it is searched in the file "
+                         f"name without extension); nothing was moved")
     keys = sorted(groups)
     order = np.random.default_rng(seed).permutation(len(keys))
     n = len(items)
@@ -204,6 +226,8 @@ def split_dataset(root: str | Path, *, val: float = 0.1, test: float = 0.1, seed
             filled[target] += len(groups[key])
 
     dest_root = Path(out) if out else root
+    if out:
+        refuse_existing_images(dest_root / s for s in SPLITS)
     counts = {s: 0 for s in SPLITS}
     for key, members in groups.items():
         split_name = assignment[key]
@@ -305,7 +329,9 @@ def resize_dataset(root: str | Path, out: str | Path, size: tuple[int, int], *, 
     near_a, near_b = nearest in ("A", "both"), nearest in ("B", "both")
     jobs = _dataset_files(root)
     if not jobs:
-        raise ValueError(f"{root} holds no pairs: expected {root}/train/*.png (A|B) or {root}/train/A and B")
+        raise ValueError(f"{root} holds no pairs: expected {root}/train/*.png (A|B) or {root}/train/A and B"
+                         + flat_hint(root))
+    refuse_existing_images(sorted({out / split_name for split_name, _ in jobs}))
 
     def one(job: tuple[str, Pair]) -> tuple[str, Optional[str]]:
         split_name, pair = job
@@ -362,7 +388,8 @@ def inspect_dataset(root: str | Path, *, splits: Iterable[str] = SPLITS, decode:
     Returns a JSON-ready dict: ``splits`` {name: None if missing, else pairs, layout, sizes and
     modes (counts), smallest side}, ``errors`` (would break training: missing or empty train split,
     unpaired or ambiguous files, unreadable or truncated files, size mismatches, odd A|B widths)
-    and ``warnings`` (duplicates within or across splits, images smaller than ``min_size``).
+    and ``warnings`` (duplicates within or across splits, images smaller than ``min_size``, pictures
+    that training does not read: other formats, subfolders).
     """
     root = Path(root)
     report: dict = {"root": str(root), "splits": {}, "errors": [], "warnings": []}
@@ -384,8 +411,15 @@ def inspect_dataset(root: str | Path, *, splits: Iterable[str] = SPLITS, decode:
             report["errors"] += [f"{a_files[s]}: no partner in {d / 'B'}" for s in sorted(set(a_files) - set(b_files))]
             report["errors"] += [f"{b_files[s]}: no partner in {d / 'A'}" for s in sorted(set(b_files) - set(a_files))]
             pairs = [Pair(s, a_files[s], b_files[s]) for s in sorted(set(a_files) & set(b_files))]
+            unread = ([f"{p}: beside {d / 'A'} and {d / 'B'}, not read" for p in list_images(d)] +
+                      unread_images(d, skip=("A", "B")) + unread_images(d / "A") + unread_images(d / "B"))
         else:
             pairs = [Pair(p.stem, p) for p in list_images(d)]
+            lone = lone_side(d)
+            if lone:
+                report["errors"].append(lone)
+            unread = unread_images(d, skip=("A", "B") if lone else ())
+        report["warnings"] += [f"not read by training: {u}" for u in unread]
 
         def one(pair: Pair) -> dict:
             info: dict = {"pair": pair}
@@ -424,7 +458,8 @@ def inspect_dataset(root: str | Path, *, splits: Iterable[str] = SPLITS, decode:
     train = report["splits"].get("train")
     if "train" in splits and not (train and train["pairs"]):
         report["errors"].append(f"{root}/train holds no usable pairs: training needs A|B images in "
-                                f"{root}/train/ or matching files in {root}/train/A/ and {root}/train/B/")
+                                f"{root}/train/ or matching files in {root}/train/A/ and {root}/train/B/"
+                                + flat_hint(root))
     covered: set[str] = set()  # files already reported as a duplicated pair
     for entries in pair_digests.values():
         if len(entries) < 2:
