@@ -129,6 +129,10 @@ def test_corrupt_and_foreign_files_are_named(tmp_path, photo):
         read_image(tmp_path / "notes.png")
     with pytest.raises(ImageReadError, match=r"gone\.png: no such file"):
         read_image(tmp_path / "gone.png")
+    for name in ("empty.png", "empty.npy"):  # an interrupted copy: said as such
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(ImageReadError, match=rf"{name}: empty file \(0 bytes\)"):
+            read_image(tmp_path / name)
 
 
 def _bomb_png(width: int, height: int) -> bytes:

@@ -178,6 +178,8 @@ def read_image(path: str | Path, *, shrink_to: Optional[int] = None) -> np.ndarr
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
+    if path.stat().st_size == 0:  # an interrupted copy or download; say so, not "cannot identify"
+        raise ImageReadError(f"{path}: empty file (0 bytes); copy it again or remove it")
     if path.suffix.lower() == ".npy":
         try:
             return _npy_to_array(path)
