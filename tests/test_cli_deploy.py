@@ -1,4 +1,5 @@
 """`pix2pix export`, `import-weights` and the fast `translate`, run as a user runs them."""
+import json
 import re
 
 import numpy as np
@@ -75,3 +76,17 @@ def test_import_weights_command(tmp_path):
     wrong = cli("import-weights", tmp_path / "latest_net_G.pth", "--arch", "unet_256", "--out", tmp_path / "w",
                 check=False)
     assert wrong.returncode == 2 and "looks like: U-Net with 7 levels (unet_128)" in wrong.stderr
+
+
+def test_web_export_of_a_builtin_by_name_keeps_its_examples(tmp_path):
+    # `--model relief2satellite` (a name, no such file here) is the built-in, examples included:
+    # the page opens on them, as it does for `export --web` with no --model.
+    from pix2pix.builtin import builtin_model_dir
+    from pix2pix.export.examples import read_index
+
+    shipped = [e["input"] for e in read_index(builtin_model_dir("relief2satellite") / "examples")]
+    res = cli("export", "--web", "page", "--model", "relief2satellite", "--no-webgpu", cwd=tmp_path)
+    assert "wrote page/index.html" in res.stdout
+    config = json.loads((tmp_path / "page" / "config.json").read_text())
+    assert [e["input"] for e in config["examples"]] == shipped and len(shipped) == 4
+    assert all((tmp_path / "page" / "examples" / name).is_file() for name in shipped)

@@ -29,6 +29,8 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..inference.description import ModelDescription
@@ -53,6 +55,8 @@ PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self'
 # Cross-origin isolation gives the page SharedArrayBuffer, hence WebAssembly threads in browser mode.
 ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 _RUNTIME_TYPES = {".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json"}
+# The codes of the routing errors Starlette raises itself (no such path, a method the path does not take).
+_ROUTING_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 class ErrorBody(BaseModel):
@@ -150,6 +154,39 @@ async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, Optiona
         await form.close()
 
 
+class HeadAsGet:
+    """Answers ``HEAD`` as ``GET`` without the body. HTTP asks it of every server (RFC 9110 9.3.2)
+    and uptime checks and load balancers send it, but FastAPI routes ``GET`` only (405 else)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        # The server keeps its own scope (HEAD), so it too knows to send no body after the headers.
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
+def _routing_detail(request: Request, exc: StarletteHTTPException) -> str:
+    """What a routing error tells a person: the path or method that does not exist, and where to look."""
+    if exc.status_code == 404:
+        return f"no such path: {request.url.path}; the API's routes are listed at /docs"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "another method")
+        return f"{request.url.path} takes {allowed}, not {request.method}; see /docs"
+    return str(exc.detail)
+
+
 def _encode_png(arr: np.ndarray) -> bytes:
     """(H, W, C) in [0, 1], C in 1..4 -> 8-bit PNG bytes (gray, gray+alpha, RGB or RGBA)."""
     image = array_to_pil(arr)
@@ -193,11 +230,19 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
     app.state.queue, app.state.models, app.state.limits = queue, by_name, limits
     if token is not None:
         app.add_middleware(TokenGuard, token=token)
+    app.add_middleware(HeadAsGet)  # outermost: a HEAD is a GET to the token check and the routes
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status,
                             headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def routing_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own 404 and 405 answer {"detail"} only; every error of this API is {"error", "detail"}.
+        return JSONResponse({"error": _ROUTING_CODES.get(exc.status_code, "http_error"),
+                             "detail": _routing_detail(request, exc)},
+                            status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 PATH = "/api/live"
 MAX_HEADER = 4096  # bytes of the JSON line
 TYPES = ("edit", "frame")  # a still edit, a video frame: translated alike, counted apart
+REPLIES = ("png", "rgba")  # the answer's image: a PNG file (the default), or raw RGBA bytes
 
 
 def parse_message(data: bytes) -> tuple[dict[str, Any], bytes]:
@@ -78,6 +79,16 @@ def message_type(header: dict[str, Any]) -> str:
         raise ApiError(400, "bad_message", f"the header's type must be one of {', '.join(map(repr, TYPES))}, "
                                            f"got {kind!r}")
     return kind
+
+
+def reply_format(header: dict[str, Any]) -> str:
+    """The header's ``reply`` (default ``"png"``); ApiError 400 when it is not one of REPLIES: a
+    client that asked for raw RGBA with a typo would otherwise read a PNG file as pixels."""
+    reply = header.get("reply", "png")
+    if reply not in REPLIES:
+        raise ApiError(400, "bad_message", f"the header's reply must be one of {', '.join(map(repr, REPLIES))}, "
+                                           f"got {reply!r}")
+    return reply
 
 
 @dataclass
@@ -187,7 +198,7 @@ def add_live_route(app: FastAPI, *, pick: Callable[[Optional[str]], ServedModel]
                 decode = lambda: rgba_array(body, *size)  # noqa: E731
             else:
                 decode = lambda: decode_image(body, limits, served.multiple)  # noqa: E731
-            reply_raw = header.get("reply") == "rgba"
+            reply_raw = reply_format(header) == "rgba"
             encode = rgba_bytes if reply_raw else encode_png
             with queue.admit():
                 out, result, tile = await translate(served, decode, encode, timing)

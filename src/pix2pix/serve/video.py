@@ -69,6 +69,21 @@ def mp4_truncation(data: bytes) -> Optional[str]:
     return None
 
 
+def check_options(temporal: str, strength: float) -> None:
+    """Refuse (400 ``bad_parameter``) a ``temporal`` method or ``strength`` no clip can be translated
+    with, before a byte of the clip is read, naming the query parameter (not the CLI's flag)."""
+    from ..video.temporal import TEMPORAL_METHODS, make_temporal
+
+    if temporal not in TEMPORAL_METHODS:
+        raise ApiError(400, "bad_parameter", f"query.temporal: {temporal!r} is not a temporal method; "
+                                             f"use one of {', '.join(TEMPORAL_METHODS)}")
+    try:
+        make_temporal(temporal, strength)
+    except ValueError:
+        raise ApiError(400, "bad_parameter", f"query.strength: {strength!r} is out of range for "
+                                             f"temporal={temporal}; give a strength in [0, 1)") from None
+
+
 def _translate_file(served, translator, src: Path, dst: Path, limits: VideoLimits, max_pixels: int,
                     temporal: str, strength: float):
     try:
@@ -144,6 +159,7 @@ def add_video_route(app: FastAPI, *, pick: Callable[[Optional[str]], Any],
 
         Response headers: `X-Model`, `X-Frames`, `X-Encoder`, `X-Seconds`, and the flicker metric
         (`X-Warping-Error` of the output, `X-Input-Warping-Error` of the upload)."""
+        check_options(temporal, strength)  # before the upload: a typo should not cost a clip's bytes
         body = await read_body(request, limits.max_bytes)
         if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             body, form_model = await from_multipart(request, body)
