@@ -116,7 +116,7 @@ def test_raw_rgba_edits_get_the_rest_apis_pixels_and_say_where_the_time_went(ser
         assert "a 128x96 RGBA edit is 49,152 bytes after the header line, got 48,768" in head["detail"]
         ws.send(raw_edit(6, rgba, size=[1024, 1024]))  # over the server's --max-pixels
         head, _ = answer(ws)
-        assert (head["seq"], head["error"]) == (6, "too_many_pixels")
+        assert (head["seq"], head["error"]) == (6, "too_many_pixels") and "--max-pixels" in head["detail"]
         ws.send(raw_edit(4, rgba, size=[128, "96"]))
         head, _ = answer(ws)
         assert head["error"] == "bad_message" and "[width, height]" in head["detail"]

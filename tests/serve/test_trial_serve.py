@@ -75,3 +75,21 @@ def test_a_builtin_served_by_name_keeps_its_examples(tmp_path, monkeypatch):
         listed = httpx.get(f"{url}/api/models/{name}/examples").json()["examples"]
         assert [e["input"] for e in listed] == [e["input"] for e in shipped]
         assert httpx.get(f"{url}/api/models/{name}/examples/{listed[0]['input']}").status_code == 200
+
+
+def test_a_clip_for_a_model_that_cannot_make_video_is_named(tmp_path):
+    """A 4-channel (RGBA) model cannot make a clip: 400 cannot_translate says why, with no temp path."""
+    from pix2pix.serve import create_app, load_models
+
+    from video.clips import write_clip
+    from .serve_support import serve_in_thread, tiny_model
+
+    model = tiny_model(tmp_path / "rgba", seed=1, in_channels=3, out_channels=4)
+    (served,) = load_models([f"rgba={model}"], device="cpu", backend="eager")
+    src = write_clip(tmp_path / "c.mp4", [random_image(64, 64, seed=i) for i in range(3)], fps=10, audio=False)
+    with serve_in_thread(create_app([served])) as url:
+        resp = httpx.post(url + "/api/translate-video", content=src.read_bytes(), timeout=120)
+    assert resp.status_code == 400, resp.text
+    body = resp.json()
+    assert body["error"] == "cannot_translate" and "4-channel" in body["detail"]
+    assert str(tmp_path) not in body["detail"] and "/tmp" not in body["detail"]

@@ -111,7 +111,8 @@ def rgba_size(header: dict[str, Any], body: bytes, limits: Limits, multiple: int
     padded = (-(-w // multiple) * multiple) * (-(-h // multiple) * multiple)
     if padded > limits.max_pixels:
         raise ApiError(413, "too_many_pixels", f"the canvas is {w}x{h} pixels, over the server's "
-                                               f"{limits.max_pixels:,} pixel limit")
+                                               f"{limits.max_pixels:,} pixel limit; send a smaller "
+                                               f"canvas, or start the server with a larger --max-pixels")
     if len(body) != w * h * 4:
         raise ApiError(400, "bad_message", f"a {w}x{h} RGBA edit is {w * h * 4:,} bytes after the "
                                            f"header line, got {len(body):,}")

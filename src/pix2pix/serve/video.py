@@ -130,8 +130,8 @@ def _translate_file(served, translator, src: Path, dst: Path, limits: VideoLimit
                                on_frame=on_frame)
     except UndecodableFrame as e:
         raise ApiError(400, "undecodable_frame", str(e).split("; the ")[0].replace(str(src), "the upload")) from None
-    except ValueError as e:
-        raise ApiError(400, "bad_request", str(e)) from None
+    except ValueError as e:  # the clip and the model do not go together (e.g. a 4-channel model)
+        raise ApiError(400, "cannot_translate", str(e).replace(str(src), "the upload")) from None
 
 
 def add_video_route(app: FastAPI, *, pick: Callable[[Optional[str]], Any],
