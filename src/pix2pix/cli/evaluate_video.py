@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 
@@ -22,20 +23,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _error(value: float) -> str:
+    # A clip of one frame (or without reliable motion) has no warping error: say so, not "nan".
+    return "not measured (no frame pair with reliable motion)" if math.isnan(value) else f"{value:.4f}"
+
+
+def _json_safe(value):
+    """NaN as null: json.dumps would write NaN, which is not JSON (JSON.parse and jq refuse it)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     from ..video.evaluate import evaluate_clip
 
     score = evaluate_clip(args.clip, flow_from=args.input, target=args.target)
     s = score.summary()
-    line = f"{args.clip}: {s['frames']} frames, warping error {s['warping_error']:.4f}"
-    if args.input:
-        line += f" (input clip {s['flow_source_warping_error']:.4f})"
+    line = f"{args.clip}: {s['frames']} frames, warping error {_error(s['warping_error'])}"
+    if args.input and not math.isnan(s["warping_error"]):
+        line += f" (input clip {_error(s['flow_source_warping_error'])})"
     print(line)
     if args.target:
         print(f"vs {args.target}: L1 {s['l1']:.4f}, PSNR {s['psnr']:.2f} dB "
               f"(worst frame {s['worst_l1_frame']}: L1 {s['worst_l1']:.4f})")
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({
+        Path(args.json_out).write_text(json.dumps(_json_safe({
             "summary": s, "per_frame": {"warping_error": score.warping_error.per_frame,
-                                        "l1": score.l1, "psnr": score.psnr}}, indent=1))
+                                        "l1": score.l1, "psnr": score.psnr}}), indent=1, allow_nan=False))
     return 0

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 from .options import add_statistics_options, batch_stats_choice
 from .translate_video import add_video_arguments
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def collect_inputs(inputs: list[str], recursive: bool) -> list[tuple[Path, Path]]:
     """(image path, output path relative to --out) for every input image; errors name the path."""
     from ..util.imageio import is_image_file
+    from ..video.io import is_video_file
 
     found: list[tuple[Path, Path]] = []
     for raw in inputs:
@@ -50,13 +54,25 @@ def collect_inputs(inputs: list[str], recursive: bool) -> list[tuple[Path, Path]
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
             files = sorted(p for p in path.glob(pattern) if p.is_file() and is_image_file(p))
+            # Folders are searched for images only: say so when clips are there, not skip them silently.
+            clips = sorted(p for p in path.glob(pattern) if p.is_file() and is_video_file(p))
+            hint = (f"; its {len(clips)} clip(s) are left out: give clips as files, e.g. "
+                    f"{clips[0]}" if clips else "")
             if not files:
-                raise ValueError(f"{path} holds no images (looked for png, jpg, tif, bmp, webp, npy)")
+                raise ValueError(f"{path} holds no images (looked for png, jpg, tif, bmp, webp, npy){hint}")
+            if clips:
+                log.warning("%s: translating its %d image(s)%s", path, len(files), hint)
             found += [(f, f.relative_to(path)) for f in files]
         elif path.is_file():
             found.append((path, Path(path.name)))
         else:
             raise FileNotFoundError(f"input {path} does not exist")
+    # One file named twice (`shots/ shots/a.png`, or a shell glob beside its folder) is translated
+    # once: it is one output, not a clash of two.
+    unique: dict[tuple[Path, Path], tuple[Path, Path]] = {}
+    for src, rel in found:
+        unique.setdefault((src.resolve(), rel), (src, rel))
+    found = list(unique.values())
     # Outputs are named after the input without its extension (x.jpg -> x.png): two inputs with
     # one name would overwrite each other's output.
     by_output: dict[Path, list[Path]] = {}
@@ -76,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..inference.translator import Translator
-    from ..inference.folders import translate_files
+    from ..inference.folders import check_outputs, translate_files
 
     from .translate_video import run_clips, split_inputs
 
@@ -84,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
     files = collect_inputs(image_inputs, args.recursive) if image_inputs else []
     if args.batch_size < 1:
         raise ValueError(f"batch size {args.batch_size} must be at least 1 (--batch-size)")
+    if args.workers < 1:
+        raise ValueError(f"--workers {args.workers} must be at least 1 (threads for decoding and for "
+                         f"encoding)")
+    # Before the model loads and before any clip is translated: an --out that is a file, or
+    # outputs over their own inputs, would otherwise fail (or destroy the input) part way.
+    check_outputs(files, args.out)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     translator = Translator.from_pretrained(args.model, device=args.device,
@@ -118,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
         stats = translate_files(translator, files, out_dir, batch_size=args.batch_size, tile=args.tile,
                                 overlap=args.overlap, workers=args.workers, on_image=images.update,
                                 on_tile=on_tile, strict=args.strict)
+    if stats.interrupted:
+        print(f"interrupted: {stats.images} of {len(files)} image(s) translated into {out_dir}; "
+              f"rerun to translate them all")
+        return 130
     done = (f"translated {stats.images} image(s)" if not stats.skipped else
             f"translated {stats.images} of {len(files)} image(s)")
     print(f"{done} into {out_dir} in {stats.seconds:.1f} s "

@@ -14,8 +14,8 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("video", "clips (mp4, mov, mkv, webm, avi, gif) are translated frame by frame "
                                       "into OUT/NAME with the same frames, timing, size, rotation and audio")
     g.add_argument("--sequence", action="store_true",
-                   help="each input folder is a clip of numbered frames (name order); frames are written "
-                        "to OUT/FOLDER/")
+                   help="each input folder is a clip of numbered frames (in number order: 2 before 10); "
+                        "frames are written to OUT/FOLDER/")
     g.add_argument("--codec", default=None,
                    help="video encoder (default: the container's best in this PyAV build: libx264 for "
                         "mp4/mov/mkv, libvpx-vp9 for webm, gif for gif)")
@@ -68,6 +68,14 @@ def parse_bitrate(text: str | None) -> int | None:
     return int(float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6}[m.group(2).lower()])
 
 
+def flicker_gap(frames: int) -> str:
+    """Why a clip has no flicker figure (rather than printing nan)."""
+    if frames < 2:
+        return f"a clip of {frames} frame(s) has no frame pair"
+    return ("no frame pair with reliable motion was measured; --flicker-every 1 measures every pair, "
+            "and a clip without texture or with cuts at every frame has none")
+
+
 def run_clips(args: argparse.Namespace, translator, clips: list[Path], folders: list[Path]) -> int:
     """Translate every clip and frame folder; 130 when interrupted (the partial output is kept)."""
     from tqdm.auto import tqdm
@@ -85,8 +93,11 @@ def run_clips(args: argparse.Namespace, translator, clips: list[Path], folders: 
     out_dir = Path(args.out)
     for src in [*clips, *folders]:
         is_seq = src in folders
-        dst = out_dir / src.name
-        bar = tqdm(desc=src.name, unit="frame", disable=args.no_progress)
+        # The resolved name: "." or "frames/.." have none of their own, and OUT/"" would be OUT
+        # itself, the frames then written loose among whatever is there.
+        name = src.resolve().name
+        dst = out_dir / name
+        bar = tqdm(desc=name, unit="frame", disable=args.no_progress)
         common = dict(batch_size=args.batch_size, tile=args.tile, overlap=args.overlap,
                       temporal=make_temporal(args.temporal, args.temporal_strength),
                       measure=not args.no_flicker, flicker_size=args.flicker_size,
@@ -104,7 +115,9 @@ def run_clips(args: argparse.Namespace, translator, clips: list[Path], folders: 
             return 130
         print(f"translated {src} into {dst}: {what} in {stats.seconds:.1f} s ({stats.fps:.1f} fps; "
               f"{stats.encoder}, backend {translator.backend.name}, {stats.inference_seconds:.1f} s in inference)")
-        if not args.no_flicker:
+        if not args.no_flicker and not stats.output_error.count:
+            print(f"flicker: not measured ({flicker_gap(stats.frames)})")
+        elif not args.no_flicker:
             print(f"flicker (warping error, mean |O_t - warp(O_t-1)| in [0, 1]): output "
                   f"{stats.output_error.mean:.4f}, input clip {stats.input_error.mean:.4f}"
                   + (f" [temporal {args.temporal} {args.temporal_strength}]" if args.temporal != "none" else "")

@@ -7,6 +7,7 @@ at most a few batches are in flight, so memory stays bounded on folders of any l
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,6 +18,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from ..util.imageio import ImageReadError, read_image, save_image
+from ..util.signals import stop_on_signals
 from .tiling import auto_tile
 from .translator import Translator
 
@@ -29,6 +31,7 @@ class PipelineStats:
     seconds: float = 0.0
     inference_seconds: float = 0.0
     tiled: int = 0
+    interrupted: bool = False  # Ctrl-C or SIGTERM: the images written before it are complete
     # (file, reason) for each file that could not be read, in input order.
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
@@ -59,6 +62,21 @@ def output_path(out_dir: Path, rel: Path, channels: int) -> Path:
     return out_dir / rel.with_suffix(".png" if channels <= 4 else ".npy")
 
 
+def check_outputs(items: Sequence[tuple[Path, Path]], out_dir: str | Path) -> None:
+    """Refuse an ``out_dir`` that is a file, and outputs that would overwrite their own input
+    (``--out`` the input folder, with PNG inputs): both before anything is translated."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; give a folder (it is made if missing)")
+    for src, rel in items:
+        for channels in (3, 5):  # the PNG and the .npy an output may become
+            dst = output_path(out_dir, rel, channels)
+            # samefile, not a comparison of names: links and case-insensitive disks included.
+            if dst.exists() and src.exists() and os.path.samefile(dst, src):
+                raise ValueError(f"{src} would be overwritten by its own translation ({dst}); give "
+                                 f"another --out folder")
+
+
 def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], out_dir: str | Path, *,
                     batch_size: int = 4, tile: Optional[int] = None, overlap: Optional[int] = None,
                     workers: int = 2, on_image: Optional[Callable[[int], None]] = None,
@@ -71,26 +89,40 @@ def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], 
     ImageReadError instead, after writing the images before it.
     ``tile`` 0 never tiles; None applies tiling.auto_tile.
     ``on_image(n)`` is called as images are written or skipped, ``on_tile(done, total)`` inside
-    tiled images.
+    tiled images. Ctrl-C or SIGTERM stops at the next image (inside a tiled one, at its next batch
+    of tiles): the images translated before it are written, and ``stats.interrupted`` is set.
+    An ``out_dir`` that is a file, or an output that would overwrite its input, is a ValueError
+    before anything is translated (:func:`check_outputs`).
     """
     if batch_size < 1:
         raise ValueError(f"batch size {batch_size} must be at least 1")
+    if workers < 1:
+        raise ValueError(f"workers {workers} must be at least 1 (--workers: threads for decoding and "
+                         f"for encoding)")
+    check_outputs(items, out_dir)
     out_dir = Path(out_dir)
     stats = PipelineStats()
     t0 = time.perf_counter()
     files = [src for src, _ in items]
     with ThreadPoolExecutor(workers, thread_name_prefix="decode") as decode_pool, \
-            ThreadPoolExecutor(workers, thread_name_prefix="encode") as encode_pool:
+            ThreadPoolExecutor(workers, thread_name_prefix="encode") as encode_pool, \
+            stop_on_signals() as signals:
+        # Ctrl-C and SIGTERM as a flag checked between images: raised where it lands, it would
+        # leave a half-written file (SIGTERM's default) or a traceback instead of the summary.
         writes: deque[Future] = deque()
+
+        def written() -> None:
+            # .result() re-raises a failed write here, naming its file.
+            writes.popleft().result()
+            stats.images += 1
+            if on_image:
+                on_image(1)
 
         def write(i: int, result: np.ndarray) -> None:
             writes.append(encode_pool.submit(save_image, result,
                                              output_path(out_dir, items[i][1], result.shape[2])))
-            # Bound the encode queue; .result() re-raises a failed write here, naming its file.
-            while len(writes) > 2 * batch_size + workers:
-                writes.popleft().result()
-                if on_image:
-                    on_image(1)
+            while len(writes) > 2 * batch_size + workers:  # bound the encode queue
+                written()
 
         def flush(batch: list[tuple[int, np.ndarray]]) -> None:
             t = time.perf_counter()
@@ -99,51 +131,60 @@ def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], 
             for (i, _), result in zip(batch, results):
                 write(i, result)
 
+        def tile_progress(done: int, total: int) -> None:
+            if signals:  # a tiled image takes minutes: stop inside it (it is not written)
+                raise KeyboardInterrupt
+            if on_tile:
+                on_tile(done, total)
+
         batch: list[tuple[int, np.ndarray]] = []
-        for i, arr in _decoded(files, decode_pool, ahead=2 * batch_size + workers):
-            if isinstance(arr, ImageReadError):
-                if strict:
-                    flush(batch)  # the images before it are written
+        try:
+            for i, arr in _decoded(files, decode_pool, ahead=2 * batch_size + workers):
+                if signals:
+                    raise KeyboardInterrupt
+                if isinstance(arr, ImageReadError):
+                    if strict:
+                        flush(batch)  # the images before it are written
+                        batch = []
+                        while writes:
+                            written()
+                        raise arr
+                    reason = str(arr).removeprefix(f"{files[i]}: ")
+                    log.warning("skipped %s: %s", files[i], reason)
+                    stats.skipped.append((files[i], reason))
+                    if on_image:
+                        on_image(1)
+                    continue
+                h, w = arr.shape[:2]
+                use_tile = auto_tile(h, w, tile, device=translator.device)
+                if use_tile:
+                    if tile is None:
+                        log.info("%s is %dx%d px: translating it in %d px tiles (--tile 0 to disable)",
+                                 files[i], w, h, use_tile)
+                    flush(batch)
                     batch = []
-                    while writes:
-                        writes.popleft().result()
-                    raise arr
-                reason = str(arr).removeprefix(f"{files[i]}: ")
-                log.warning("skipped %s: %s", files[i], reason)
-                stats.skipped.append((files[i], reason))
-                if on_image:
-                    on_image(1)
-                continue
-            h, w = arr.shape[:2]
-            use_tile = auto_tile(h, w, tile, device=translator.device)
-            if use_tile:
-                if tile is None:
-                    log.info("%s is %dx%d px: translating it in %d px tiles (--tile 0 to disable)",
-                             files[i], w, h, use_tile)
+                    t = time.perf_counter()
+                    write(i, translator.translate_array(arr, tile=use_tile, overlap=overlap,
+                                                        batch_size=batch_size, progress=tile_progress))
+                    stats.inference_seconds += time.perf_counter() - t
+                    stats.tiled += 1
+                    continue
+                if batch and batch[0][1].shape != arr.shape:
+                    flush(batch)
+                    batch = []
+                batch.append((i, arr))
+                if len(batch) == batch_size:
+                    flush(batch)
+                    batch = []
+            if batch:
                 flush(batch)
-                batch = []
-                t = time.perf_counter()
-                write(i, translator.translate_array(arr, tile=use_tile, overlap=overlap,
-                                                    batch_size=batch_size, progress=on_tile))
-                stats.inference_seconds += time.perf_counter() - t
-                stats.tiled += 1
-                continue
-            if batch and batch[0][1].shape != arr.shape:
-                flush(batch)
-                batch = []
-            batch.append((i, arr))
-            if len(batch) == batch_size:
-                flush(batch)
-                batch = []
-        if batch:
-            flush(batch)
+        except KeyboardInterrupt:
+            # The images of the unfinished batch were not translated; the ones before are written.
+            stats.interrupted = True
         while writes:
-            writes.popleft().result()
-            if on_image:
-                on_image(1)
-    stats.images = len(items) - len(stats.skipped)
+            written()
     stats.seconds = time.perf_counter() - t0
     return stats
 
 
-__all__ = ["translate_files", "PipelineStats", "output_path"]
+__all__ = ["translate_files", "check_outputs", "PipelineStats", "output_path"]

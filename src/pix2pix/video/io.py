@@ -188,7 +188,13 @@ class VideoWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(str(self.path), "w")
         rate = Fraction(like.fps).limit_denominator(1001 * 1000)
-        self.stream = self.container.add_stream(self.codec, rate=rate)
+        try:
+            self.stream = self.container.add_stream(self.codec, rate=rate)
+        except ValueError as e:  # e.g. --codec gif for an .mp4: FFmpeg's message names neither
+            self.container.close()
+            raise VideoError(f"{self.path}: the {self.codec} encoder cannot write a {self.path.suffix} "
+                             f"file ({e}); pick another --codec, or leave it out for the "
+                             f"container's default") from None
         self.stream.width, self.stream.height = like.width, like.height
         if self.codec == "gif":
             self.stream.pix_fmt = "rgb8"

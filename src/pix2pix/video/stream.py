@@ -10,6 +10,7 @@ the file is closed, so it plays.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -163,14 +164,15 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
             stats.inference_seconds += time.perf_counter() - t
             return results
 
-        broken: Optional[VideoError] = None
+        broken: Optional[Exception] = None
         items = iter(ahead)
         while True:
             try:
                 item = next(items)
             except StopIteration:
                 break
-            except VideoError as e:  # a broken frame: the ones decoded before it still go out
+            except Exception as e:  # noqa: BLE001 - a broken frame (a clip's, a sequence's unreadable
+                # file, one of another size): the ones decoded before it still go out, then it is raised
                 broken = e
                 break
             batch.append(item)
@@ -244,6 +246,20 @@ def _stream(translator, frames: Iterable[Frame], write: Callable[[Frame, np.ndar
     return stopped
 
 
+def check_destination(src: str | Path, dst: str | Path) -> None:
+    """Refuse to write a clip or frame folder over its own input (``--out`` the input's folder)."""
+    if Path(dst).exists() and Path(src).exists() and os.path.samefile(src, dst):
+        raise VideoError(f"{dst} is the input {src} itself: its translation would overwrite it; give "
+                         f"another --out folder")
+
+
+def _frames_kept(error: Exception, frames: int, where: Path) -> Exception:
+    """``error`` named as it was, plus where the work already done is (when there is some)."""
+    if frames and len(error.args) == 1 and isinstance(error.args[0], str):
+        error.args = (f"{error.args[0]}; the {frames} frames before it are in {where}",)
+    return error
+
+
 def translate_video(translator, src: str | Path, dst: str | Path, *, codec: Optional[str] = None,
                     crf: Optional[int] = None, bitrate: Optional[int] = None, batch_size: int = 4,
                     tile: Optional[int] = None, overlap: Optional[int] = None,
@@ -255,6 +271,7 @@ def translate_video(translator, src: str | Path, dst: str | Path, *, codec: Opti
     copied). Ctrl-C returns stats with ``interrupted`` set and a playable partial ``dst``; a broken
     frame raises UndecodableFrame after the frames before it were encoded and ``dst`` closed."""
     check_sampling(flicker_size, flicker_every)  # before any file is made
+    check_destination(src, dst)
     stats = VideoStats()
     with VideoReader(src) as reader:
         writer = VideoWriter(dst, reader.info, codec=codec, crf=crf, bitrate=bitrate, audio=audio)
@@ -274,9 +291,7 @@ def translate_video(translator, src: str | Path, dst: str | Path, *, codec: Opti
         finally:
             writer.close(audio_until=last["time"] if stats.interrupted else None)
     if isinstance(stopped, VideoError):
-        # Named as it was, plus where the work already done is.
-        stopped.args = (f"{stopped.args[0]}; the {stats.frames} frames before it are in {dst}",)
-        raise stopped
+        raise _frames_kept(stopped, stats.frames, Path(dst))
     return stats
 
 
@@ -286,10 +301,13 @@ def translate_sequence(translator, folder: str | Path, out_dir: str | Path, *, b
                        on_start: Optional[Callable[[VideoStats], None]] = None,
                        on_frame: Optional[Callable[[int], None]] = None,
                        flicker_size: Optional[int] = FLICKER_SIZE, flicker_every: int = FLICKER_EVERY) -> VideoStats:
-    """Translate a folder of numbered frames in name order into ``out_dir`` (same names, PNG)."""
+    """Translate a folder of numbered frames in name order into ``out_dir`` (same names, PNG).
+    A frame that cannot be read, or of another size, raises after the frames before it were
+    written."""
     from ..util.imageio import save_image
 
     check_sampling(flicker_size, flicker_every)
+    check_destination(folder, out_dir)
     files = sequence_files(folder)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -300,12 +318,15 @@ def translate_sequence(translator, folder: str | Path, out_dir: str | Path, *, b
     def write(f: Frame, out: np.ndarray) -> None:
         save_image(out, out_dir / Path(files[f.index].name).with_suffix(".png"))
 
-    stopped = _stream(translator, read_sequence(files), write, stats, on_frame, batch_size=batch_size,
-                      tile=tile, overlap=overlap, temporal=temporal, measure=measure,
-                      flicker_size=flicker_size, flicker_every=flicker_every)
+    try:
+        stopped = _stream(translator, read_sequence(files), write, stats, on_frame, batch_size=batch_size,
+                          tile=tile, overlap=overlap, temporal=temporal, measure=measure,
+                          flicker_size=flicker_size, flicker_every=flicker_every)
+    except ValueError as e:  # an unreadable frame, or one of another size
+        stopped = e
     if stopped is not None and not isinstance(stopped, KeyboardInterrupt):
-        raise stopped
+        raise _frames_kept(stopped, stats.frames, out_dir)
     return stats
 
 
-__all__ = ["translate_video", "translate_sequence", "translate_frames", "VideoStats"]
+__all__ = ["translate_video", "translate_sequence", "translate_frames", "VideoStats", "check_destination"]
