@@ -121,3 +121,18 @@ def test_one_file_named_twice_is_translated_once(model, tmp_path, monkeypatch, c
                  "out", "--device", "cpu", "--backend", "eager", "--no-progress"]) == 0
     assert "translated 2 image(s)" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img 00.png", "img 01.png"]
+
+
+def test_out_named_like_a_file_is_a_folder_and_says_so(model, tmp_path, caplog):
+    (src,) = pngs(tmp_path / "in", 1)
+    out = tmp_path / "result.png"
+    with caplog.at_level("WARNING", logger="pix2pix.cli.translate"):
+        assert main(["translate", "--model", str(model), str(src), "--out", str(out), "--device", "cpu",
+                     "--backend", "eager", "--no-progress"]) == 0
+    assert (out / "img 00.png").is_file()
+    assert any(f"--out {out} is a folder" in r.message for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pix2pix.cli.translate"):  # now it exists as a folder
+        main(["translate", "--model", str(model), str(src), "--out", str(tmp_path / "plain"),
+              "--device", "cpu", "--backend", "eager", "--no-progress"])
+    assert not any("is a folder" in r.message for r in caplog.records)

@@ -87,6 +87,17 @@ def collect_inputs(inputs: list[str], recursive: bool) -> list[tuple[Path, Path]
     return found
 
 
+def warn_file_like_out(out: Path) -> None:
+    """``--out result.mp4`` makes a folder of that name (``--out`` is always a folder): say so, as
+    a user who named a file expects one."""
+    from ..util.imageio import IMAGE_EXTENSIONS
+    from ..video.io import VIDEO_EXTENSIONS
+
+    if not out.exists() and out.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
+        log.warning("--out %s is a folder: the outputs go inside it, named as their inputs "
+                    "(give a folder name to silence this)", out)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
@@ -106,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     # Before the model loads and before any clip is translated: an --out that is a file, or
     # outputs over their own inputs, would otherwise fail (or destroy the input) part way.
     check_outputs(files, args.out)
+    warn_file_like_out(Path(args.out))
     if args.seed is not None:
         torch.manual_seed(args.seed)
     translator = Translator.from_pretrained(args.model, device=args.device,
