@@ -6,7 +6,9 @@ saves it into the run directory, and the training loop never sees argparse.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -48,6 +50,21 @@ def perceptual_parts(name: str) -> list[tuple[str, int]]:
                          f"{', '.join(PERCEPTUAL_NETS)}, or several joined by '+' (e.g. alex+vgg3), "
                          f"each optionally on a random crop of 32 px or more (e.g. vgg3@64)")
     return parts
+
+
+# Fields that hold seconds but also read durations ("90m", "2h30m"), as their flag does, so a
+# config file or --set takes what --max-time takes.
+DURATION_FIELDS = ("max_time",)
+
+
+def parse_duration(text: str) -> float:
+    """'90' (seconds), '45m', '2h30m', '1d' -> seconds; ValueError naming ``text`` otherwise."""
+    if re.fullmatch(r"\d+(\.\d+)?", text.strip()):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([dhms])", text.strip().lower())
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s", "", text.lower()):
+        raise ValueError(f"{text!r} is not a duration; write e.g. 3600, 90m or 2h30m")
+    return sum(float(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
 # Validation metrics and whether a higher value is better.
@@ -292,6 +309,11 @@ def _coerce(path: str, value: Any, tp: Any) -> Any:
         if not isinstance(value, dict):
             raise ValueError(f"{path} must be a mapping, got {value!r}")
         return from_dict(tp, value, prefix=f"{path}.")
+    if path in DURATION_FIELDS and isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError as e:
+            raise ValueError(f"{path}={value!r} is not valid: {e}") from None
     try:
         if tp is bool:
             if isinstance(value, str):
@@ -320,13 +342,19 @@ def _coerce(path: str, value: Any, tp: Any) -> Any:
     return value
 
 
+def _suggest(key: str, prefix: str, valid) -> str:
+    """`` (did you mean lr?)`` when a valid key is close to ``key`` (a likely typo), else ""."""
+    close = difflib.get_close_matches(key, [prefix + k for k in valid], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
     """Build dataclass ``cls`` from a (possibly partial) nested dict; unknown keys are errors."""
     hints = _field_types(cls)
     unknown = set(data) - set(hints)
     if unknown:
-        raise ValueError(f"unknown config key(s) {', '.join(prefix + k for k in sorted(unknown))}; "
-                         f"valid keys: {', '.join(prefix + k for k in hints)}")
+        named = ", ".join(prefix + k + _suggest(prefix + k, prefix, hints) for k in sorted(unknown))
+        raise ValueError(f"unknown config key(s) {named}; valid keys: {', '.join(prefix + k for k in hints)}")
     kwargs = {k: _coerce(prefix + k, v, hints[k]) for k, v in data.items()}
     return cls(**kwargs)
 
@@ -360,7 +388,8 @@ def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
                 raise ValueError(f"override {item!r}: {part!r} is not a config section")
             node = node[part]
         if parts[-1] not in node:
-            raise ValueError(f"override {item!r}: unknown key {key!r}")
+            prefix = ".".join(parts[:-1]) + "." if len(parts) > 1 else ""
+            raise ValueError(f"override {item!r}: unknown key {key!r}{_suggest(key.strip(), prefix, node)}")
         node[parts[-1]] = value
     return from_dict(type(cfg), data)
 

@@ -32,8 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-teacher-d", action="store_true",
                    help="start D from scratch, not from the teacher run's discriminator")
     p.add_argument("--no-cache", action="store_true", help="recompute teacher outputs every step")
-    p.add_argument("--table-split", default="test",
-                   help="split for the closing table (default test; 'none' skips the table)")
+    p.add_argument("--table-split", default=None,
+                   help="split for the closing table (default test, skipped with a note when the "
+                        "dataset has none; 'none' skips the table)")
     p.add_argument("--table-backends", default="eager,onnxruntime",
                    help="backends whose latency the closing table measures (comma list; default "
                         "eager,onnxruntime; 'eager' alone skips the ONNX export)")
@@ -68,7 +69,10 @@ def build_distill_config(args: argparse.Namespace):
             raise ValueError("--teacher MODEL is required (a pretrained, checkpoint or run directory)")
         if args.arch:
             raise ValueError("pix2pix distill takes --student NAME, not --arch")
-        info = read_info(args.teacher)
+        try:
+            info = read_info(args.teacher)
+        except FileNotFoundError as e:  # name the option: the path alone does not say where it came from
+            raise FileNotFoundError(f"--teacher {args.teacher}: {e}") from None
         model = student_model(info.model, args.student or "mobile_unet_256_w16", args.base_channels)
         args.base_channels = None  # consumed above
         distill = DistillConfig(teacher=str(args.teacher),
@@ -89,8 +93,28 @@ def build_distill_config(args: argparse.Namespace):
     return cfg
 
 
+def table_options(args: argparse.Namespace, data_root: str) -> tuple[str, tuple[str, ...]]:
+    """(split, backends) of the closing table, checked before training: a typo found only after
+    the run would exit 2 on a finished student. A split named with --table-split must exist;
+    the default (test) may be missing, which skips the table with a note."""
+    from ..inference.backends import BACKENDS
+
+    backends = tuple(b.strip() for b in args.table_backends.split(",") if b.strip())
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        raise ValueError(f"--table-backends {args.table_backends!r}: {', '.join(unknown) or 'empty'} is "
+                         f"not a backend; choose from {', '.join(BACKENDS)} (comma list)")
+    split, root = args.table_split or "test", Path(data_root)
+    if args.table_split not in (None, "none") and not (root / split).is_dir():
+        found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        raise ValueError(f"--table-split {split}: {data_root}/{split} does not exist (found: "
+                         f"{', '.join(found) or 'nothing'}); name one of those, or none to skip the table")
+    return split, backends
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = build_distill_config(args)
+    table_split, backends = table_options(args, cfg.data.root)
     rc, result = train_cli.run_training(args, cfg=cfg, command="distill")
     # 130: stopped by Ctrl-C / SIGTERM after a clean save; the table is written then too.
     if rc not in (0, 130) or result is None or os.environ.get("RANK", "0") != "0":
@@ -99,11 +123,10 @@ def run(args: argparse.Namespace) -> int:
     # most distillations are run.
     state = {"finished": "finished", "max_steps": "finished", "time_limit": "stopped at the time limit",
              "interrupted": "interrupted"}.get(result.stopped)
-    if state is None or args.table_split == "none":
+    if state is None or table_split == "none":
         return rc
     try:
-        write_table(cfg, args.table_split, state, backends=tuple(
-            b.strip() for b in args.table_backends.split(",") if b.strip()))
+        write_table(cfg, table_split, state, backends=backends)
     except KeyboardInterrupt:
         print("comparison table skipped (interrupted again)", file=sys.stderr)
     return rc
@@ -115,7 +138,8 @@ def write_table(cfg, table_split: str, state: str, backends: tuple[str, ...]) ->
 
     split = Path(cfg.data.root) / table_split
     if not split.is_dir():
-        print(f"no {split}: comparison table skipped (pass --table-split val)")
+        hint = " (pass --table-split val)" if (split.parent / "val").is_dir() else ""
+        print(f"no {split}: comparison table skipped{hint}")
         return
     rows = compare_models({"teacher": cfg.distill.teacher, "student": cfg.out}, cfg.data.root,
                           split=table_split, backends=backends)

@@ -12,6 +12,17 @@ ALL = "l1,psnr,ssim,lpips,fid"
 DEFAULT = "l1,psnr,ssim,lpips"  # + fid when its weights are found: never a warning unless asked for
 
 
+def positive_int(text: str) -> int:
+    """An argparse type for counts and sizes: 0 or less would score nothing or fall back silently."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a trained model on a dataset split",
                        description="Translate every input of a split and compare with its target: "
@@ -25,10 +36,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"comma list of {ALL} (default {DEFAULT}, and fid when its Inception "
                         f"weights are found; LPIPS is skipped with a note when its weights are "
                         f"missing; a metric named here is an error when its weights are missing)")
-    p.add_argument("--max-images", type=int, default=None, help="score only the first N pairs")
-    p.add_argument("--image-size", type=int, default=None,
+    p.add_argument("--max-images", type=positive_int, default=None, help="score only the first N pairs")
+    p.add_argument("--image-size", type=positive_int, default=None,
                    help="resize pairs to this square size first (default: each image's own size)")
-    p.add_argument("--direction", default=None, help="AtoB or BtoA (default: the model's)")
+    # Choices: any other spelling ("btoa") would silently score the model's own direction.
+    p.add_argument("--direction", default=None, choices=("AtoB", "BtoA"),
+                   help="AtoB or BtoA (default: the model's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     add_statistics_options(p)
     p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"], help="LPIPS backbone")
@@ -74,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
                                             batch_stats=batch_stats_choice(args))
     info = translator.info
     explicit = args.metrics is not None
-    metrics = [m.strip() for m in (args.metrics or default_metrics(args.fid_weights)).split(",")
-               if m.strip()]
+    # Each metric once, in the order given ("l1,l1" would print it twice).
+    metrics = list(dict.fromkeys(m.strip() for m in (args.metrics or default_metrics(args.fid_weights))
+                                 .split(",") if m.strip()))
     evaluator = Evaluator(metrics, device=translator.device, lpips_net=args.lpips_net,
                           lpips_weights=args.lpips_weights, fid_weights=args.fid_weights,
                           strict=explicit)

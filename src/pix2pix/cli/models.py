@@ -31,10 +31,15 @@ def model_table(size: int = 256, only: list[str] | None = None) -> list[dict]:
         if unknown:
             raise ValueError(f"--only: unknown name(s) {', '.join(unknown)}; run `pix2pix models`")
         entries = [e for e in entries if e[0] in only]
+    if size < 1:
+        raise ValueError(f"--size {size} must be a positive image side, e.g. 256")
     rows = []
     for name, gen, width, description in entries:
         if size % generator_multiple(gen):
-            raise ValueError(f"--size {size} is not a multiple of {generator_multiple(gen)} ({gen})")
+            fits = [e[0] for e in entries if size % generator_multiple(e[1]) == 0]
+            raise ValueError(f"--size {size} is not a multiple of {generator_multiple(gen)} ({gen}); "
+                             + (f"list the architectures that take it with --only {','.join(fits)}"
+                                if fits else "use a multiple of 256"))
         p = profile(build_generator(ModelConfig(generator=gen, base_channels=width), init=False),
                     size=size)
         rows.append({"name": name, "generator": gen, "base_channels": width,

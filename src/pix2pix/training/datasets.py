@@ -44,6 +44,12 @@ def build_datasets(cfg: TrainConfig, verify: Optional[bool] = None) -> tuple[Pai
         samples = open_split(d.root, d.val_split, jitter=jitter, train=False, verify=verify, **common)
     else:
         samples = PairedDataset(train.pairs, jitter=jitter, train=False, **common)
+        if cfg.val_every:
+            # Scores on pairs the model trains on rise with memorising: say so, or best/ looks
+            # like a held-out choice.
+            log.warning("%s has no %s/ split: validation (--val-every) scores training pairs, so "
+                        "best/ is the model that fits them best, not the one that generalises "
+                        "best. Hold some pairs out with `pix2pix data split`", d.root, d.val_split)
     return train, samples
 
 

@@ -39,7 +39,10 @@ def describe(model: ModelConfig) -> str:
 
 def source_model(path: str | Path) -> ModelConfig:
     """The architecture saved with ``path`` (pretrained, run or checkpoint directory)."""
-    return read_info(path).model
+    try:
+        return read_info(path).model
+    except FileNotFoundError as e:  # name the option: the path alone does not say where it came from
+        raise FileNotFoundError(f"--init-from {path}: {e}") from None
 
 
 def adopt_architecture(run_model: ModelConfig, path: str | Path) -> ModelConfig:
@@ -62,7 +65,10 @@ def init_weights(path: str | Path, model: ModelConfig, generator: nn.Module,
 
     Raises :class:`InitMismatch`, naming both architectures, when the generators differ.
     """
-    folder = resolve_pretrained(path)
+    try:
+        folder = resolve_pretrained(path)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"--init-from {path}: {e}") from None
     src = read_info(folder).model
     differ = [f for f in GENERATOR_FIELDS if getattr(src, f) != getattr(model, f)]
     file = folder / WEIGHTS_NAME

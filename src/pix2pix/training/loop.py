@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -101,6 +102,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
     """
     cfg.validate()
     check_image_size(cfg.model, cfg.data.image_size, cfg.data.preprocess)
+    if os.environ.get("RANK", "0") == "0":  # only rank 0 validates; checked before anything is written
+        from .validation import check_best_metric
+
+        check_best_metric(cfg.val_every, cfg.best_metric)
     run_dir = Path(cfg.out)
     if (run_dir / "latest.json").exists() and not resume:
         raise ValueError(f"{run_dir} already holds a training run; pass --resume to continue it, "
@@ -200,6 +205,15 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     # ---- (4) resume: weights, optimisers, loss scale, weight average, step, every RNG.
     step = _restore(run_dir, ctx, device, generator, discriminator, ema, opt_g, opt_d, scaler,
                     cfg.seed, cfg) if resume else 0
+    if step >= total > 0 and resume:
+        # A resume whose end is behind it trains nothing; say so rather than "done" alone.
+        if ctx.main:
+            log.warning("nothing to train: the run is already at step %d and %s ends at step %d; "
+                        "raise --max-steps (or --epochs / --decay-epochs) to train further",
+                        step, f"--max-steps {cfg.max_steps}" if cfg.max_steps and cfg.max_steps < decay_end
+                        else f"its schedule (--epochs {cfg.epochs} + --decay-epochs {cfg.decay_epochs}, "
+                             f"{steps_per_epoch} step(s) per epoch)", total)
+        total = step  # status.json: "all <step> steps done", not a total behind the step
     budget = Budget(total, cfg.max_time, step, t_start)
     # --lr-schedule fit: the paper's shape compressed to end where the run will (re-aimed at every
     # log step from the budget's estimate), so a time-boxed run ends with its lr decayed.
@@ -492,9 +506,10 @@ def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, d
     path, g_state, d_state, state = load_training_checkpoint(run_dir)
     saved_cfg = from_dict(TrainConfig, json.loads(state["config"])) if "config" in state else None
     if saved_cfg is not None:
-        for change in resume_changes(saved_cfg, cfg):
+        saved_world = int(state.get("world_size", 1))
+        check_world(saved_world, ctx.world, saved_cfg.batch_size, cfg.batch_size)
+        for change in resume_changes(saved_cfg, cfg, saved_world=saved_world, world=ctx.world):
             log.info("resume applies a changed setting: %s", change)
-        check_world(int(state.get("world_size", 1)), ctx.world, saved_cfg.batch_size, cfg.batch_size)
     trained = load_train_generator(path)  # None unless model/ holds a weight average
     generator.load_state_dict(trained if trained is not None else g_state)
     discriminator.load_state_dict(d_state)

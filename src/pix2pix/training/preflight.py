@@ -55,13 +55,17 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def resume_changes(saved: TrainConfig, new: TrainConfig) -> list[str]:
+def resume_changes(saved: TrainConfig, new: TrainConfig, *, saved_world: int = 1,
+                   world: int = 1) -> list[str]:
     """The settings a resume changes, as ``key: old -> new``. Raises ValueError listing them when
     one of them cannot change without breaking the run (architecture, width, batch size, image
-    size, direction)."""
+    size, direction). The per-process batch may change with the number of processes when the
+    global batch stays the same (2 processes x 1 -> 1 x 2): a step still sees the same pairs."""
     a, b = _flat(to_dict(saved)), _flat(to_dict(new))
     changed = [k for k in b if a.get(k) != b[k]]
-    refused = [k for k in changed if k.startswith(RESUME_FIXED)]
+    same_global = saved_world != world and saved_world * saved.batch_size == world * new.batch_size
+    refused = [k for k in changed if k.startswith(RESUME_FIXED)
+               and not (k == "batch_size" and same_global)]
     if refused:
         raise ValueError("--resume cannot change " + ", ".join(f"{k} ({a.get(k)!r} -> {b[k]!r})"
                                                                for k in refused)

@@ -16,6 +16,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 Series = dict[str, list[tuple[float, float]]]
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+# A plain string, not part of an f-string: braces doubled for an f-string but written literally
+# left every rule after the first unparseable.
+STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
+         "td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee}"
+         "img{max-width:100%;margin:4px}.warn{background:#fff3cd;padding:4px 10px}")
 
 
 def _font(size: int):
@@ -146,10 +151,7 @@ def write_report(run_dir: str | Path, *, status: dict, config: dict, lines: Sequ
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         "<meta http-equiv='refresh' content='60'>" if status.get("state") == "running" else "",
-        f"<title>pix2pix: {esc(run_dir.name)}</title><style>body{{font-family:sans-serif;margin:2em;"
-        "max-width:1400px}}table{{border-collapse:collapse}}td,th{{padding:2px 10px;text-align:left;"
-        "border-bottom:1px solid #eee}}img{{max-width:100%;margin:4px}}.warn{{background:#fff3cd;"
-        "padding:4px 10px}}</style></head><body>",
+        f"<title>pix2pix: {esc(run_dir.name)}</title><style>{STYLE}</style></head><body>",
         f"<h1>pix2pix run <code>{esc(str(run_dir))}</code></h1>",
     ]
     # Signs of a failing run (training/health.py) come first: they say what to do.

@@ -29,6 +29,25 @@ def validate(generator: nn.Module, info: PretrainedInfo, dataset, evaluator: Eva
     return evaluate(translator, dataset, max_items=max_items, evaluator=evaluator)
 
 
+def check_best_metric(val_every: int, best_metric: str) -> None:
+    """Raise ValueError when validation would pick ``best/`` by LPIPS or FID but their weights are
+    missing: a run otherwise fails after its setup, and ``--dry-run`` passes. Looks only for
+    the files (cheap); loading them is validation's job."""
+    if not val_every or best_metric not in ("lpips", "fid"):
+        return
+    from ..metrics.fid import FIDWeightsMissing, find_fid_weights
+    from ..metrics.lpips import LPIPSWeightsMissing, find_lpips_weights
+
+    try:
+        if best_metric == "fid":
+            find_fid_weights()
+        else:
+            find_lpips_weights("alex")  # the net validation scores with (Evaluator's default)
+    except (LPIPSWeightsMissing, FIDWeightsMissing) as e:
+        raise ValueError(f"best_metric {best_metric!r} cannot be computed: {e}; or pick another "
+                         f"--best-metric") from None
+
+
 class BestKeeper:
     """Keeps ``RUN_DIR/best/`` (a pretrained directory plus ``best.json``) at the best score so far.
 
