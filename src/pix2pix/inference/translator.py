@@ -87,8 +87,11 @@ class Translator:
             # A copy where it changes: the caller's generator (a training run's, in validation) stays.
             tested = as_tested(generator, statistics)
             if tested is not generator:
-                log.info("batch norm uses each image's own statistics (%s)",
-                         "asked for" if batch_stats else "the model's test mode: the paper's")
+                # Said when asked for; the model's own mode is no news (and validation would
+                # repeat it at every validation of a paper-recipe run).
+                (log.info if batch_stats else log.debug)(
+                    "batch norm uses each image's own statistics (%s)",
+                    "asked for" if batch_stats else "the model's test mode: the paper's")
             generator = tested
         # What runs is described as it runs: an export of this Translator records these statistics.
         self.info = replace(info, model=replace(info.model, test_statistics=statistics))
