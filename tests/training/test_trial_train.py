@@ -8,13 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 
 from conftest import cut_pairs, write_combined
-from pix2pix.checkpoint import PretrainedInfo, save_pretrained
+from test_errors import model_dir  # noqa: F401  the tiny pretrained model the error tests use
 from pix2pix.cli import main
 from pix2pix.config import DataConfig, ModelConfig, TrainConfig, apply_overrides, merge
-from pix2pix.models import build_generator
 from pix2pix.training import train
 from pix2pix.training.preflight import resume_changes
 from pix2pix.training.report import write_report
@@ -35,14 +33,6 @@ def error(capsys, *args) -> str:
     assert code == 2, err
     assert "Traceback" not in err and err.count("error:") == 1, err
     return err
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    cfg = ModelConfig(generator="unet_128", base_channels=4)
-    torch.manual_seed(0)
-    return save_pretrained(build_generator(cfg).eval(), PretrainedInfo(model=cfg, image_size=128),
-                           tmp_path_factory.mktemp("m") / "model")
 
 
 def small_cfg(root: Path, out: Path, **kw) -> TrainConfig:
