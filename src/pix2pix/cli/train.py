@@ -122,6 +122,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="override any config field, e.g. --set model.norm=instance (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--dry-run", action="store_true", help="check config and data, print, do not train")
+    p.add_argument("--memory", action="store_true",
+                   help="a memory plan: the dry run, then 2 real training steps of this configuration "
+                        "in a fresh process, and their peak memory (implies --dry-run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -234,6 +237,7 @@ def run_training(args: argparse.Namespace, cfg=None, command: str = "train"):
     child = world_from_env() > 1
     if main and not os.environ.get("PIX2PIX_LAUNCHED"):  # the launcher printed it already
         print(json.dumps(config_dict(cfg), indent=2))
+    args.dry_run = args.dry_run or getattr(args, "memory", False)
     if args.num_processes > 1 and not child and not args.dry_run:
         rc = _launch(cfg, args)
         return rc, _launched_result(cfg.out) if rc == 0 else None
@@ -247,6 +251,10 @@ def run_training(args: argparse.Namespace, cfg=None, command: str = "train"):
         check_best_metric(cfg.val_every, cfg.best_metric)
         train_set, samples = build_datasets(cfg)
         print(f"dry run: {len(train_set)} training pairs, {len(samples)} sample pairs; config is valid")
+        if getattr(args, "memory", False):
+            from ..training.memory import measure_step_memory
+
+            print(measure_step_memory(cfg).describe())
         return 0, None
     from ..training import TrainingDiverged, TrainingInterrupted, train
 
