@@ -188,3 +188,25 @@ def test_broken_and_tiny_photos_are_not_drawn_into_val_or_test(tmp_path):
         assert all(result["pairs"][s] > 0 for s in ("train", "val", "test"))
         problems = "\n".join(result["problems"])
         assert "empty0.jpg" in problems and "tiny.png: 40x40 is smaller than a 128 px tile" in problems
+
+
+def test_names_that_differ_only_in_case_are_pointed_out(tmp_path):
+    """P20.png in A and p20.png in B are two unpaired files (names match case-sensitively); on a
+    Mac or Windows the user does not see why: combine and check say it."""
+    from pix2pix.data.prepare import combine, inspect_dataset
+
+    rng = np.random.default_rng(0)
+    for side, name in (("A", "P20.png"), ("B", "p20.png"), ("A", "ok.png"), ("B", "ok.png")):
+        (tmp_path / side).mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / side / name)
+    report = combine(tmp_path / "A", tmp_path / "B", tmp_path / "out")
+    assert report.total == 1
+    assert any("P20.png" in p and "p20.png on the other side differs only in letter case" in p
+               for p in report.problems), report.problems
+    ds = tmp_path / "ds" / "train"
+    for side in ("A", "B"):
+        (ds / side).mkdir(parents=True)
+    (tmp_path / "A" / "P20.png").rename(ds / "A" / "P20.png")
+    (tmp_path / "B" / "p20.png").rename(ds / "B" / "p20.png")
+    errors = inspect_dataset(tmp_path / "ds")["errors"]
+    assert any("differs only in letter case" in e for e in errors), errors

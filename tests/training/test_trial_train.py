@@ -122,6 +122,7 @@ def test_evaluate_refuses_values_it_would_silently_ignore(tiny_dataset, model_di
     assert "invalid choice: 'btoa'" in error(capsys, *base, "--direction", "btoa")
     assert "--max-images: 0 must be at least 1" in error(capsys, *base, "--max-images", 0)
     assert "--image-size: 0 must be at least 1" in error(capsys, *base, "--image-size", 0)
+    assert "--metrics '' names no metric" in error(capsys, *base, "--metrics", "")  # not the defaults
     assert main([str(a) for a in base + ["--metrics", "l1,psnr,l1"]]) == 0
     out = capsys.readouterr().out
     assert out.count("  l1 ") == 1 and "psnr" in out

@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
                                             batch_stats=batch_stats_choice(args))
     info = translator.info
     explicit = args.metrics is not None
+    if explicit and not any(m.strip() for m in args.metrics.split(",")):
+        raise ValueError(f"--metrics {args.metrics!r} names no metric; give e.g. l1,psnr,ssim,lpips "
+                         f"or leave it out for the default set")
     # Each metric once, in the order given ("l1,l1" would print it twice).
     metrics = list(dict.fromkeys(m.strip() for m in (args.metrics or default_metrics(args.fid_weights))
                                  .split(",") if m.strip()))

@@ -52,9 +52,18 @@ class CombineReport:
 
     @property
     def problems(self) -> list[str]:
-        return ([f"no partner in B: {p}" for p in self.only_a] +
-                [f"no partner in A: {p}" for p in self.only_b] +
+        return ([f"no partner in B: {p}{_case_hint(p, self.only_b)}" for p in self.only_a] +
+                [f"no partner in A: {p}{_case_hint(p, self.only_a)}" for p in self.only_b] +
                 [f"ambiguous: {p}" for p in self.ambiguous] + self.mismatched + self.unreadable + self.unread)
+
+
+def _case_hint(path: str, others: list[str]) -> str:
+    """' (... differs only in case)' when an unpaired file of the other side has the same name but
+    for letter case: pairs are matched case-sensitively, as Linux file names are, while macOS and
+    Windows users may not see the difference."""
+    stem = Path(path).stem
+    twin = next((o for o in others if Path(o).stem.lower() == stem.lower() and Path(o).stem != stem), None)
+    return f" ({Path(twin).name} on the other side differs only in letter case; rename one)" if twin else ""
 
 
 def _split_folders(a_dir: Path, b_dir: Path,
@@ -408,8 +417,10 @@ def inspect_dataset(root: str | Path, *, splits: Iterable[str] = SPLITS, decode:
             a_files, a_dup = by_stem(list_images(d / "A"))
             b_files, b_dup = by_stem(list_images(d / "B"))
             report["errors"] += [f"{d}: ambiguous names: {x}" for x in a_dup + b_dup]
-            report["errors"] += [f"{a_files[s]}: no partner in {d / 'B'}" for s in sorted(set(a_files) - set(b_files))]
-            report["errors"] += [f"{b_files[s]}: no partner in {d / 'A'}" for s in sorted(set(b_files) - set(a_files))]
+            only_a = [str(a_files[s]) for s in sorted(set(a_files) - set(b_files))]
+            only_b = [str(b_files[s]) for s in sorted(set(b_files) - set(a_files))]
+            report["errors"] += [f"{p}: no partner in {d / 'B'}{_case_hint(p, only_b)}" for p in only_a]
+            report["errors"] += [f"{p}: no partner in {d / 'A'}{_case_hint(p, only_a)}" for p in only_b]
             pairs = [Pair(s, a_files[s], b_files[s]) for s in sorted(set(a_files) & set(b_files))]
             unread = ([f"{p}: beside {d / 'A'} and {d / 'B'}, not read" for p in list_images(d)] +
                       unread_images(d, skip=("A", "B")) + unread_images(d / "A") + unread_images(d / "B"))
