@@ -25,6 +25,7 @@ def test_table_scores_against_target_and_teacher(tiny_dataset, lively_model_dir,
     assert teacher.latency_ms["eager"] > 0
     table = format_table(rows, latency_size=128)
     assert table.count("\n") == 3 and "l1 vs teacher" in table and "655,443" in table
+    assert "200.0000" not in table and table.splitlines()[2].endswith("| = teacher | = teacher |")
 
 
 def test_distill_cli_checks_its_arguments(tiny_dataset, lively_model_dir, tmp_path, capsys):
