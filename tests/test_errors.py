@@ -167,9 +167,11 @@ def test_resume_refuses_an_other_architecture_and_applies_lr(tiny_dataset, tmp_p
     for flags, named in [(["--base-channels", 8], "model.base_channels (4 -> 8)"),
                          (["--arch", "unet_256", "--image-size", 256], "model.generator ('unet_128' -> 'unet_256')"),
                          (["--batch-size", 1], "batch_size (2 -> 1)"),
-                         (["--image-size", 256, "--arch", "resnet_6blocks"], "data.image_size (128 -> 256)")]:
+                         (["--image-size", 256, "--arch", "resnet_6blocks"], "data.image_size (128 -> 256)"),
+                         # A recipe sets what it changes: the message says a --recipe may be why.
+                         (["--recipe", "paper"], "model.test_statistics ('running' -> 'batch')")]:
         err = error(capsys, "train", "--resume", "--out", run, "--max-steps", 2, "--no-progress", *flags)
-        assert "--resume cannot change" in err and named in err, err
+        assert "--resume cannot change" in err and named in err and "a --recipe or --config" in err, err
     code, err = cli(capsys, "train", "--resume", "--out", run, "--max-steps", 2, "--no-progress",
                     "--lr", "1e-4")
     # (In a terminal the CLI's logging prints this on stderr; under pytest, caplog holds it.)

@@ -69,8 +69,9 @@ def resume_changes(saved: TrainConfig, new: TrainConfig, *, saved_world: int = 1
     if refused:
         raise ValueError("--resume cannot change " + ", ".join(f"{k} ({a.get(k)!r} -> {b[k]!r})"
                                                                for k in refused)
-                         + f": the saved run was trained with the first values. Drop those options to "
-                           f"continue it, or start a new run with another --out")
+                         + f": the saved run was trained with the first values. Drop those options (a "
+                           f"--recipe or --config may set them) to continue it, or start a new run "
+                           f"with another --out")
     return [f"{k}: {a.get(k)!r} -> {b[k]!r}" for k in changed]
 
 
