@@ -57,6 +57,8 @@ EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
          # The next-leap candidates, each alone on top of modern.
          "modern+augment": ("modern", ["d_augment=translation,cutout,color"]),
          "modern+r1": ("modern", ["r1_weight=0.1"]),
+         # A slower discriminator (two time-scale update rule), where D wins outright (gray2color).
+         "modern+dlr": ("modern", ["d_lr_mult=0.5"]),
          "modern+msfm": ("modern", ["model.discriminator=multiscale", "feature_matching_weight=10"]),
          # The U-Net with the pretrained AlexNet encoder (at 128 px, the examples' size here).
          "modern+alex": ("modern", ["model.generator=unet_alex_128"]),
