@@ -32,5 +32,5 @@ def test_memory_plan_counts_the_weights_the_optimiser_and_the_batch(tiny_dataset
     assert one >= 0.9 * 16 * params
     assert one < 4 * 2**30
     four = plan(capsys, tiny_dataset, tmp_path / "run", 4)
-    assert four > one + 150 * 2**20  # three more images' activations, kept for backward (~90 MB each)
+    assert four > one + 150 * 2**20  # three more images' activations, kept for backward (~75 MB each)
     assert not (tmp_path / "run").exists()  # a dry run writes nothing

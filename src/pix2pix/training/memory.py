@@ -39,20 +39,21 @@ class StepMemory:
                 f"--image-size, or use --precision bf16, if that does not fit")
 
 
-def _peak_rss_bytes() -> int:
-    # ru_maxrss is KiB on Linux, bytes on macOS.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+def _status_bytes(field: str) -> int:
+    """``VmRSS`` (resident now) or ``VmHWM`` (its peak) of this process, from /proc (Linux)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
 
 
-def _rss_bytes() -> int:
-    """The resident memory now (Linux); elsewhere the peak so far, which may hide part of a step
-    under an earlier transient peak (importing)."""
+def _rss_bytes(peak: bool = False) -> int:
+    """Resident memory now, or its peak. Linux reads /proc: the peak of this process image, where
+    getrusage's ru_maxrss also counts the process that started it (it survives exec, and a spawned
+    child starts as a fork of its parent). Elsewhere ru_maxrss (KiB on Linux, bytes on macOS)."""
     try:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+        return _status_bytes("VmHWM" if peak else "VmRSS")
     except (OSError, StopIteration):
-        return _peak_rss_bytes()
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return rss if sys.platform == "darwin" else rss * 1024
 
 
 def _measure_here(cfg_data: dict, steps: int) -> StepMemory:
@@ -78,7 +79,7 @@ def _measure_here(cfg_data: dict, steps: int) -> StepMemory:
             return StepMemory(str(device), steps, cfg.batch_size, cfg.data.image_size,
                               torch.cuda.max_memory_allocated(device), "GPU, allocated")
         return StepMemory(str(device), steps, cfg.batch_size, cfg.data.image_size,
-                          max(0, _peak_rss_bytes() - before), "RAM, resident")
+                          max(0, _rss_bytes(peak=True) - before), "RAM, resident")
 
 
 def measure_step_memory(cfg: TrainConfig, steps: int = 2) -> StepMemory:
