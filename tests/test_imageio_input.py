@@ -171,3 +171,13 @@ def test_shrink_to_decodes_jpeg_at_reduced_scale(tmp_path):
     means = full.reshape(128, 4, 128, 4, 3).mean(axis=(1, 3))
     assert np.abs(small - means).mean() < 0.01
     assert read_image(tmp_path / "a.jpg", shrink_to=300).shape == (512, 512, 3)  # never below
+
+
+def test_rgbx_padding_is_not_taken_for_alpha():
+    """PIL's RGBX (e.g. screen grabs) pads each pixel with a byte that is often 0: read as alpha,
+    the image would composite to white."""
+    from pix2pix.util.imageio import pil_to_array
+
+    arr = pil_to_array(Image.new("RGBX", (4, 3), (10, 20, 30, 0)))
+    assert arr.shape == (3, 4, 3)
+    assert np.allclose(arr[0, 0], np.array([10, 20, 30]) / 255.0)

@@ -126,7 +126,7 @@ def pil_to_array(im: Image.Image) -> np.ndarray:
     users' images go through :func:`decode_pil`)."""
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    elif im.mode == "CMYK" or im.mode == "YCbCr" or im.mode == "LAB" or im.mode == "HSV":
+    elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):  # RGBX: the 4th byte is padding, not alpha
         im = im.convert("RGB")
     elif im.mode == "1":
         im = im.convert("L")
