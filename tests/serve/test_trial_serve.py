@@ -93,3 +93,11 @@ def test_a_clip_for_a_model_that_cannot_make_video_is_named(tmp_path):
     body = resp.json()
     assert body["error"] == "cannot_translate" and "4-channel" in body["detail"]
     assert str(tmp_path) not in body["detail"] and "/tmp" not in body["detail"]
+
+
+def test_an_empty_model_parameter_means_the_default_model(server):
+    png = png_bytes(random_image(64, 64, seed=7))
+    default = httpx.post(server + "/api/translate", content=png, timeout=30)
+    empty = httpx.post(server + "/api/translate?model=", content=png, timeout=30)
+    assert empty.status_code == 200, empty.text
+    assert empty.headers["x-model"] == default.headers["x-model"] and empty.content == default.content

@@ -295,7 +295,7 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
         return await translate_image(served, lambda: decode_image(body, limits, served.multiple), _encode_png)
 
     def pick(name: Optional[str]) -> ServedModel:
-        if name is None:
+        if not name:  # left out, or empty (``?model=``, as an empty form field): the first model
             return models[0]
         if name not in by_name:
             raise ApiError(404, "unknown_model", f"no model named {name!r}; this server has "
