@@ -80,10 +80,17 @@ def info_to_dict(info: PretrainedInfo) -> dict:
             "image_size": info.image_size, "palette": info.palette, **info.extra}
 
 
+def builtin_or_path(path: str | Path) -> Path:
+    """The built-in model's directory when ``path`` is a built-in model's name (``sketch2photo``)
+    and no file of that name exists; else ``path`` as it is."""
+    p = Path(path)
+    return builtin_model_dir(str(path)) if str(path) in BUILTINS and not p.exists() else p
+
+
 def resolve_pretrained(path: str | Path) -> Path:
     """Find the pretrained directory for a pretrained dir, a checkpoint dir, a run dir, or the name
     of a built-in model (``sketch2photo``) where no file of that name exists."""
-    p = Path(path)
+    p = builtin_or_path(path)
     if (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file():
         return p
     if (p / "model" / WEIGHTS_NAME).is_file():
@@ -91,8 +98,6 @@ def resolve_pretrained(path: str | Path) -> Path:
     if (p / "latest.json").is_file():
         return latest_checkpoint(p) / "model"
     if not p.exists():
-        if str(path) in BUILTINS:  # a built-in model's name, where no such path exists
-            return builtin_model_dir(str(path))
         raise FileNotFoundError(f"model path {p} does not exist (nor is it a built-in model: "
                                 f"{', '.join(BUILTINS)})")
     raise FileNotFoundError(f"{p} is not a model: expected {CONFIG_NAME} and {WEIGHTS_NAME} in it, "

@@ -23,9 +23,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _error(value: float) -> str:
-    # A clip of one frame (or without reliable motion) has no warping error: say so, not "nan".
-    return "not measured (no frame pair with reliable motion)" if math.isnan(value) else f"{value:.4f}"
+def _error(value: float, frames: int) -> str:
+    # A clip of one frame (or without reliable motion) has no warping error: say why, not "nan".
+    from .translate_video import flicker_gap
+
+    return f"not measured ({flicker_gap(frames)})" if math.isnan(value) else f"{value:.4f}"
 
 
 def _json_safe(value):
@@ -44,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     score = evaluate_clip(args.clip, flow_from=args.input, target=args.target)
     s = score.summary()
-    line = f"{args.clip}: {s['frames']} frames, warping error {_error(s['warping_error'])}"
+    line = f"{args.clip}: {s['frames']} frames, warping error {_error(s['warping_error'], s['frames'])}"
     if args.input and not math.isnan(s["warping_error"]):
-        line += f" (input clip {_error(s['flow_source_warping_error'])})"
+        line += f" (input clip {_error(s['flow_source_warping_error'], s['frames'])})"
     print(line)
     if args.target:
         print(f"vs {args.target}: L1 {s['l1']:.4f}, PSNR {s['psnr']:.2f} dB "

@@ -53,9 +53,10 @@ def collect_inputs(inputs: list[str], recursive: bool) -> list[tuple[Path, Path]
         path = Path(raw)
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            files = sorted(p for p in path.glob(pattern) if p.is_file() and is_image_file(p))
+            entries = sorted(p for p in path.glob(pattern) if p.is_file())  # one walk of the tree
+            files = [p for p in entries if is_image_file(p)]
             # Folders are searched for images only: say so when clips are there, not skip them silently.
-            clips = sorted(p for p in path.glob(pattern) if p.is_file() and is_video_file(p))
+            clips = [p for p in entries if is_video_file(p)]
             hint = (f"; its {len(clips)} clip(s) are left out: give clips as files, e.g. "
                     f"{clips[0]}" if clips else "")
             if not files:
@@ -103,17 +104,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..inference.translator import Translator
-    from ..inference.folders import check_outputs, translate_files
+    from ..inference.folders import check_outputs, check_pipeline, translate_files
 
     from .translate_video import run_clips, split_inputs
 
     image_inputs, clips, folders = split_inputs(args)
     files = collect_inputs(image_inputs, args.recursive) if image_inputs else []
-    if args.batch_size < 1:
-        raise ValueError(f"batch size {args.batch_size} must be at least 1 (--batch-size)")
-    if args.workers < 1:
-        raise ValueError(f"--workers {args.workers} must be at least 1 (threads for decoding and for "
-                         f"encoding)")
+    check_pipeline(args.batch_size, args.workers)
     # Before the model loads and before any clip is translated: an --out that is a file, or
     # outputs over their own inputs, would otherwise fail (or destroy the input) part way.
     check_outputs(files, args.out)

@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from ..checkpoint import builtin_or_path
 from ..inference.translator import Translator
 from ..util.imageio import read_image, save_image
 
@@ -61,20 +62,10 @@ def fit(image: np.ndarray, size: int) -> np.ndarray:
     return np.clip(np.stack(chans, axis=2), 0, 1)
 
 
-def _builtin_dir(path: Path) -> Path:
-    """The built-in model's directory when ``path`` is a built-in model's name and no such file
-    exists (the rule every --model follows, checkpoint.resolve_pretrained), else ``path``: so
-    `--model sketch2photo` finds the examples shipped with it, as the built-in's path does."""
-    from ..builtin import BUILTINS, builtin_model_dir
-
-    if str(path) in BUILTINS and not path.exists():
-        return builtin_model_dir(str(path))
-    return path
-
-
 def stored(folder: str | Path) -> Optional[Path]:
     """The examples folder of a model directory (pretrained, checkpoint or run dir), or None."""
-    p = _builtin_dir(Path(folder))
+    # A built-in's name finds the examples shipped with it, as every --model does.
+    p = builtin_or_path(folder)
     if p.is_file():
         p = p.parent
     run = _run_dir(p)  # a checkpoint's examples are its run's

@@ -77,6 +77,14 @@ def check_outputs(items: Sequence[tuple[Path, Path]], out_dir: str | Path) -> No
                                  f"another --out folder")
 
 
+def check_pipeline(batch_size: int, workers: int) -> None:
+    """The folder pipeline's own options, named as the command line names them."""
+    if batch_size < 1:
+        raise ValueError(f"batch size {batch_size} must be at least 1 (--batch-size)")
+    if workers < 1:
+        raise ValueError(f"--workers {workers} must be at least 1 (threads for decoding and for encoding)")
+
+
 def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], out_dir: str | Path, *,
                     batch_size: int = 4, tile: Optional[int] = None, overlap: Optional[int] = None,
                     workers: int = 2, on_image: Optional[Callable[[int], None]] = None,
@@ -94,11 +102,7 @@ def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], 
     An ``out_dir`` that is a file, or an output that would overwrite its input, is a ValueError
     before anything is translated (:func:`check_outputs`).
     """
-    if batch_size < 1:
-        raise ValueError(f"batch size {batch_size} must be at least 1")
-    if workers < 1:
-        raise ValueError(f"workers {workers} must be at least 1 (--workers: threads for decoding and "
-                         f"for encoding)")
+    check_pipeline(batch_size, workers)
     check_outputs(items, out_dir)
     out_dir = Path(out_dir)
     stats = PipelineStats()
@@ -187,4 +191,4 @@ def translate_files(translator: Translator, items: Sequence[tuple[Path, Path]], 
     return stats
 
 
-__all__ = ["translate_files", "check_outputs", "PipelineStats", "output_path"]
+__all__ = ["translate_files", "check_outputs", "check_pipeline", "PipelineStats", "output_path"]

@@ -43,15 +43,6 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return x, (h, w)
 
 
-def input_image(arr: np.ndarray, source: str) -> np.ndarray:
-    """:func:`pix2pix.util.ranges.image_array` (the one rule for arrays), and at least one pixel:
-    an empty array would otherwise fail deep inside the network's padding, naming neither."""
-    arr = image_array(arr, source)
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{source} is {arr.shape[1]}x{arr.shape[0]} px: it has no pixels to translate")
-    return arr
-
-
 class Translator:
     """Apply a trained generator to images of any size.
 
@@ -162,7 +153,7 @@ class Translator:
         in overlapping tiles (``overlap`` px, default tile/4), ``batch_size`` at a time, with
         ``progress(done, total)`` after each batch: memory then depends on the tile, not the image.
         """
-        arr = input_image(arr, "input image")
+        arr = image_array(arr, "input image")
         if tile and (arr.shape[0] > tile or arr.shape[1] > tile):
             return self._translate_tiled(arr, tile, tile // 4 if overlap is None else overlap,
                                          batch_size, progress)
@@ -223,7 +214,7 @@ class Translator:
 
     def translate_batch(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Like :meth:`translate_array` for several images; equal sizes share one forward pass."""
-        prepared = [self.prepare(input_image(a, f"input image {i}")) for i, a in enumerate(arrays)]
+        prepared = [self.prepare(image_array(a, f"input image {i}")) for i, a in enumerate(arrays)]
         results: list[Optional[np.ndarray]] = [None] * len(arrays)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (x, _) in enumerate(prepared):

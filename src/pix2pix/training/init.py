@@ -37,12 +37,18 @@ def describe(model: ModelConfig) -> str:
             f"channels, {model.norm} norm, {model.upsample} decoder{skip})")
 
 
+def _source_dir(path: str | Path) -> Path:
+    """The pretrained directory ``--init-from`` names; a missing one is an error naming the option
+    (the path alone does not say where it came from)."""
+    try:
+        return resolve_pretrained(path)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"--init-from {path}: {e}") from None
+
+
 def source_model(path: str | Path) -> ModelConfig:
     """The architecture saved with ``path`` (pretrained, run or checkpoint directory)."""
-    try:
-        return read_info(path).model
-    except FileNotFoundError as e:  # name the option: the path alone does not say where it came from
-        raise FileNotFoundError(f"--init-from {path}: {e}") from None
+    return read_info(_source_dir(path)).model
 
 
 def adopt_architecture(run_model: ModelConfig, path: str | Path) -> ModelConfig:
@@ -65,10 +71,7 @@ def init_weights(path: str | Path, model: ModelConfig, generator: nn.Module,
 
     Raises :class:`InitMismatch`, naming both architectures, when the generators differ.
     """
-    try:
-        folder = resolve_pretrained(path)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"--init-from {path}: {e}") from None
+    folder = _source_dir(path)
     src = read_info(folder).model
     differ = [f for f in GENERATOR_FIELDS if getattr(src, f) != getattr(model, f)]
     file = folder / WEIGHTS_NAME

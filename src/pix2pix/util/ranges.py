@@ -53,6 +53,8 @@ def image_array(arr: np.ndarray, source: str = "image array") -> np.ndarray:
         arr = arr[:, :, None]
     if arr.ndim != 3:
         raise ValueError(f"{source} has shape {arr.shape}; pass (H, W) or (H, W, C)")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:  # else it fails deep in the network, naming neither
+        raise ValueError(f"{source} is {arr.shape[1]}x{arr.shape[0]} px: it has no pixels to translate")
     if arr.dtype == np.uint8:
         return arr.astype(np.float32) / np.float32(255.0)
     if arr.dtype == np.uint16:
