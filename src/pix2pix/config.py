@@ -207,7 +207,8 @@ class TrainConfig:
     init_from: str = ""
     # Discriminator regularisers (off: the paper's). d_augment: paired differentiable augmentation
     # of every pair D sees, a comma list of translation, cutout, color (training/augment.py; needs
-    # kornia). r1_weight: R1 gradient penalty gamma on real pairs.
+    # kornia). r1_weight: R1 gradient penalty gamma on real pairs, as at
+    # 128² (scaled with the pixel count, so one value suits every size: training/augment.py).
     d_augment: str = ""
     r1_weight: float = 0.0
     # Warnings for a failing run (flat or identical outputs, a discriminator that has won,

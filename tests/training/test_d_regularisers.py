@@ -115,3 +115,15 @@ def test_feature_matching_under_augmentation_compares_one_draw():
     _, same = _judge_fake(d, a, b, b.clone(), cfg, PairAugment("translation,cutout,color"))
     _, other = _judge_fake(d, a, b, _image(13, n=2, size=128), cfg, PairAugment("translation,cutout,color"))
     assert same.item() == pytest.approx(0.0, abs=1e-6) and other.item() > 0
+
+
+def test_r1_weight_means_the_same_strength_at_every_image_size():
+    # A 1x1-convolution D has the same gradient |w| at every pixel: summed over pixels it grows with
+    # the pixel count, so unscaled a weight tuned at 128² would be 4x as strong at 256².
+    d = torch.nn.Conv2d(6, 1, 1, bias=False)
+    with torch.no_grad():
+        d.weight.copy_(torch.arange(1.0, 7.0).view(1, 6, 1, 1) / 10)
+    per_pixel = float((d.weight ** 2).sum())
+    for size in (64, 128, 256):
+        x = _image(size, n=2, c=6, size=size).requires_grad_(True)
+        assert r1_penalty([d(x)], x).item() == pytest.approx(128 * 128 * per_pixel, rel=1e-5), size

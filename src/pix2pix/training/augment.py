@@ -81,13 +81,21 @@ class PairAugment(nn.Module):
         return x.to(dtype)
 
 
+# The image size at which ``r1_weight`` is R1's usual gamma. The squared gradient is summed over
+# pixels, so at a fixed gamma the penalty grows with the pixel count while D's own (patch-mean)
+# loss does not: the penalty is scaled by R1_REFERENCE_PIXELS / (H * W) so one weight means the
+# same strength at every size (0.1 at 128² is 0.025 in StyleGAN's units at 256²).
+R1_REFERENCE_PIXELS = 128 * 128
+
+
 def r1_penalty(pred_real: list[torch.Tensor], real_in: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): mean over images of |d D(real) / d real|^2, summed over D's
-    outputs. ``real_in`` must have ``requires_grad`` set before D's forward; the result keeps the
-    graph (it is part of D's loss)."""
+    outputs and scaled to a 128² image (``R1_REFERENCE_PIXELS``). ``real_in`` (N, C, H, W) must
+    have ``requires_grad`` set before D's forward; the result keeps the graph (it is part of D's loss)."""
     total = sum(p.float().sum() for p in pred_real)
     (grad,) = torch.autograd.grad(total, real_in, create_graph=True)
-    return grad.float().pow(2).flatten(1).sum(1).mean()
+    scale = R1_REFERENCE_PIXELS / (real_in.shape[-2] * real_in.shape[-1])
+    return grad.float().pow(2).flatten(1).sum(1).mean() * scale
 
 
-__all__ = ["POLICIES", "PairAugment", "parse_policy", "r1_penalty"]
+__all__ = ["POLICIES", "PairAugment", "R1_REFERENCE_PIXELS", "parse_policy", "r1_penalty"]
