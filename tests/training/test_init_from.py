@@ -87,3 +87,17 @@ def test_the_cli_takes_the_architecture_from_the_model_started_from(source_run):
     assert (cfg.model.generator, cfg.model.base_channels, cfg.model.upsample) == ("unet_128", 8, "transpose")
     assert cfg.init_from == str(source_run) and cfg.perceptual_weight > 0  # the rest of the recipe stays
     assert cli("--init-from", str(source_run), "--base-channels", "16").model.base_channels == 16
+
+
+
+def test_the_architecture_is_adopted_however_the_source_is_given(source_run, tmp_path):
+    def cli(*argv):
+        return build_config(build_parser().parse_args(["train", "--data", "d", *argv]))
+
+    config = tmp_path / "finetune.json"
+    config.write_text(json.dumps({"init_from": str(source_run)}))
+    for argv in (("--set", f"init_from={source_run}"), ("--config", str(config))):
+        cfg = cli(*argv)
+        assert (cfg.model.base_channels, cfg.model.upsample, cfg.init_from) == (8, "transpose", str(source_run)), argv
+    # --set comes last, as for every field: it names the model started from.
+    assert cli("--config", str(config), "--set", "init_from=").model.upsample == "resize"

@@ -148,15 +148,18 @@ def build_config(args: argparse.Namespace, base=None):
     recipe = args.recipe or (recipes.DEFAULT_RECIPE if base is None and not args.resume else None)
     if recipe:
         cfg = apply_overrides(cfg, recipes.recipe_overrides(recipe))
-    if args.init_from and not args.resume:
+    file_values = load_config_file(args.config) if args.config else {}
+    source = _init_source(args, file_values)
+    if source and not args.resume:
         # Fine-tuning: the generator's architecture comes from the model started from (over the
-        # recipe's), so only options that ask for another one can make it mismatch.
+        # recipe's), so only options that ask for another one can make it mismatch. The same
+        # whether the source came as --init-from, --set init_from= or the config file's init_from.
         from ..training.init import adopt_architecture
 
-        cfg = dataclasses.replace(cfg, model=adopt_architecture(cfg.model, args.init_from))
+        cfg = dataclasses.replace(cfg, model=adopt_architecture(cfg.model, source))
     if args.config:
         try:
-            cfg = merge(cfg, load_config_file(args.config))
+            cfg = merge(cfg, file_values)
         except ValueError as e:
             # A wrong key or value is in that file, not on the command line: say which file.
             text = str(e)
@@ -183,6 +186,18 @@ def build_config(args: argparse.Namespace, base=None):
     cfg = apply_overrides(merge(cfg, options), args.overrides)
     cfg.validate()
     return cfg
+
+
+def _init_source(args: argparse.Namespace, file_values: dict) -> str:
+    """The model a new run fine-tunes from, wherever it was given (the last of the config file,
+    --init-from and --set init_from=... wins, as for every field); "" for a fresh start."""
+    source = str(file_values.get("init_from") or "")
+    source = args.init_from or source
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "init_from":
+            source = value.strip()
+    return source
 
 
 def _launch(cfg, args: argparse.Namespace) -> int:
