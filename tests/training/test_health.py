@@ -63,6 +63,23 @@ def test_validation_worse_reads_lower_is_better_metrics_after_two_validations():
     assert seen("validation_worse", validations=rising, metric="psnr") is None  # higher is better
 
 
+def test_a_resumed_run_keeps_the_evidence_of_its_earlier_sessions(caplog):
+    # The metrics log as a run that validated and logged D's losses before it was stopped left it.
+    records = [{"step": 500, "val/l1": 0.20}, {"step": 1000, "val/l1": 0.15}, {"step": 1500, "val/l1": 0.17},
+               *[{"step": 1500 + 50 * i, "loss/d_real": 0.01, "loss/d_fake": 0.02, "lr": 2e-4} for i in range(4)]]
+    monitor = HealthMonitor(after=200)
+    with caplog.at_level(logging.WARNING, logger="pix2pix"):
+        monitor.replay(records)
+    assert monitor.report() == [] and not caplog.records  # replaying warns of nothing
+    monitor.validated(2000, {"l1": 0.19})  # the second validation after the best, 27% worse
+    monitor.losses_logged(2000, {"loss/d_real": 0.01, "loss/d_fake": 0.02})  # the 5th such line
+    assert {s["name"] for s in monitor.report()} == {"validation_worse", "discriminator_won"}
+    fresh = HealthMonitor(after=200)  # without the replay, neither sign has its evidence yet
+    fresh.validated(2000, {"l1": 0.19})
+    fresh.losses_logged(2000, {"loss/d_real": 0.01, "loss/d_fake": 0.02})
+    assert fresh.report() == []
+
+
 def test_monitor_warns_once_clears_and_waits_for_its_start(pairs, caplog):
     inputs, targets = pairs
     flat = torch.zeros_like(targets)

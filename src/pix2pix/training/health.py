@@ -170,6 +170,18 @@ class HealthMonitor:
         self.samples: Optional[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
         self.active: dict[str, Symptom] = {}
 
+    def replay(self, records: list[dict]) -> None:
+        """Take back the evidence of earlier sessions from the run's metrics log (a resumed run),
+        without warning: validation_worse compares with the best validation before the resume,
+        and discriminator_won counts the log lines before it."""
+        key = f"val/{self.metric}"
+        for r in records:
+            if isinstance(r.get(key), (int, float)):
+                self.validations.append((int(r.get("step", 0)), float(r[key])))
+            losses = {k: v for k, v in r.items() if k.startswith("loss/") and isinstance(v, (int, float))}
+            if losses:
+                self.losses.append(losses)
+
     def losses_logged(self, step: int, values: dict[str, float]) -> None:
         self.losses.append({k: v for k, v in values.items() if k.startswith("loss/")})
         self._check(step, ("discriminator_won",))
