@@ -106,3 +106,15 @@ def test_a_folder_of_clips_says_its_clips_are_left_out(model, tmp_path, capsys):
                  "--device", "cpu", "--backend", "eager"]) == 2
     err = capsys.readouterr().err
     assert f"{shots} holds no images" in err and f"give clips as files, e.g. {shots / 'a.mp4'}" in err
+
+
+def test_frames_of_another_size_given_to_the_api_are_named_after_the_frames_before_them(model):
+    from pix2pix.video import translate_frames
+
+    frames = [*texture_frames(3, 64), next(iter(texture_frames(1, 96)))]
+    t = Translator.from_pretrained(model, device="cpu")
+    done = []
+    with pytest.raises(ValueError, match=r"frame 3 is 96x96 px but the first frame is 64x64"):
+        for _, out in translate_frames(t, frames, batch_size=2):
+            done.append(out.shape)
+    assert done == [(64, 64, 3)] * 3  # the frames before it still came out

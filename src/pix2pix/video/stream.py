@@ -120,11 +120,19 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
     tracker = MotionTracker(working_size=flow_size, every=flow_every) if need_motion else None
 
     def produce(put) -> None:
+        size = None
         for i, f in enumerate(frames):
             if not isinstance(f, Frame):
                 f = Frame(i, np.asarray(f), None, None)
             img = f.image
             arr = image_array(img, f"frame {f.index}")
+            # Motion and batching compare neighbours pixel by pixel: a clip has one frame size.
+            if size is None:
+                size = arr.shape[:2]
+            elif arr.shape[:2] != size:
+                raise ValueError(f"frame {f.index} is {arr.shape[1]}x{arr.shape[0]} px but the first frame "
+                                 f"is {size[1]}x{size[0]}; a clip has one frame size: resize the frames to "
+                                 f"one size first")
             motion = tracker(img if img.dtype == np.uint8 else arr) if tracker is not None else None
             if not put((f, arr, motion)):
                 return
