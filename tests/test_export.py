@@ -102,6 +102,18 @@ def test_onnx_file_loads_as_a_translator(exported, lively_model_dir):
         Translator.from_pretrained(report.path, device="cpu", dropout=True)
 
 
+def test_a_served_onnx_file_is_named_without_its_extension(exported, tmp_path):
+    import shutil
+
+    from pix2pix.serve.models import load_models
+
+    _, _, report = exported
+    maps = shutil.copy(report.path, tmp_path / "maps.onnx")
+    (tmp_path / "export").mkdir()
+    in_folder = shutil.copy(report.path, tmp_path / "export" / "model.onnx")
+    assert [m.name for m in load_models([str(maps), str(in_folder)], device="cpu", backend="auto")] == ["maps", "export"]
+
+
 def test_onnx_without_our_metadata_is_refused(tmp_path):
     x = onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1])
     y = onnx.helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [1])

@@ -54,8 +54,11 @@ def parse_model_spec(spec: str) -> tuple[str | None, Path]:
 
 def default_name(path: Path) -> str:
     """A readable name for a model directory: ``runs/maps`` -> ``maps``; ``.../maps/model`` ->
-    ``maps``; a checkpoint ``runs/maps/checkpoints/step_00001000`` -> ``maps-step_00001000``."""
+    ``maps``; a checkpoint ``runs/maps/checkpoints/step_00001000`` -> ``maps-step_00001000``;
+    an exported ``maps.onnx`` -> ``maps`` (``export/model.onnx`` -> ``export``)."""
     path = path.resolve()
+    if path.suffix.lower() == ".onnx":  # a file: its name without the extension names the model
+        path = path.with_suffix("")
     if path.name == "model":
         path = path.parent
     if is_checkpoint_dir(path) and path.parent.parent.name:
