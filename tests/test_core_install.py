@@ -16,7 +16,7 @@ from conftest import missing_install
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA_MODULES = ("mpl_toolkits.basemap_data", "skimage", "sklearn", "fastapi", "uvicorn", "onnx",
-                 "onnxruntime", "onnxscript", "h5py", "tensorboard")
+                 "onnxruntime", "onnxscript", "h5py", "tensorboard", "av", "websockets", "kornia")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,10 @@ def inputs(tmp_path_factory, world) -> dict:
     photos.mkdir()
     Image.fromarray(world[0][600:900, 1000:1300]).save(photos / "p.png")
     Image.fromarray(np.asarray(world[0][600:728, 2000:2128])).save(root / "in.png")
-    return {"root": root, "model": model, "data": data, "photos": photos, "image": root / "in.png"}
+    # Only its name says "clip": the commands must name the video extra before reading it.
+    (root / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    return {"root": root, "model": model, "data": data, "photos": photos, "image": root / "in.png",
+            "clip": root / "clip.mp4"}
 
 
 def _commands(i: dict) -> list[tuple[list, str | None]]:
@@ -76,6 +79,8 @@ def _commands(i: dict) -> list[tuple[list, str | None]]:
         (["evaluate", "--model", i["model"], "--data", i["data"], "--split", "val", "--device", "cpu"], None),
         (["export", "--model", i["model"], "--out", r / "m.onnx"], "export"),
         (["serve", "--model", i["model"]], "serve"),
+        (["translate", "--model", i["model"], i["clip"], "--out", r / "clip-out"], "video"),
+        (["evaluate-video", i["clip"], "--input", i["clip"]], "video"),
         (["data", "download", "--list"], None),
     ]
 

@@ -100,6 +100,10 @@ def test_onnx_file_loads_as_a_translator(exported, lively_model_dir):
     assert np.abs(onnx_t.translate_array(x) - eager.translate_array(x)).max() < 1e-4
     with pytest.raises(ValueError, match="only with the onnxruntime backend"):
         Translator.from_pretrained(report.path, device="cpu", dropout=True)
+    # As README shows it: no backend named, an .onnx file runs on ONNX Runtime; eager is refused.
+    assert Translator.from_pretrained(report.path, device="cpu").backend.name == "onnxruntime"
+    with pytest.raises(ValueError, match="only with the onnxruntime backend"):
+        Translator.from_pretrained(report.path, device="cpu", backend="eager")
 
 
 def test_a_served_onnx_file_is_named_without_its_extension(exported, tmp_path):
@@ -111,7 +115,7 @@ def test_a_served_onnx_file_is_named_without_its_extension(exported, tmp_path):
     maps = shutil.copy(report.path, tmp_path / "maps.onnx")
     (tmp_path / "export").mkdir()
     in_folder = shutil.copy(report.path, tmp_path / "export" / "model.onnx")
-    assert [m.name for m in load_models([str(maps), str(in_folder)], device="cpu", backend="auto")] == ["maps", "export"]
+    assert [m.name for m in load_models([str(maps), str(in_folder)], device="cpu")] == ["maps", "export"]
 
 
 def test_onnx_without_our_metadata_is_refused(tmp_path):

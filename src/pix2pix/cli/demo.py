@@ -49,5 +49,5 @@ def run(args: argparse.Namespace) -> int:
     # The command as this shell can run it (make demo calls .venv/bin/pix2pix).
     exe = os.path.relpath(sys.argv[0]) if os.path.basename(sys.argv[0]) == "pix2pix" else "pix2pix"
     print(f"open the studio: {exe} serve --model {r['run_dir']}   (with no --model it serves the "
-          f"built-in relief map -> satellite model)")
+          f"built-in models)")
     return 0

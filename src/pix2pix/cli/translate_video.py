@@ -18,7 +18,7 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
                         "frames are written to OUT/FOLDER/")
     g.add_argument("--codec", default=None,
                    help="video encoder (default: the container's best in this PyAV build: libx264 for "
-                        "mp4/mov/mkv, libvpx-vp9 for webm, gif for gif)")
+                        "mp4/m4v/mov/mkv/avi, libvpx-vp9 for webm, gif for gif)")
     g.add_argument("--crf", type=int, default=None, help="constant quality (lower is better; libx264 "
                                                          "default 18, vp9 31)")
     g.add_argument("--bitrate", default=None, help="target bitrate instead of --crf, e.g. 4M or 800k")

@@ -96,18 +96,20 @@ class Translator:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str = "auto", dropout: bool = False,
-                        batch_stats: Optional[bool] = None, backend: str = "eager") -> "Translator":
+                        batch_stats: Optional[bool] = None, backend: Optional[str] = None) -> "Translator":
         """Load a pretrained directory, a checkpoint, a run directory (its latest checkpoint), or an
-        ``.onnx`` file written by `pix2pix export` (onnxruntime backend). ``batch_stats=None``: the
-        model's own test-time statistics."""
+        ``.onnx`` file written by `pix2pix export`. ``backend=None``: eager PyTorch for a directory,
+        ONNX Runtime for an ``.onnx`` file (the only backend that runs one). ``batch_stats=None``:
+        the model's own test-time statistics."""
         dev = resolve_device(device)
         if Path(path).suffix.lower() == ".onnx":
             if not Path(path).is_file():
                 raise FileNotFoundError(f"model file {path} does not exist")
             return cls(None, read_onnx_info(path), device=dev, dropout=dropout, batch_stats=batch_stats,
-                       backend="onnxruntime" if backend == "auto" else backend, onnx_path=path)
+                       backend="onnxruntime" if backend in (None, "auto") else backend, onnx_path=path)
         generator, info = load_pretrained(path, device=dev)
-        return cls(generator, info, device=dev, dropout=dropout, batch_stats=batch_stats, backend=backend)
+        return cls(generator, info, device=dev, dropout=dropout, batch_stats=batch_stats,
+                   backend=backend or "eager")
 
     @property
     def in_channels(self) -> int:

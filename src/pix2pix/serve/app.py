@@ -270,7 +270,7 @@ def create_app(models: Sequence[ServedModel], *, limits: Limits = Limits(), max_
         def prepare() -> tuple:
             t = time.perf_counter()
             arr = decode()
-            use = auto_tile(arr.shape[0], arr.shape[1], tile)
+            use = auto_tile(arr.shape[0], arr.shape[1], tile, device=served.translator.device)
             out = (arr, None, use) if use else (*served.translator.prepare(arr), 0)
             return (*out, (time.perf_counter() - t) * 1000)
 

@@ -5,7 +5,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ..checkpoint import is_checkpoint_dir
 from ..inference.description import ModelDescription, count_parameters, describe
@@ -67,7 +67,8 @@ def default_name(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", raw)[:64] or "model"
 
 
-def load_models(specs: Sequence[str], *, device: str = "auto", backend: str = "eager") -> list[ServedModel]:
+def load_models(specs: Sequence[str], *, device: str = "auto",
+                backend: Optional[str] = None) -> list[ServedModel]:
     """Load every ``NAME=DIR`` / ``DIR`` spec; names must end up unique, channels image-like."""
     if not specs:
         raise ValueError("no model given; pass --model DIR (a pretrained, checkpoint or run directory)")

@@ -151,7 +151,7 @@ CHECKS: dict[str, Check] = {
     "discriminator_won": Check(discriminator_won,
         "the adversarial loss has stopped helping the generator (L1 and the perceptual loss "
         "still train it). Common on tasks whose fakes are easy to spot (colourisation). --r1 0.1 "
-        "at 128 px (about 0.025 at 256 px) keeps D from winning; --d-lr-mult 0.5 slows it. What "
+        "(scaled to the image size for you) keeps D from winning; --d-lr-mult 0.5 slows it. What "
         "each did to the scores: docs/benchmarks.md, 'When the discriminator wins'"),
     "validation_worse": Check(validation_worse,
         "the model is memorising its training pairs: best/ keeps the best model so far; more "

@@ -17,6 +17,7 @@ MODULE_EXTRAS: dict[str, tuple[str, str]] = {
     "multipart": ("serve", "python-multipart"),
     "python_multipart": ("serve", "python-multipart"),
     "fastapi_offline": ("serve", "fastapi-offline"),
+    "websockets": ("serve", "websockets"),
     "starlette": ("serve", "fastapi"),
     "pydantic": ("serve", "fastapi"),
     "onnx": ("export", "onnx"),
@@ -26,6 +27,7 @@ MODULE_EXTRAS: dict[str, tuple[str, str]] = {
     "tensorboard": ("tensorboard", "tensorboard"),
     "wandb": ("wandb", "wandb"),
     "kornia": ("augment", "kornia"),
+    "av": ("video", "av"),
     "scipy": ("test", "scipy"),
 }
 
