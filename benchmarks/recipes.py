@@ -56,7 +56,9 @@ EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
          "paper+resize": ("paper", ["model.upsample=resize"]),
          # The next-leap candidates, each alone on top of modern.
          "modern+augment": ("modern", ["d_augment=translation,cutout,color"]),
+         # R1 joined `modern` on 2026-12-07; the recipe before, for the tables of earlier screens.
          "modern+r1": ("modern", ["r1_weight=0.1"]),
+         "modern-r1": ("modern", ["r1_weight=0"]),
          # A slower discriminator (two time-scale update rule), where D wins outright (gray2color).
          "modern+dlr": ("modern", ["d_lr_mult=0.5"]),
          "modern+msfm": ("modern", ["model.discriminator=multiscale", "feature_matching_weight=10"]),

@@ -50,8 +50,11 @@ def norm_cancelled_biases(module: nn.Module, prefix: str = "") -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("norm,flags", [("instance", []), ("batch", ["--sync-batchnorm"])])
-def test_two_processes_equal_one_process_with_double_batch(tiny_dataset, tmp_path, norm, flags):
+@pytest.mark.parametrize("norm,flags,extra", [
+    ("instance", [], {}), ("batch", ["--sync-batchnorm"], {}),
+    # R1 (in the default recipe): its gradient of a gradient through the DDP-wrapped D.
+    ("instance", ["--r1", "0.1"], {"r1_weight": 0.1})])
+def test_two_processes_equal_one_process_with_double_batch(tiny_dataset, tmp_path, norm, flags, extra):
     """2 gloo processes x batch 1 == 1 process x batch 2 after K steps: the same items reach the
     same global batch, gradients are averaged, (synced) batch statistics cover both halves."""
     k = 3
@@ -66,7 +69,7 @@ def test_two_processes_equal_one_process_with_double_batch(tiny_dataset, tmp_pat
     model = ModelConfig(norm=norm, dropout=0.0, **TINY)
     # The paper recipe on both sides (the CLI's default recipe is another), in fp32.
     one = train(cfg_for(tiny_dataset, tmp_path / "one", model, max_steps=k, device="cpu",
-                        tensorboard="off", precision="fp32"), progress=False)
+                        tensorboard="off", precision="fp32", **extra), progress=False)
 
     lines2 = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]
     lines1 = [json.loads(x) for x in (one / "metrics.jsonl").read_text().splitlines()]
@@ -75,7 +78,7 @@ def test_two_processes_equal_one_process_with_double_batch(tiny_dataset, tmp_pat
     assert {x["world_size"] for x in lines2} == {2}
     assert proc.stdout.count('"generator": "unet_128"') == 1  # the config printed once
     for a, b in zip(lines1, lines2):  # losses averaged over processes = losses of the batch of 2
-        for key in ("loss/g_l1", "loss/g_gan", "loss/d_real", "loss/d_fake"):
+        for key in ("loss/g_l1", "loss/g_gan", "loss/d_real", "loss/d_fake", *(["loss/d_r1"] if extra else [])):
             assert a[key] == pytest.approx(b[key], abs=1e-5), (a["step"], key)
 
     (g1, d1, _), (g2, d2, _) = latest(one), latest(two)

@@ -150,8 +150,9 @@ CHECKS: dict[str, Check] = {
         "are meant to be close, nothing is wrong"),
     "discriminator_won": Check(discriminator_won,
         "the adversarial loss has stopped helping the generator (L1 and the perceptual loss "
-        "still train it). Common on tasks whose fakes are easy to spot (colourisation). --r1 0.1 "
-        "(scaled to the image size for you) keeps D from winning; --d-lr-mult 0.5 slows it. What "
+        "still train it). Common on tasks whose fakes are easy to spot (colourisation). A stronger "
+        "R1 penalty (--r1 1; the default recipe's is 0.1, --recipe paper has none) holds D back; "
+        "--d-lr-mult 0.5 slows it. What "
         "each did to the scores: docs/benchmarks.md, 'When the discriminator wins'"),
     "validation_worse": Check(validation_worse,
         "the model is memorising its training pairs: best/ keeps the best model so far; more "
