@@ -47,7 +47,7 @@ from .result import TrainResult
 from .sampler import RunBatchSampler
 from .schedule import FittedSchedule, lr_factor, set_lr
 from .step import StepConfig, train_step
-from .tracking import MetricsLog, Tracker, save_grid, truncate_log
+from .tracking import Tracker, save_grid, truncate_log
 
 log = logging.getLogger(__name__)
 AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -276,8 +276,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
         best = BestKeeper(run_dir, cfg.best_metric) if cfg.best_metric else None
     val_set = validation_set(cfg, sample_set)
     health = HealthMonitor(after=cfg.health_after, metric=cfg.best_metric or "l1") if ctx.main else None
-    if health is not None and resume:
-        health.replay(MetricsLog(run_dir / "metrics.jsonl").read())
+    if health is not None and resume:  # the tracker's log: parsed once, the report reads it too
+        health.replay(tracker.log.read())
     n_samples = min(cfg.num_samples, len(sample_set))
     fixed = [sample_set[i] for i in range(n_samples)]
     sample_in = torch.stack([s["input"] for s in fixed]).to(device)
