@@ -310,6 +310,17 @@ def sequence_files(folder: str | Path) -> list[Path]:
     return files
 
 
+def check_frame_size(first: Optional[tuple[int, int]], shape: tuple[int, ...], what: str) -> tuple[int, int]:
+    """The clip's frame size ((H, W) of its first frame): ``shape`` must match ``first`` (None for
+    the first frame), else a ValueError naming ``what``. Motion, blending and batching compare
+    neighbouring frames pixel by pixel, so a clip has one frame size."""
+    size = (int(shape[0]), int(shape[1]))
+    if first is not None and size != first:
+        raise ValueError(f"{what} is {size[1]}x{size[0]} px but the first frame is {first[1]}x{first[0]}; "
+                         f"a clip has one frame size: resize the frames to one size first")
+    return size
+
+
 def read_sequence(files: list[Path]) -> Iterator[Frame]:
     """Frames of a numbered sequence as (H, W, 3) uint8; every frame must have the first's size."""
     from ..util.imageio import read_image, to_channels
@@ -318,14 +329,10 @@ def read_sequence(files: list[Path]) -> Iterator[Frame]:
     for i, path in enumerate(files):
         arr = to_channels(read_image(path), 3, str(path))
         img = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8)
-        if size is None:
-            size = img.shape
-        elif img.shape != size:
-            raise ValueError(f"{path} is {img.shape[1]}x{img.shape[0]} px but the sequence's first "
-                             f"frame is {size[1]}x{size[0]}; a clip has one frame size")
+        size = check_frame_size(size, img.shape, str(path))
         yield Frame(i, img, None, None)
 
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoError", "NotAVideo", "NoVideoStream", "UndecodableFrame",
-           "ClipInfo", "Frame", "VideoReader", "VideoWriter", "choose_encoder", "is_video_file",
+           "ClipInfo", "Frame", "VideoReader", "VideoWriter", "check_frame_size", "choose_encoder", "is_video_file",
            "sequence_files", "read_sequence"]

@@ -26,7 +26,7 @@ from ..util.ranges import image_array
 from ..util.signals import stop_on_signals
 from .flow import (FLICKER_EVERY, FLICKER_SIZE, Motion, MotionTracker, WarpingError, check_sampling,
                    describe_flow)
-from .io import Frame, VideoError, VideoReader, VideoWriter, read_sequence, sequence_files
+from .io import Frame, VideoError, VideoReader, VideoWriter, check_frame_size, read_sequence, sequence_files
 from .temporal import TemporalFilter
 
 log = logging.getLogger(__name__)
@@ -126,13 +126,7 @@ def translate_frames(translator, frames: Iterable[Frame], *, batch_size: int = 4
                 f = Frame(i, np.asarray(f), None, None)
             img = f.image
             arr = image_array(img, f"frame {f.index}")
-            # Motion and batching compare neighbours pixel by pixel: a clip has one frame size.
-            if size is None:
-                size = arr.shape[:2]
-            elif arr.shape[:2] != size:
-                raise ValueError(f"frame {f.index} is {arr.shape[1]}x{arr.shape[0]} px but the first frame "
-                                 f"is {size[1]}x{size[0]}; a clip has one frame size: resize the frames to "
-                                 f"one size first")
+            size = check_frame_size(size, arr.shape, f"frame {f.index}")
             motion = tracker(img if img.dtype == np.uint8 else arr) if tracker is not None else None
             if not put((f, arr, motion)):
                 return
