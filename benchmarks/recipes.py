@@ -59,6 +59,9 @@ EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
          # R1 joined `modern` on 2026-12-07; the recipe before, for the tables of earlier screens.
          "modern+r1": ("modern", ["r1_weight=0.1"]),
          "modern-r1": ("modern", ["r1_weight=0"]),
+         # R1 on every D step (as adopted) or lazily on every 16th at 16x the weight (StyleGAN2).
+         "modern+r1eager": ("modern", ["r1_weight=0.1", "r1_every=1"]),
+         "modern+r1lazy": ("modern", ["r1_weight=0.1", "r1_every=16"]),
          # A slower discriminator (two time-scale update rule), where D wins outright (gray2color).
          "modern+dlr": ("modern", ["d_lr_mult=0.5"]),
          "modern+msfm": ("modern", ["model.discriminator=multiscale", "feature_matching_weight=10"]),
@@ -125,15 +128,24 @@ def step_timer(cfg: TrainConfig, batches: list[tuple[torch.Tensor, torch.Tensor]
     od = torch.optim.Adam(d.parameters(), cfg.lr * cfg.d_lr_mult, betas=(cfg.beta1, cfg.beta2), fused=True)
     perceptual = build_perceptual(cfg.perceptual_net) if cfg.perceptual_weight > 0 else None
     amp = AMP_DTYPES[resolve_precision(cfg.precision, torch.device("cpu"))]
+    # Every loss that training runs counts in the step time (before 2026-12-07 (night) R1 did not,
+    # so R1 candidates trained more steps than their budget).
     step_cfg = StepConfig(cfg.gan_mode, cfg.gan_weight, cfg.l1_weight, cfg.model.conditional, amp_dtype=amp,
-                          fuse_d=not has_batch_norm(d), perceptual_weight=cfg.perceptual_weight)
+                          fuse_d=not has_batch_norm(d), perceptual_weight=cfg.perceptual_weight,
+                          feature_matching_weight=cfg.feature_matching_weight, r1_weight=cfg.r1_weight,
+                          r1_every=cfg.r1_every)
     ema = EMA(g, cfg.ema) if cfg.ema > 0 else None
+    augment = None
+    if cfg.d_augment:
+        from pix2pix.training.augment import PairAugment
+
+        augment = PairAugment(cfg.d_augment).train()
     g.train(), d.train()
 
     def run() -> float:
         t = time.process_time()
         for i, (a, b) in enumerate(batches, 1):
-            train_step(g, d, og, od, a, b, step_cfg, perceptual=perceptual)
+            train_step(g, d, og, od, a, b, step_cfg, perceptual=perceptual, augment=augment, step=i - 1)
             if ema is not None:
                 ema.update(g, i)
         return (time.process_time() - t) / len(batches)
@@ -147,7 +159,10 @@ def measure_step_times(cfgs: dict[str, TrainConfig], train_set: PairedDataset, r
     times: dict[str, list[float]] = {k: [] for k in cfgs}
     timers = {}
     for name, cfg in cfgs.items():
-        items = [train_set[(i, 0)] for i in range(steps * cfg.batch_size)]
+        # A lazy R1 penalty comes once per r1_every steps: a round times whole windows of them.
+        window = cfg.r1_every if cfg.r1_weight > 0 else 1
+        n_steps = -(-steps // window) * window
+        items = [train_set[(i % len(train_set), 0)] for i in range(n_steps * cfg.batch_size)]
         batches = [(torch.stack([x["input"] for x in items[j:j + cfg.batch_size]]),
                     torch.stack([x["target"] for x in items[j:j + cfg.batch_size]]))
                    for j in range(0, len(items), cfg.batch_size)]

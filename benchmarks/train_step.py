@@ -6,8 +6,10 @@
 
 ``--recipe`` (default: paper, the architecture and losses of the paper) times the step of a named
 training recipe (pix2pix.recipes): ``modern``, the default of `pix2pix train`, has a resize-conv
-decoder, the AlexNet perceptual loss (its FLOPs count in the floor) and a weight EMA updated after
-every step, as the training loop runs it.
+decoder, the AlexNet perceptual loss (its FLOPs count in the floor), a weight EMA updated after
+every step and the R1 penalty, as the training loop runs it. A recipe whose R1 is lazy (every
+``r1_every``-th D step) is timed as both kinds of step in every round, and its time and floor
+are the average over one window: ((r1_every - 1) x the plain step + the R1 step) / r1_every.
 
 The defaults are issue 19's table: unet_128 at 128² and unet_256 at 256², batch 1 and 4, every
 variant that applies (bf16 ones only where the CPU computes bf16 natively: elsewhere PyTorch
@@ -107,23 +109,27 @@ def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channe
     g_run, d_run, d_frozen = g, d, d
     if compiled:
         g_run, d_run, d_frozen = torch.compile(g), torch.compile(d), torch.compile(d)
-    step_cfg = StepConfig(amp_dtype=amp, fuse_d=fuse_d, perceptual_weight=train_cfg.perceptual_weight)
+    step_cfg = StepConfig(amp_dtype=amp, fuse_d=fuse_d, perceptual_weight=train_cfg.perceptual_weight,
+                          r1_weight=train_cfg.r1_weight, r1_every=train_cfg.r1_every)
     perceptual = build_perceptual(device=device) if train_cfg.perceptual_weight > 0 else None
     ema = EMA(g, train_cfg.ema) if train_cfg.ema > 0 else None
     count = [0]
 
-    def step() -> None:
+    def step(r1: bool = False) -> None:
+        """One iteration; ``r1``: one that carries the (lazy) R1 penalty, where the recipe has one."""
         # A class attribute, set on every call: the variants' steps are interleaved.
         resize_conv_form("written" if written else "chosen")
         small_conv_form("conv" if small_as_conv else "chosen")
         train_step(g_run, d_run, og, od, a, b, step_cfg, scaler=scaler, frozen_discriminator=d_frozen,
-                   perceptual=perceptual)
+                   perceptual=perceptual, step=step_cfg.r1_every - 1 if r1 else 0)
         if ema is not None:
             count[0] += 1
             ema.update(g, count[0])
         if sync and device == "cuda":
             torch.cuda.synchronize()
 
+    # How many steps one lazy-R1 window spans (1: every step is alike).
+    step.r1_every = step_cfg.r1_every if step_cfg.r1_weight > 0 else 1
     return step
 
 
@@ -172,19 +178,34 @@ def main() -> None:
                 steps[n]()  # first call: compiles where asked, allocates everything
                 setup[n] = time.perf_counter() - t
                 steps[n]()
+            # Lazy R1: both kinds of step are timed every round and averaged over one window.
+            window = {n: steps[n].r1_every for n in names}
+
+            def per_window(n: str, plain: float, with_r1: float) -> float:
+                return ((window[n] - 1) * plain + with_r1) / window[n]
+
             flops = {n: count_flops(steps[n]) for n in names}
+            flops = {n: per_window(n, flops[n], count_flops(lambda: steps[n](r1=True)))
+                     if window[n] > 1 else flops[n] for n in names}
             times: dict[str, list[float]] = {n: [] for n in names}
             for _ in range(args.repeats):
                 for n in names:
                     t = time.perf_counter()
                     steps[n]()
-                    times[n].append(time.perf_counter() - t)
+                    plain = time.perf_counter() - t
+                    if window[n] > 1:
+                        t = time.perf_counter()
+                        steps[n](r1=True)
+                        plain = per_window(n, plain, time.perf_counter() - t)
+                    times[n].append(plain)
                 # The floor's matmul rate is sampled in the same rounds (best kept), so a busy
                 # machine does not make the floor look slower than the steps it is compared with.
                 for dtype in rates:
                     rates[dtype] = max(rates[dtype], matmul_rate(device=dev, dtype=dtype, repeats=2))
             base = statistics.median(times[names[0]]), min(times[names[0]])
-            print(f"\n{arch}+patch70 ({args.norm} norm, recipe {args.recipe}) {size}px batch {batch}: "
+            lazy = sorted({w for w in window.values() if w > 1})
+            print(f"\n{arch}+patch70 ({args.norm} norm, recipe {args.recipe}"
+                  f"{', lazy R1 averaged over ' + str(lazy[0]) + ' steps' if lazy else ''}) {size}px batch {batch}: "
                   + "/".join(f"{f / 1e9:.1f}" for f in sorted(set(flops.values()))) + " GFLOP/iteration; "
                   "best matmul rates in the rounds: " + ", ".join(
                       f"{'fp32' if k is None else str(k).split('.')[-1]} {v / 1e9:.0f} GFLOP/s"

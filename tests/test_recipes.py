@@ -175,7 +175,7 @@ def test_recipes_are_presets_that_options_refine():
     assert to_dict(_cli()) == to_dict(_cli("--recipe", DEFAULT_RECIPE)) != to_dict(_cli("--recipe", "paper"))
     modern = _cli("--recipe", "modern")
     assert modern.model.upsample == "resize" and modern.perceptual_weight > 0 and modern.ema > 0
-    assert modern.r1_weight == 0.1 and modern.model.test_statistics == "running"
+    assert modern.r1_weight == 0.1 and modern.r1_every == 16 and modern.model.test_statistics == "running"
     # The run's own options win over the recipe.
     mine = _cli("--recipe", "modern", "--perceptual-weight", "3", "--set", "model.upsample=transpose")
     assert mine.perceptual_weight == 3 and mine.model.upsample == "transpose"

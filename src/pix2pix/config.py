@@ -209,8 +209,11 @@ class TrainConfig:
     # of every pair D sees, a comma list of translation, cutout, color (training/augment.py; needs
     # kornia). r1_weight: R1 gradient penalty gamma on real pairs, as at
     # 128² (scaled with the pixel count, so one value suits every size: training/augment.py).
+    # r1_every: lazy R1, the penalty on every r1_every-th D step at r1_every times the weight
+    # (StyleGAN2's 16), so the other steps skip its second backward pass (1: every step).
     d_augment: str = ""
     r1_weight: float = 0.0
+    r1_every: int = 16
     # Warnings for a failing run (flat or identical outputs, a discriminator that has won,
     # validation getting worse: training/health.py), checked from this step on; every run's
     # first outputs are flat.
@@ -228,7 +231,7 @@ class TrainConfig:
         check_choice("train.device", self.device, DEVICES)
         check_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name in ("batch_size", "lr", "log_every", "sample_every", "checkpoint_every",
-                     "keep_checkpoints", "num_samples"):
+                     "keep_checkpoints", "num_samples", "r1_every"):
             check_positive(name, getattr(self, name))
         perceptual_parts(self.perceptual_net)
         check_positive("d_lr_mult", self.d_lr_mult)

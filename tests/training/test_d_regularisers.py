@@ -127,3 +127,31 @@ def test_r1_weight_means_the_same_strength_at_every_image_size():
     for size in (64, 128, 256):
         x = _image(size, n=2, c=6, size=size).requires_grad_(True)
         assert r1_penalty([d(x)], x).item() == pytest.approx(128 * 128 * per_pixel, rel=1e-5), size
+
+
+def test_lazy_r1_is_the_full_penalty_scaled_on_every_nth_step_and_absent_between():
+    """r1_every=k: steps k-1, 2k-1, ... carry k times the penalty (the same D gradients as the eager
+    penalty at k times the weight); the steps between are exactly the step without R1, fused D
+    pass included."""
+    a, b = _image(14, n=2, size=128), _image(15, n=2, size=128)
+    small = ModelConfig(generator="unet_128", base_channels=8, d_base_channels=8, dropout=0.0,
+                        norm="instance")
+
+    def d_grads(cfg: StepConfig, step: int) -> tuple[torch.Tensor, dict]:
+        torch.manual_seed(0)
+        g, d = build_generator(small), build_discriminator(small)
+        og, od = torch.optim.SGD(g.parameters(), 0.0), torch.optim.SGD(d.parameters(), 0.0)
+        metrics = train_step(g, d, og, od, a, b, cfg, step=step)
+        return torch.cat([p.grad.flatten() for p in d.parameters()]), metrics
+
+    lazy = StepConfig(r1_weight=0.5, r1_every=4, fuse_d=True)
+    for step in (0, 1, 2, 4):
+        grads, metrics = d_grads(lazy, step)
+        plain, _ = d_grads(StepConfig(fuse_d=True), step)
+        assert "loss/d_r1" not in metrics and torch.allclose(grads, plain, atol=1e-6), step
+    for step in (3, 7):
+        grads, metrics = d_grads(lazy, step)
+        eager, eager_metrics = d_grads(StepConfig(r1_weight=2.0), step)
+        assert metrics["loss/d_r1"] > 0 and metrics["loss/d_r1"] == pytest.approx(eager_metrics["loss/d_r1"])
+        assert torch.allclose(grads, eager, atol=1e-6, rtol=1e-4), step
+        assert not torch.allclose(grads, d_grads(StepConfig(fuse_d=True), step)[0], atol=1e-6)

@@ -34,3 +34,17 @@ def test_memory_plan_counts_the_weights_the_optimiser_and_the_batch(tiny_dataset
     four = plan(capsys, tiny_dataset, tmp_path / "run", 4)
     assert four > one + 150 * 2**20  # three more images' activations, kept for backward (~75 MB each)
     assert not (tmp_path / "run").exists()  # a dry run writes nothing
+
+
+def test_the_memory_plan_runs_a_lazy_r1_step():
+    """The plan's few steps include one with the lazy R1 penalty, the step that holds the most
+    (R1 on every 16th step would otherwise never run in a 2-step plan)."""
+    from pix2pix.config import TrainConfig
+    from pix2pix.training.memory import trial_config
+    from pix2pix.training.step import StepConfig, r1_due
+
+    cfg = TrainConfig(r1_weight=0.1)
+    assert cfg.r1_every == 16
+    trial = trial_config(cfg, "/tmp/unused", steps=2)
+    due = [r1_due(StepConfig(r1_weight=trial.r1_weight, r1_every=trial.r1_every), i) for i in range(2)]
+    assert due == [False, True] and trial.max_steps == 2 and trial.val_every == 0

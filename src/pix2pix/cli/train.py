@@ -78,6 +78,8 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "d_augment": ("d_augment", str, "paired differentiable augmentation of what D sees: a comma list "
                                     "of translation, cutout, color (needs kornia; '' off)"),
     "r1": ("r1_weight", float, "R1 gradient penalty weight on D's real pairs (0: off)"),
+    "r1_every": ("r1_every", int, "lazy R1: the penalty on every Nth D step at N times the weight "
+                                  "(1: every step)"),
     "max_time": ("max_time", duration, "stop cleanly after this long, e.g. 3600, 90m, 2h30m"),
     "tensorboard": ("tensorboard", str, "auto (when installed), on or off"),
     "wandb": ("wandb_project", str, "Weights & Biases project to log to (off when empty)"),

@@ -239,7 +239,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
                           perceptual_weight=cfg.perceptual_weight, shift_weight=cfg.shift_weight,
                           teacher_weight=cfg.distill.teacher_weight if teacher is not None else 0.0,
                           feature_weight=cfg.distill.feature_weight if teacher is not None else 0.0,
-                          feature_matching_weight=cfg.feature_matching_weight, r1_weight=cfg.r1_weight)
+                          feature_matching_weight=cfg.feature_matching_weight, r1_weight=cfg.r1_weight,
+                          r1_every=cfg.r1_every)
     augment = None
     if cfg.d_augment:
         from .augment import PairAugment
@@ -367,6 +368,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     values: dict[str, float] = {}  # the last logged losses
     memory = (lambda t: t.contiguous(memory_format=torch.channels_last)) if cfg.channels_last else (lambda t: t)
     batches = iter(loader)
+    last_r1: Optional[torch.Tensor] = None
     with writer.joined(), stop_on_signals() as signals:
         while step < total:
             # (a) batch, (b) lr for this step
@@ -384,7 +386,13 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
             # (c) D step, G step, weight average
             metrics = train_step(g_run, d_run, opt_g, opt_d, real_a, real_b, step_cfg, scaler=scaler,
                                  frozen_discriminator=d_frozen, perceptual=perceptual,
-                                 distill=distill, augment=augment)
+                                 distill=distill, augment=augment, step=step)
+            # Lazy R1 measures its penalty on some steps only: the last value stands in between,
+            # so every logged step has the same metrics.
+            if "loss/d_r1" in metrics:
+                last_r1 = metrics["loss/d_r1"]
+            elif last_r1 is not None:
+                metrics["loss/d_r1"] = last_r1
             if ema is not None:
                 ema.update(generator, step)
             # Accumulated on the device: no host sync per step on a GPU.

@@ -56,6 +56,18 @@ def _rss_bytes(peak: bool = False) -> int:
         return rss if sys.platform == "darwin" else rss * 1024
 
 
+def trial_config(cfg: TrainConfig, out: str, steps: int) -> TrainConfig:
+    """``cfg`` as the memory plan runs it: ``steps`` steps into ``out``, no side work (samples,
+    validation, trackers, extra processes), and a lazy R1 penalty due within those steps, since
+    its step (a second backward pass through D) is the one that holds the most."""
+    return dataclasses.replace(
+        cfg, out=out, max_steps=steps, max_time=None, log_every=1, sample_every=10**9,
+        checkpoint_every=10**9, val_every=0, tensorboard="off", wandb_project="", init_from="",
+        r1_every=min(cfg.r1_every, steps),
+        # Workers are other processes; the files were checked by the dry run already.
+        data=dataclasses.replace(cfg.data, workers=0, verify=False, cache="off"))
+
+
 def _measure_here(cfg_data: dict, steps: int) -> StepMemory:
     """Run in the fresh process: ``steps`` real steps in a throwaway run directory."""
     import torch
@@ -66,11 +78,7 @@ def _measure_here(cfg_data: dict, steps: int) -> StepMemory:
     cfg = from_dict(TrainConfig, cfg_data)
     device = resolve_device(cfg.device)
     with tempfile.TemporaryDirectory(prefix="pix2pix-memory-") as tmp:
-        trial = dataclasses.replace(
-            cfg, out=tmp, max_steps=steps, max_time=None, log_every=1, sample_every=10**9,
-            checkpoint_every=10**9, val_every=0, tensorboard="off", wandb_project="", init_from="",
-            # Workers are other processes; the files were checked by the dry run already.
-            data=dataclasses.replace(cfg.data, workers=0, verify=False, cache="off"))
+        trial = trial_config(cfg, tmp, steps)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         before = _rss_bytes()

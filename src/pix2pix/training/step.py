@@ -41,6 +41,15 @@ class StepConfig:
     feature_matching_weight: float = 0.0
     # R1 gradient penalty on D's real pairs (0: off); weight gamma of gamma/2 * |grad D(real)|^2.
     r1_weight: float = 0.0
+    # Lazy R1 (StyleGAN2): the penalty on every r1_every-th D step only, weighted r1_every times,
+    # so the other steps keep the fused, single-backward D step (1: every step).
+    r1_every: int = 1
+
+
+def r1_due(cfg: StepConfig, step: int) -> bool:
+    """Whether the D step of iteration ``step`` (0-based) carries the R1 penalty: the last step
+    of each window of ``cfg.r1_every``, so a log every multiple of r1_every steps shows it."""
+    return cfg.r1_weight > 0 and (step + 1) % max(1, cfg.r1_every) == 0
 
 
 def _d_input(real_a: torch.Tensor, b: torch.Tensor, conditional: bool) -> torch.Tensor:
@@ -100,7 +109,7 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
                frozen_discriminator: Optional[nn.Module] = None,
                perceptual: Optional[nn.Module] = None,
                distill: Optional[DistillTargets] = None,
-               augment: Optional[nn.Module] = None) -> dict[str, torch.Tensor]:
+               augment: Optional[nn.Module] = None, step: int = 0) -> dict[str, torch.Tensor]:
     """Update D then G on ``real_a`` (N, C_in, H, W) -> ``real_b`` (N, C_out, H, W), both in [-1, 1].
 
     ``scaler`` (fp16) scales both losses; it is updated once, after both steps.
@@ -111,6 +120,7 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
     ``feature_weight * attention loss`` to G's loss; D still sees the real target as real.
     ``augment`` (a PairAugment) transforms every pair D sees, real and fake, in both steps (one
     draw per image over the pair's channels); G's own losses never see it.
+    ``step`` (the 0-based iteration) decides whether this D step carries a lazy R1 penalty (r1_due).
     Returns detached scalar losses keyed like ``loss/g_l1``; reading them is left to the caller so
     that a GPU step does not wait on a host sync.
     """
@@ -134,6 +144,7 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
     student_features = taps.take() if taps is not None else []
     metrics: dict[str, torch.Tensor] = {}
     use_gan = cfg.gan_weight > 0
+    with_r1 = use_gan and r1_due(cfg, step)
 
     if use_gan:
         # D step: the fake is detached so no gradient flows into G.
@@ -144,9 +155,9 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
             fake_in = _d_input(real_a, fake_b.detach(), cfg.conditional)
             if augment is not None:
                 real_in, fake_in = augment(real_in), augment(fake_in)
-            if cfg.r1_weight > 0:
+            if with_r1:
                 real_in = real_in.detach().requires_grad_(True)
-            if cfg.fuse_d and cfg.r1_weight == 0:
+            if cfg.fuse_d and not with_r1:
                 both = as_outputs(discriminator(torch.cat([real_in, fake_in.to(real_in.dtype)])))
                 pred_real, pred_fake = [p.chunk(2)[0] for p in both], [p.chunk(2)[1] for p in both]
             else:
@@ -154,11 +165,11 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
             loss_real, loss_fake = discriminator_loss(cfg.gan_mode, pred_real, pred_fake)
             # Halved to slow D relative to G (paper, section 3.3).
             loss_d = 0.5 * (loss_real + loss_fake)
-            if cfg.r1_weight > 0:
+            if with_r1:
                 from .augment import r1_penalty
 
                 d_r1 = r1_penalty(as_outputs(pred_real), real_in)
-                loss_d = loss_d + 0.5 * cfg.r1_weight * d_r1
+                loss_d = loss_d + 0.5 * cfg.r1_weight * max(1, cfg.r1_every) * d_r1
                 metrics["loss/d_r1"] = d_r1.detach()
         backward_step(loss_d, opt_d)
         metrics.update({"loss/d_real": loss_real.detach(), "loss/d_fake": loss_fake.detach()})
