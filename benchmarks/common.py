@@ -67,8 +67,26 @@ def forward_backward(fn: Callable[[], torch.Tensor], amp: Optional[torch.dtype] 
 
 
 def count_flops(fn: Callable[[], object]) -> int:
+    """The FLOPs of ``fn()``'s matmuls and convolutions (torch.utils.flop_counter's formulas),
+    counted at the dispatcher. FlopCounterMode itself tracks modules with hooks that
+    autograd.grad refuses (an R1 penalty's gradient of a gradient), so its formulas are used here
+    without its module tracker."""
+    from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    registry = FlopCounterMode(display=False).flop_registry
+
+    class Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = registry.get(func._overloadpacket)
+            if formula is not None:
+                Count.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    with Count():
         fn()
-    return counter.get_total_flops()
+    return Count.total

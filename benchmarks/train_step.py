@@ -51,7 +51,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
@@ -115,15 +115,17 @@ def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channe
     ema = EMA(g, train_cfg.ema) if train_cfg.ema > 0 else None
     count = [0]
 
-    def step(r1: bool = False) -> None:
-        """One iteration; ``r1``: one that carries the (lazy) R1 penalty, where the recipe has one."""
+    def step(r1: Optional[bool] = None) -> None:
+        """One iteration. ``r1`` True/False: one that does/does not carry the lazy R1 penalty;
+        None: as the training loop runs them, by the count of calls (every r1_every-th has it)."""
         # A class attribute, set on every call: the variants' steps are interleaved.
         resize_conv_form("written" if written else "chosen")
         small_conv_form("conv" if small_as_conv else "chosen")
+        index = count[0] if r1 is None else (step_cfg.r1_every - 1 if r1 else 0)
         train_step(g_run, d_run, og, od, a, b, step_cfg, scaler=scaler, frozen_discriminator=d_frozen,
-                   perceptual=perceptual, step=step_cfg.r1_every - 1 if r1 else 0)
+                   perceptual=perceptual, step=index)
+        count[0] += 1
         if ema is not None:
-            count[0] += 1
             ema.update(g, count[0])
         if sync and device == "cuda":
             torch.cuda.synchronize()
@@ -175,23 +177,25 @@ def main() -> None:
             for n in names:
                 t = time.perf_counter()
                 steps[n] = make_step(arch, size, batch, dev, *VARIANTS[n], norm=args.norm, recipe=args.recipe)
-                steps[n]()  # first call: compiles where asked, allocates everything
+                steps[n](r1=False)  # first call: compiles where asked, allocates everything
                 setup[n] = time.perf_counter() - t
-                steps[n]()
+                steps[n](r1=False)
+                if steps[n].r1_every > 1:
+                    steps[n](r1=True)  # the lazy R1 step's own first call
             # Lazy R1: both kinds of step are timed every round and averaged over one window.
             window = {n: steps[n].r1_every for n in names}
 
             def per_window(n: str, plain: float, with_r1: float) -> float:
                 return ((window[n] - 1) * plain + with_r1) / window[n]
 
-            flops = {n: count_flops(steps[n]) for n in names}
+            flops = {n: count_flops(lambda: steps[n](r1=False)) for n in names}
             flops = {n: per_window(n, flops[n], count_flops(lambda: steps[n](r1=True)))
                      if window[n] > 1 else flops[n] for n in names}
             times: dict[str, list[float]] = {n: [] for n in names}
             for _ in range(args.repeats):
                 for n in names:
                     t = time.perf_counter()
-                    steps[n]()
+                    steps[n](r1=False)
                     plain = time.perf_counter() - t
                     if window[n] > 1:
                         t = time.perf_counter()
