@@ -27,3 +27,13 @@ def test_round_trip_and_unknown_keys():
     assert from_dict(TrainConfig, to_dict(cfg)) == cfg
     with pytest.raises(ValueError, match="unknown config key"):
         from_dict(TrainConfig, {"epochz": 3})
+
+
+def test_a_saved_run_from_before_lazy_r1_resumes_with_r1_on_every_step():
+    from pix2pix.config import TrainConfig, saved_train_config, to_dict
+
+    before = to_dict(TrainConfig(r1_weight=0.1))
+    del before["r1_every"]  # config.json of a run written before the field existed
+    assert saved_train_config(before).r1_every == 1
+    assert saved_train_config(to_dict(TrainConfig(r1_weight=0.1))).r1_every == 16
+    assert saved_train_config(to_dict(TrainConfig(r1_weight=0.1, r1_every=4))).r1_every == 4

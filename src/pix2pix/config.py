@@ -363,6 +363,15 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+def saved_train_config(data: dict) -> "TrainConfig":
+    """A run's saved TrainConfig (its config.json or checkpoint), read as it trained: fields added
+    since keep the behaviour of the code that wrote it (R1 was on every step before r1_every)."""
+    data = dict(data)
+    if "r1_every" not in data and float(data.get("r1_weight", 0) or 0) > 0:
+        data["r1_every"] = 1
+    return from_dict(TrainConfig, data)
+
+
 def merge(cfg: Any, data: dict) -> Any:
     """Overlay a nested mapping (a config file, the CLI's options) on dataclass ``cfg``.
 

@@ -134,7 +134,7 @@ def build_config(args: argparse.Namespace, base=None):
     """The run's TrainConfig: ``base`` (default: the defaults) < --recipe < --config < options <
     --set; with --resume, the run's saved config instead of ``base``. Without ``base`` and
     --resume, a missing --recipe means ``DEFAULT_RECIPE`` (``pix2pix train``'s default)."""
-    from ..config import TrainConfig, apply_overrides, from_dict, load_config_file, merge
+    from ..config import TrainConfig, apply_overrides, load_config_file, merge, saved_train_config
 
     cfg = base if base is not None else TrainConfig()
     if args.resume:
@@ -143,7 +143,7 @@ def build_config(args: argparse.Namespace, base=None):
         saved = Path(args.out) / "config.json"
         if not saved.is_file():
             raise FileNotFoundError(f"{saved} not found: {args.out} is not a training run to resume")
-        cfg = from_dict(TrainConfig, json.loads(saved.read_text()))
+        cfg = saved_train_config(json.loads(saved.read_text()))
     # A recipe comes first, so a config file, the run's own options and --set refine it. A new
     # `pix2pix train` run without --recipe starts from the default one; a resumed run or a
     # caller's ``base`` (distill) keeps its own settings.

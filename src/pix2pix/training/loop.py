@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from ..checkpoint import (PretrainedInfo, checkpoint_dir, load_train_generator, load_training_checkpoint,
                           rng_state, save_training_checkpoint, set_rng_state)
-from ..config import TrainConfig, config_dict, from_dict, save_config
+from ..config import TrainConfig, config_dict, save_config, saved_train_config
 from ..data import apply_batch, collate, params_from_tensor
 from ..data.palette import dataset_palette
 from ..util.device import resolve_device
@@ -514,7 +514,7 @@ def _restore(run_dir: Path, ctx: DistContext, device: torch.device, generator, d
              ema: Optional[EMA], opt_g, opt_d, scaler, seed: int, cfg: TrainConfig) -> int:
     """Load the newest checkpoint into the training objects; returns its step."""
     path, g_state, d_state, state = load_training_checkpoint(run_dir)
-    saved_cfg = from_dict(TrainConfig, json.loads(state["config"])) if "config" in state else None
+    saved_cfg = saved_train_config(json.loads(state["config"])) if "config" in state else None
     if saved_cfg is not None:
         saved_world = int(state.get("world_size", 1))
         check_world(saved_world, ctx.world, saved_cfg.batch_size, cfg.batch_size)
