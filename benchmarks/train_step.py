@@ -37,6 +37,9 @@ Variants (each adds to the one before it unless said):
                2026-12-07 where --precision auto is bf16)
   bf16_conv    bf16, with the convolutions over small maps as oneDNN's convolution (the others
                run those of at most 64 output pixels as one matrix product: pix2pix.models.small_conv)
+  fused_r1each, bf16_r1each
+               fused / bf16 with the recipe's R1 on every D step instead of every 16th (recipes
+               with R1 only, e.g. --recipe modern)
 
 Each variant's floor counts the FLOPs its own step runs (the resize-conv's two forms differ).
 
@@ -82,20 +85,25 @@ VARIANTS = {
     "written": (True, False, None, False, False, True, False),
     "bf16_written": (True, False, torch.bfloat16, False, False, True, True),
     "bf16_conv": (True, False, torch.bfloat16, False, False, False, True),
+    # The recipe's R1 on every D step (as before 2026-12-07, night), for recipes that have R1.
+    "fused_r1each": (True, False, None, False, False, False, False),
+    "bf16_r1each": (True, False, torch.bfloat16, False, False, False, False),
 }
+# Config overrides of a variant, on top of the recipe's.
+VARIANT_OVERRIDES = {"fused_r1each": ["r1_every=1"], "bf16_r1each": ["r1_every=1"]}
 
 
 def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channels_last: bool,
               amp, compiled: bool, fuse_d: bool, written: bool = False, small_as_conv: bool = False,
               norm: str = "batch", recipe: str = "paper", base_channels: int | None = None,
-              sync: bool = True) -> Callable[[], None]:
+              sync: bool = True, overrides: tuple[str, ...] = ()) -> Callable[[], None]:
     """One training iteration of ``recipe`` as the loop runs it, on fixed random (batch, 3, size,
     size) pairs; ``base_channels`` sets G's and D's width (default: the config's); ``sync``: wait
     for the GPU at the end of each call (off where the caller times many calls between syncs)."""
     torch.manual_seed(0)
     width = {"base_channels": base_channels, "d_base_channels": base_channels} if base_channels else {}
     train_cfg = apply_overrides(TrainConfig(model=ModelConfig(generator=arch, norm=norm, **width)),
-                                recipe_overrides(recipe))
+                                recipe_overrides(recipe) + list(overrides))
     cfg = train_cfg.model
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     g = build_generator(cfg).to(device, memory_format=fmt)
@@ -154,7 +162,8 @@ def main() -> None:
     names = args.variants.split(",") if args.variants else [
         n for n in VARIANTS if (args.compile or not VARIANTS[n][3]) and (n != "fp16" or dev == "cuda")
         and (n != "fuse_d" or args.norm != "batch")
-        and (VARIANTS[n][2] != torch.bfloat16 or dev != "cpu" or cpu_native("bf16", cpu_flags()))]
+        and (VARIANTS[n][2] != torch.bfloat16 or dev != "cpu" or cpu_native("bf16", cpu_flags()))
+        and (n not in VARIANT_OVERRIDES or apply_overrides(TrainConfig(), recipe_overrides(args.recipe)).r1_weight > 0)]
     if "fuse_d" in names and args.norm == "batch":
         ap.error("fuse_d mixes real and fake in one batch-norm batch; use --norm instance")
     unknown = [n for n in names if n not in VARIANTS]
@@ -176,7 +185,8 @@ def main() -> None:
             steps, setup = {}, {}
             for n in names:
                 t = time.perf_counter()
-                steps[n] = make_step(arch, size, batch, dev, *VARIANTS[n], norm=args.norm, recipe=args.recipe)
+                steps[n] = make_step(arch, size, batch, dev, *VARIANTS[n], norm=args.norm, recipe=args.recipe,
+                                     overrides=tuple(VARIANT_OVERRIDES.get(n, ())))
                 steps[n](r1=False)  # first call: compiles where asked, allocates everything
                 setup[n] = time.perf_counter() - t
                 steps[n](r1=False)
