@@ -62,6 +62,8 @@ EXTRA = {"paper+perceptual": ("paper", ["perceptual_weight=10"]),
          # R1 on every D step (as adopted) or lazily on every 16th at 16x the weight (StyleGAN2).
          "modern+r1eager": ("modern", ["r1_weight=0.1", "r1_every=1"]),
          "modern+r1lazy": ("modern", ["r1_weight=0.1", "r1_every=16"]),
+         # A 10x stronger R1 (the health check's advice where D wins).
+         "modern+r1g1": ("modern", ["r1_weight=1"]),
          # A slower discriminator (two time-scale update rule), where D wins outright (gray2color).
          "modern+dlr": ("modern", ["d_lr_mult=0.5"]),
          "modern+msfm": ("modern", ["model.discriminator=multiscale", "feature_matching_weight=10"]),
