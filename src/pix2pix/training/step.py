@@ -42,7 +42,7 @@ class StepConfig:
     # R1 gradient penalty on D's real pairs (0: off); weight gamma of gamma/2 * |grad D(real)|^2.
     r1_weight: float = 0.0
     # Lazy R1 (StyleGAN2): the penalty on every r1_every-th D step only, weighted r1_every times,
-    # so the other steps keep the fused, single-backward D step (1: every step).
+    # so the other steps skip its second backward pass (and keep fuse_d) (1: every step).
     r1_every: int = 1
 
 
