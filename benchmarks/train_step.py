@@ -129,7 +129,7 @@ def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channe
         # A class attribute, set on every call: the variants' steps are interleaved.
         resize_conv_form("written" if written else "chosen")
         small_conv_form("conv" if small_as_conv else "chosen")
-        index = count[0] if r1 is None else (step_cfg.r1_every - 1 if r1 else 0)
+        index = count[0] if r1 is None else (step_cfg.r1_window - 1 if r1 else 0)
         train_step(g_run, d_run, og, od, a, b, step_cfg, scaler=scaler, frozen_discriminator=d_frozen,
                    perceptual=perceptual, step=index)
         count[0] += 1
@@ -138,8 +138,7 @@ def make_step(arch: str, size: int, batch: int, device: str, fused: bool, channe
         if sync and device == "cuda":
             torch.cuda.synchronize()
 
-    # How many steps one lazy-R1 window spans (1: every step is alike).
-    step.r1_every = step_cfg.r1_every if step_cfg.r1_weight > 0 else 1
+    step.r1_every = step_cfg.r1_window
     return step
 
 
@@ -159,11 +158,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = args.device
+    recipe_has_r1 = apply_overrides(TrainConfig(), recipe_overrides(args.recipe)).r1_weight > 0
     names = args.variants.split(",") if args.variants else [
         n for n in VARIANTS if (args.compile or not VARIANTS[n][3]) and (n != "fp16" or dev == "cuda")
         and (n != "fuse_d" or args.norm != "batch")
         and (VARIANTS[n][2] != torch.bfloat16 or dev != "cpu" or cpu_native("bf16", cpu_flags()))
-        and (n not in VARIANT_OVERRIDES or apply_overrides(TrainConfig(), recipe_overrides(args.recipe)).r1_weight > 0)]
+        and (n not in VARIANT_OVERRIDES or recipe_has_r1)]
     if "fuse_d" in names and args.norm == "batch":
         ap.error("fuse_d mixes real and fake in one batch-norm batch; use --norm instance")
     unknown = [n for n in names if n not in VARIANTS]
@@ -206,12 +206,12 @@ def main() -> None:
                 for n in names:
                     t = time.perf_counter()
                     steps[n](r1=False)
-                    plain = time.perf_counter() - t
+                    seconds = time.perf_counter() - t
                     if window[n] > 1:
                         t = time.perf_counter()
                         steps[n](r1=True)
-                        plain = per_window(n, plain, time.perf_counter() - t)
-                    times[n].append(plain)
+                        seconds = per_window(n, seconds, time.perf_counter() - t)
+                    times[n].append(seconds)
                 # The floor's matmul rate is sampled in the same rounds (best kept), so a busy
                 # machine does not make the floor look slower than the steps it is compared with.
                 for dtype in rates:

@@ -45,11 +45,16 @@ class StepConfig:
     # so the other steps skip its second backward pass (and keep fuse_d) (1: every step).
     r1_every: int = 1
 
+    @property
+    def r1_window(self) -> int:
+        """How many steps one lazy-R1 window spans (1 when every step is alike: R1 eager or off)."""
+        return max(1, self.r1_every) if self.r1_weight > 0 else 1
+
 
 def r1_due(cfg: StepConfig, step: int) -> bool:
     """Whether the D step of iteration ``step`` (0-based) carries the R1 penalty: the last step
     of each window of ``cfg.r1_every``, so a log every multiple of r1_every steps shows it."""
-    return cfg.r1_weight > 0 and (step + 1) % max(1, cfg.r1_every) == 0
+    return cfg.r1_weight > 0 and (step + 1) % cfg.r1_window == 0
 
 
 def _d_input(real_a: torch.Tensor, b: torch.Tensor, conditional: bool) -> torch.Tensor:
@@ -169,7 +174,7 @@ def train_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
                 from .augment import r1_penalty
 
                 d_r1 = r1_penalty(as_outputs(pred_real), real_in)
-                loss_d = loss_d + 0.5 * cfg.r1_weight * max(1, cfg.r1_every) * d_r1
+                loss_d = loss_d + 0.5 * cfg.r1_weight * cfg.r1_window * d_r1
                 metrics["loss/d_r1"] = d_r1.detach()
         backward_step(loss_d, opt_d)
         metrics.update({"loss/d_real": loss_real.detach(), "loss/d_fake": loss_fake.detach()})
