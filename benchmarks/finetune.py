@@ -97,6 +97,10 @@ def main() -> int:
     p.add_argument("--curve", type=int, default=0, metavar="N",
                    help="also score both rows every N steps (a checkpoint each), to show where each "
                         "run is better than the other, not only at the last step")
+    p.add_argument("--init-shrink", type=float, default=1.0,
+                   help="fine-tuned row: shrink the source's convolution weights by this factor ...")
+    p.add_argument("--init-perturb", type=float, default=0.0,
+                   help="... and add this times the run's fresh initial weights (shrink and perturb)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -114,7 +118,9 @@ def main() -> int:
     rows = {f"source model as is ({args.source_example}, 0 steps on {args.target_example})":
             score(Translator.from_pretrained(source, device="cpu"), test_set)}
     curves: dict[str, dict[int, dict[str, float]]] = {}
-    for name, kw in (("from scratch", {}), (f"fine-tuned from {args.source_example}", {"init_from": str(source)})):
+    for name, kw in (("from scratch", {}), (f"fine-tuned from {args.source_example}",
+                                             {"init_from": str(source), "init_shrink": args.init_shrink,
+                                              "init_perturb": args.init_perturb})):
         out = work / ("scratch" if not kw else "finetuned")
         if out.exists():
             shutil.rmtree(out)

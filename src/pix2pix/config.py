@@ -205,6 +205,11 @@ class TrainConfig:
     # Fine-tuning: start from this model's weights (a pretrained, run or checkpoint directory; ""
     # is a fresh start). Only weights carry over; optimisers and schedule start fresh.
     init_from: str = ""
+    # Shrink and perturb (Ash & Adams 2020) the fine-tuned generator's convolution weights:
+    # w = init_shrink * w_source + init_perturb * w_fresh (this run's own initial draw). 1 / 0
+    # copies the source exactly.
+    init_shrink: float = 1.0
+    init_perturb: float = 0.0
     # Discriminator regularisers (off: the paper's). d_augment: paired differentiable augmentation
     # of every pair D sees, a comma list of translation, cutout, color (training/augment.py; needs
     # kornia). r1_weight: R1 gradient penalty gamma on real pairs, as at
@@ -235,13 +240,14 @@ class TrainConfig:
             check_positive(name, getattr(self, name))
         perceptual_parts(self.perceptual_net)
         check_positive("d_lr_mult", self.d_lr_mult)
+        check_positive("init_shrink", self.init_shrink)
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be in [0, 1) (Adam's decay rates)")
         check_discriminator_size(self.model, self.data.image_size)
         check_positive("health_after", self.health_after, allow_zero=True)
         for name in ("epochs", "decay_epochs", "l1_weight", "gan_weight", "perceptual_weight",
-                     "shift_weight", "feature_matching_weight", "r1_weight"):
+                     "shift_weight", "feature_matching_weight", "r1_weight", "init_perturb"):
             check_positive(name, getattr(self, name), allow_zero=True)
         if self.feature_matching_weight > 0 and self.gan_weight == 0:
             raise ValueError(f"feature_matching_weight={self.feature_matching_weight} needs the "

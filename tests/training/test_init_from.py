@@ -46,6 +46,23 @@ def test_weights_are_copied_exactly_from_a_run_a_checkpoint_and_a_model_dir(sour
         assert record["generator_sha256"] == hashlib.sha256(g_file.read_bytes()).hexdigest()
 
 
+def test_shrink_and_perturb_blends_conv_weights_with_the_fresh_draw_and_keeps_the_rest(source_run):
+    src = load_file(str(latest_checkpoint(source_run) / "model" / "generator.safetensors"))
+    torch.manual_seed(123)
+    g = build_generator(SMALL)
+    fresh = {k: v.clone() for k, v in g.state_dict().items()}
+    init_weights(source_run, SMALL, g, build_discriminator(SMALL), shrink=0.4, perturb=0.3)
+    blended = 0
+    for k, v in g.state_dict().items():
+        if v.ndim > 1:  # convolution weights: 0.4 * source + 0.3 * this run's initial draw
+            torch.testing.assert_close(v, 0.4 * src[k] + 0.3 * fresh[k])
+            assert not torch.allclose(v, src[k])
+            blended += 1
+        else:  # biases, norm affines and running statistics: the source's, exactly
+            assert torch.equal(v, src[k]), k
+    assert blended >= 10
+
+
 def test_a_run_started_from_a_model_trains_from_its_weights_with_fresh_optimisers(source_run, tiny_dataset,
                                                                                    tmp_path):
     src_g = load_file(str(latest_checkpoint(source_run) / "model" / "generator.safetensors"))

@@ -65,7 +65,7 @@ def _discriminator_file(folder: Path) -> Optional[Path]:
 
 
 def init_weights(path: str | Path, model: ModelConfig, generator: nn.Module,
-                 discriminator: nn.Module) -> dict:
+                 discriminator: nn.Module, shrink: float = 1.0, perturb: float = 0.0) -> dict:
     """Copy the weights of ``path`` into ``generator`` (and ``discriminator`` when it has a matching
     one); returns a record of where the run started (saved in the run's status and report).
 
@@ -85,6 +85,11 @@ def init_weights(path: str | Path, model: ModelConfig, generator: nn.Module,
             f"--init-from {path}: that model is a {describe(src)}, this run trains a "
             f"{describe(model)} ({what}). Fine-tuning needs the same generator: drop the options that "
             f"change it (--arch, --base-channels, --in-channels, --out-channels, --norm, --upsample)")
+    if shrink != 1.0 or perturb != 0.0:
+        # Convolution weights only: biases and norm affines keep the source's values.
+        fresh = generator.state_dict()
+        state = {k: shrink * v + perturb * fresh[k] if v.ndim > 1 and v.is_floating_point() else v
+                 for k, v in state.items()}
     generator.load_state_dict(state)
     record = {"source": str(path), "model_dir": str(folder),
               "generator_sha256": hashlib.sha256(file.read_bytes()).hexdigest(),

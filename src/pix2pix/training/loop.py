@@ -169,7 +169,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, run_dir: Pa
     if cfg.init_from and not resume:  # fine-tuning: weights only, before the EMA copies them
         from .init import init_weights
 
-        start = init_weights(cfg.init_from, cfg.model, generator, discriminator)
+        start = init_weights(cfg.init_from, cfg.model, generator, discriminator,
+                             shrink=cfg.init_shrink, perturb=cfg.init_perturb)
     if cfg.sync_batchnorm and ctx.distributed:
         distributed.convert_sync_batchnorm(generator)
         distributed.convert_sync_batchnorm(discriminator)
