@@ -5,7 +5,7 @@ import re
 import pytest
 
 from pix2pix.data.examples import MAP_BANDS_DEG, MAP_SPLIT_BANDS, make_example
-from pix2pix.demo import run_demo
+from pix2pix.demo import DEMO_LR, run_demo
 
 
 def _lon(name: str) -> float:
@@ -49,6 +49,7 @@ def test_short_demo_runs_end_to_end(demo_dir, lpips_weights):
     assert "model.upsample=resize" in saved["recipe"]
     run_cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert run_cfg["model"]["upsample"] == "resize" and run_cfg["max_time"] is not None
+    assert run_cfg["lr"] == DEMO_LR == 4e-4  # batch 4: the recipe's 2e-4 scaled by sqrt(4)
     assert run_cfg["lr_schedule"] == "fit"  # the lr decays to zero by the cap, wherever it falls
     # Even 30 steps beat copying the input through (a different colour scheme entirely).
     assert saved["test"]["l1"] < saved["baselines_l1"]["identity"]

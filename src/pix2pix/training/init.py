@@ -68,6 +68,8 @@ def init_weights(path: str | Path, model: ModelConfig, generator: nn.Module,
                  discriminator: nn.Module, shrink: float = 1.0, perturb: float = 0.0) -> dict:
     """Copy the weights of ``path`` into ``generator`` (and ``discriminator`` when it has a matching
     one); returns a record of where the run started (saved in the run's status and report).
+    ``shrink``/``perturb`` (1/0: an exact copy) blend the generator's convolution weights as
+    ``shrink * source + perturb * the generator's own initial draw`` (shrink and perturb).
 
     Raises :class:`InitMismatch`, naming both architectures, when the generators differ.
     """
@@ -87,8 +89,8 @@ def init_weights(path: str | Path, model: ModelConfig, generator: nn.Module,
             f"change it (--arch, --base-channels, --in-channels, --out-channels, --norm, --upsample)")
     if shrink != 1.0 or perturb != 0.0:
         # Convolution weights only: biases and norm affines keep the source's values.
-        fresh = generator.state_dict()
-        state = {k: shrink * v + perturb * fresh[k] if v.ndim > 1 and v.is_floating_point() else v
+        # ``expected`` still holds the generator's fresh draw (nothing is loaded yet).
+        state = {k: shrink * v + perturb * expected[k] if v.ndim > 1 and v.is_floating_point() else v
                  for k, v in state.items()}
     generator.load_state_dict(state)
     record = {"source": str(path), "model_dir": str(folder),
