@@ -35,6 +35,11 @@ SPREAD_FRACTION = 0.1
 VAL_WORSE = 0.2
 # Targets that hardly vary themselves say nothing about the outputs' spread.
 MIN_TARGET_SPREAD = 0.05
+# A tanh output beyond this is saturated. Outputs with nearly every value saturated (targets with
+# at most half as many) have stopped learning, flat or not: a learning rate far too high can leave
+# a saturated pattern of +-1 instead of one colour, depending on the CPU's rounding.
+SATURATION = 0.98
+SATURATED_FRACTION = 0.95
 
 
 @dataclass
@@ -66,16 +71,27 @@ def _spatial_spread(x: torch.Tensor) -> float:
     return float(x.float().flatten(2).std(dim=2).mean(dim=1).median())
 
 
+def _saturated(x: torch.Tensor) -> float:
+    """The fraction of values of ``x`` (in [-1, 1]) beyond +-SATURATION."""
+    return float((x.float().abs() > SATURATION).float().mean())
+
+
 def flat_output(ev: Evidence) -> Optional[str]:
     if ev.outputs is None or ev.targets is None:
         return None
     out, tgt = _spatial_spread(ev.outputs), _spatial_spread(ev.targets)
-    if tgt < MIN_TARGET_SPREAD or out >= SPREAD_FRACTION * tgt:
+    if tgt < MIN_TARGET_SPREAD:
         return None
-    mean = float(ev.outputs.float().mean())
-    shade = "black" if mean < -0.8 else "white" if mean > 0.8 else "of one colour"
-    return (f"the sample outputs are flat ({shade}): their spread over pixels is {out:.3f} against "
-            f"the targets' {tgt:.3f}")
+    if out < SPREAD_FRACTION * tgt:
+        mean = float(ev.outputs.float().mean())
+        shade = "black" if mean < -0.8 else "white" if mean > 0.8 else "of one colour"
+        return (f"the sample outputs are flat ({shade}): their spread over pixels is {out:.3f} "
+                f"against the targets' {tgt:.3f}")
+    sat_out, sat_tgt = _saturated(ev.outputs), _saturated(ev.targets)
+    if sat_out >= SATURATED_FRACTION and sat_tgt <= sat_out / 2:
+        return (f"the sample outputs are saturated: {sat_out:.1%} of their values are at -1 or 1, "
+                f"against {sat_tgt:.1%} of the targets'")
+    return None
 
 
 def same_output(ev: Evidence) -> Optional[str]:
