@@ -84,8 +84,7 @@ def run_demo(out: str | Path = "demo", *, steps: int = 1200, size: int = 128, se
     if not (data / "train").is_dir():
         make_example("maps", data, size=size)
     n_train = len(scan_pairs(data, "train"))
-    batch = DEMO_BATCH
-    per_epoch = n_train // batch
+    per_epoch = n_train // DEMO_BATCH
     # Half the steps at constant lr, half decaying to zero: the paper's schedule, shortened.
     half = max(1, math.ceil(steps / per_epoch / 2))
     cfg = TrainConfig(
@@ -93,7 +92,7 @@ def run_demo(out: str | Path = "demo", *, steps: int = 1200, size: int = 128, se
         # held-out L1 (docs/benchmarks.md, "The demo at width 16").
         model=ModelConfig(generator="unet_128", base_channels=16, d_base_channels=32),
         data=DataConfig(root=str(data), image_size=size),
-        out=str(out / "run"), batch_size=batch, epochs=half, decay_epochs=half, max_steps=steps,
+        out=str(out / "run"), batch_size=DEMO_BATCH, epochs=half, decay_epochs=half, max_steps=steps,
         lr=DEMO_LR,
         seed=seed, device=device, log_every=25, sample_every=200, checkpoint_every=400,
         max_time=max_time,
